@@ -1,0 +1,8 @@
+// The public API of bringup in one include.
+#pragma once
+
+#include "bringup/checkpoint.h"
+#include "bringup/config.h"
+#include "bringup/error.h"
+#include "bringup/model.h"
+#include "bringup/precision.h"

@@ -1,0 +1,77 @@
+// A Hugging Face checkpoint directory, opened: config, generation config and every weight tensor,
+// memory-mapped (never copied whole into RAM) and checked against the shapes the config implies.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "bringup/config.h"
+
+namespace bringup {
+
+enum class StorageDType { kF32, kBF16, kF16 };
+std::string_view storage_dtype_name(StorageDType t);
+size_t storage_dtype_size(StorageDType t);
+
+// One tensor inside a mapped safetensors file.
+struct TensorView {
+  std::string name;
+  StorageDType dtype = StorageDType::kF32;
+  std::vector<int64_t> shape;
+  const std::byte* data = nullptr;
+  size_t bytes = 0;
+  std::string file;  // which file it lives in, for error messages
+
+  int64_t numel() const;
+  // Element i converted to fp32 (exact for every supported dtype).
+  float at(int64_t i) const;
+};
+
+class MappedFile;
+
+class Checkpoint {
+ public:
+  // Opens config.json, generation_config.json (optional) and model.safetensors or the shards
+  // listed in model.safetensors.index.json. Throws Error naming the file and what is wrong.
+  static Checkpoint open(const std::filesystem::path& dir);
+
+  Checkpoint(Checkpoint&&) noexcept;
+  Checkpoint& operator=(Checkpoint&&) noexcept;
+  ~Checkpoint();
+
+  const std::filesystem::path& dir() const { return dir_; }
+  const ModelConfig& config() const { return config_; }
+  const GenerationConfig& generation_config() const { return generation_; }
+  // Throws Error naming the tensor when it is absent.
+  const TensorView& tensor(const std::string& name) const;
+  bool has_tensor(const std::string& name) const;
+  const std::map<std::string, TensorView>& tensors() const { return tensors_; }
+  // Total bytes of tensor data in the checkpoint files.
+  size_t weight_bytes() const;
+  // Drops the mapped pages of a tensor from this process's resident set once it has been
+  // converted; the mapping stays valid and refaults from the file if read again.
+  void release(const TensorView& t) const;
+
+ private:
+  Checkpoint() = default;
+  std::filesystem::path dir_;
+  ModelConfig config_;
+  GenerationConfig generation_;
+  std::vector<std::unique_ptr<MappedFile>> files_;
+  std::map<std::string, TensorView> tensors_;
+};
+
+// The tensor names and [rows, cols] / [n] shapes a Qwen2 config implies.
+struct ExpectedTensor {
+  std::string name;
+  std::vector<int64_t> shape;
+};
+std::vector<ExpectedTensor> qwen2_expected_tensors(const ModelConfig& c);
+
+}  // namespace bringup

@@ -1,0 +1,13 @@
+// The bringup subcommands; each registers itself on the app and runs when chosen.
+#pragma once
+
+#include <CLI/CLI.hpp>
+#include <functional>
+
+namespace bringup::cli {
+
+// Adds the subcommand to app and returns what runs it (its exit code).
+std::function<int()> add_generate(CLI::App& app);
+std::function<int()> add_eval(CLI::App& app);
+
+}  // namespace bringup::cli

@@ -1,0 +1,36 @@
+// What the bringup subcommands share: the model options and loading, id lists, output helpers.
+#pragma once
+
+#include <CLI/CLI.hpp>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "bringup/bringup.h"
+
+namespace bringup::cli {
+
+struct ModelArgs {
+  std::string model;
+  std::string precision = "bfp8-mixed";
+  int64_t max_seq_len = 0;  // 0: the model's max_position_embeddings
+  int threads = 0;          // 0: every core
+};
+
+void add_model_args(CLI::App* app, ModelArgs& args, bool model_required = true);
+
+struct LoadedModel {
+  Checkpoint checkpoint;
+  std::shared_ptr<Device> device;
+  std::unique_ptr<Model> model;
+  double load_seconds = 0;
+};
+
+LoadedModel load_model(const ModelArgs& args);
+
+// "1 2 3", "1,2,3" or a JSON list "[1, 2, 3]"; `what` names the argument in errors.
+std::vector<int32_t> parse_ids(const std::string& text, const std::string& what);
+std::string join_ids(const std::vector<int32_t>& ids);
+
+}  // namespace bringup::cli

@@ -1,0 +1,41 @@
+// bringup: bring up Qwen2-family checkpoints on a device and prove them against Hugging Face.
+#include <cstdio>
+#include <exception>
+#include <map>
+#include <new>
+
+#include "bringup/error.h"
+#include "cli/commands.h"
+
+int main(int argc, char** argv) {
+  CLI::App app{"bringup: run Hugging Face Qwen2 checkpoints on the CPU device and score them"};
+  app.require_subcommand(1);
+  std::map<CLI::App*, std::function<int()>> runners;
+  auto add = [&](std::function<int()> (*fn)(CLI::App&)) {
+    const size_t before = app.get_subcommands({}).size();
+    auto run = fn(app);
+    runners[app.get_subcommands({})[before]] = std::move(run);
+  };
+  add(bringup::cli::add_generate);
+  add(bringup::cli::add_eval);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  }
+  try {
+    for (auto& [sub, run] : runners) {
+      if (sub->parsed()) return run();
+    }
+  } catch (const bringup::Error& e) {
+    std::fprintf(stderr, "error: %s\n", e.what());
+    return 1;
+  } catch (const std::bad_alloc&) {
+    std::fprintf(stderr, "error: out of memory\n");
+    return 1;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "error: %s\n", e.what());
+    return 1;
+  }
+  return 1;
+}

@@ -1,0 +1,33 @@
+// A read-only memory mapping of a whole file.
+#pragma once
+
+#include <cstddef>
+#include <filesystem>
+#include <string>
+
+namespace bringup {
+
+class MappedFile {
+ public:
+  // Throws Error naming the path when it cannot be opened or mapped.
+  explicit MappedFile(const std::filesystem::path& path);
+  ~MappedFile();
+  MappedFile(const MappedFile&) = delete;
+  MappedFile& operator=(const MappedFile&) = delete;
+
+  const std::byte* data() const { return data_; }
+  size_t size() const { return size_; }
+  const std::string& path() const { return path_; }
+  // Drops [offset, offset + bytes) from the resident set (whole pages inside the range only).
+  void release(size_t offset, size_t bytes) const;
+
+ private:
+  std::string path_;
+  const std::byte* data_ = nullptr;
+  size_t size_ = 0;
+};
+
+// Reads a whole (small) file into a string; throws Error naming the path on failure.
+std::string read_text_file(const std::filesystem::path& path);
+
+}  // namespace bringup

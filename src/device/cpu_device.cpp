@@ -1,0 +1,232 @@
+#include "device/cpu_device.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <thread>
+
+#include "bringup/model.h"
+#include "core/dtype.h"
+#include "kernels/cpu/packed_weight.h"
+#include "kernels/cpu/vector_kernels.h"
+
+namespace bringup {
+
+namespace {
+
+const cpu::PackedWeight& packed(const Weight& w) {
+  return static_cast<const cpu::PackedWeight&>(*w.storage);
+}
+
+// Positions per decode-attention task: the sequence is split so both cores share one KV head,
+// at a fixed size so the result does not depend on the thread count.
+constexpr int64_t kDecodeChunk = 256;
+
+void write_cache_rows(const KvView& kv, void* base, const Tensor& src, int64_t pos0) {
+  const int64_t t = src.dim(1), hd = kv.head_dim;
+  for (int64_t h = 0; h < kv.kv_heads; ++h) {
+    for (int64_t r = 0; r < t; ++r) {
+      const float* row = src.data() + (h * t + r) * hd;
+      const int64_t off = kv.offset(h, pos0 + r);
+      if (kv.dtype == CacheDType::kF32) {
+        std::memcpy(static_cast<float*>(base) + off, row, hd * sizeof(float));
+      } else {
+        uint16_t* dst = static_cast<uint16_t*>(base) + off;
+        for (int64_t i = 0; i < hd; ++i) dst[i] = f32_to_bf16(row[i]);
+      }
+    }
+  }
+}
+
+}  // namespace
+
+CpuDevice::CpuDevice(int threads, const cpu::MicroKernels* kernels)
+    : pool_(threads > 0 ? threads : std::max(1u, std::thread::hardware_concurrency())),
+      kernels_(kernels ? *kernels : cpu::best_kernels()),
+      scratch_(pool_.size()) {}
+
+std::string CpuDevice::name() const {
+  return "cpu (" + std::to_string(pool_.size()) + " threads, " + kernels_.name + " kernels)";
+}
+
+float* CpuDevice::thread_scratch(int thread, size_t floats) {
+  if (scratch_[thread].bytes() < floats * sizeof(float)) {
+    scratch_[thread] = AlignedBuffer(floats * sizeof(float));
+  }
+  return scratch_[thread].as<float>();
+}
+
+void CpuDevice::for_rows(int64_t rows, int64_t work_per_row,
+                         const std::function<void(int64_t, int)>& fn) {
+  if (rows > 1 && rows * work_per_row >= 16384) {
+    pool_.parallel_for(rows, fn);
+  } else {
+    for (int64_t r = 0; r < rows; ++r) fn(r, 0);
+  }
+}
+
+Weight CpuDevice::upload_weight(std::span<const HostMatrix> parts, WeightFormat format) {
+  auto p = std::make_unique<cpu::PackedWeight>(cpu::pack_weight(pool_, parts, format));
+  Weight w;
+  w.format = format;
+  w.cols = p->k;
+  for (const HostMatrix& m : parts) w.rows += m.rows;
+  w.bytes = p->values.bytes() + p->exps.bytes();
+  w.storage = std::move(p);
+  return w;
+}
+
+void CpuDevice::weight_row(const Weight& w, int64_t row, float* out) {
+  cpu::unpack_row(packed(w), row, out);
+}
+
+void CpuDevice::embedding(const Weight& table, std::span<const int32_t> ids, Tensor& out) {
+  for_rows(static_cast<int64_t>(ids.size()), table.cols,
+           [&](int64_t r, int) { cpu::unpack_row(packed(table), ids[r], out.row(r)); });
+}
+
+void CpuDevice::linear(const Tensor& x, const Weight& w, const Tensor* bias, Tensor& out) {
+  cpu::matmul(pool_, matmul_scratch_, kernels_, x.data(), x.dim(0), packed(w),
+              bias ? bias->data() : nullptr, out.data());
+}
+
+void CpuDevice::rms_norm(const Tensor& x, const Tensor& weight, float eps, Tensor& out) {
+  const int64_t n = x.dim(-1);
+  for_rows(x.numel() / n, n, [&](int64_t r, int) {
+    cpu::rms_norm_row(x.data() + r * n, weight.data(), n, eps, out.data() + r * n);
+  });
+}
+
+void CpuDevice::rotary_embedding(Tensor& x, const Tensor& cos, const Tensor& sin) {
+  const int64_t t = x.dim(1), hd = x.dim(2);
+  for_rows(x.dim(0) * t, hd, [&](int64_t r, int) {
+    cpu::rope_row(x.data() + r * hd, cos.row(r % t), sin.row(r % t), hd / 2);
+  });
+}
+
+void CpuDevice::create_qkv_heads(const Tensor& qkv, Tensor& q, Tensor& k, Tensor& v) {
+  const int64_t t = qkv.dim(0), hd = q.dim(2), nq = q.dim(0), nkv = k.dim(0);
+  for (int64_t r = 0; r < t; ++r) {
+    const float* src = qkv.row(r);
+    for (int64_t h = 0; h < nq; ++h) std::memcpy(q.data() + (h * t + r) * hd, src + h * hd, hd * 4);
+    src += nq * hd;
+    for (int64_t h = 0; h < nkv; ++h)
+      std::memcpy(k.data() + (h * t + r) * hd, src + h * hd, hd * 4);
+    src += nkv * hd;
+    for (int64_t h = 0; h < nkv; ++h)
+      std::memcpy(v.data() + (h * t + r) * hd, src + h * hd, hd * 4);
+  }
+}
+
+void CpuDevice::concat_heads(const Tensor& heads, Tensor& out) {
+  const int64_t nh = heads.dim(0), t = heads.dim(1), hd = heads.dim(2);
+  for (int64_t r = 0; r < t; ++r) {
+    for (int64_t h = 0; h < nh; ++h) {
+      std::memcpy(out.row(r) + h * hd, heads.data() + (h * t + r) * hd, hd * 4);
+    }
+  }
+}
+
+void CpuDevice::scaled_dot_product_attention(const Tensor& q, const KvView& kv, int64_t pos0,
+                                             float scale, Tensor& out) {
+  const int64_t t = q.dim(1), hd = q.dim(2), group = q.dim(0) / kv.kv_heads;
+  // One task per (KV head, query position): its group of query heads reads each K/V row once.
+  pool_.parallel_for(kv.kv_heads * t, [&](int64_t task, int thread) {
+    const int64_t h = task / t, r = task % t, end = pos0 + r + 1;
+    float* scratch = thread_scratch(thread, group * (end + hd + 2) + hd);
+    float* o = scratch + group * end + hd;
+    float* mx = o + group * hd;
+    float* sum = mx + group;
+    std::vector<const float*> qs(group);
+    for (int64_t j = 0; j < group; ++j) qs[j] = q.data() + ((h * group + j) * t + r) * hd;
+    cpu::attend_range(static_cast<int>(group), qs.data(), kv, h, 0, end, scale, scratch, o, mx,
+                      sum);
+    for (int64_t j = 0; j < group; ++j) {
+      float* dst = out.data() + ((h * group + j) * t + r) * hd;
+      const float inv = 1.0f / sum[j];
+      for (int64_t i = 0; i < hd; ++i) dst[i] = o[j * hd + i] * inv;
+    }
+  });
+}
+
+void CpuDevice::scaled_dot_product_attention_decode(const Tensor& q, const KvView& kv, int64_t pos,
+                                                    float scale, Tensor& out) {
+  const int64_t hd = q.dim(2), group = q.dim(0) / kv.kv_heads, len = pos + 1;
+  const int64_t chunks = (len + kDecodeChunk - 1) / kDecodeChunk;
+  // Per (KV head, chunk): group * (out[hd], max, sum).
+  const int64_t stride = group * (hd + 2);
+  const size_t need = static_cast<size_t>(kv.kv_heads * chunks * stride) * sizeof(float);
+  if (partials_.bytes() < need) partials_ = AlignedBuffer(need);
+  float* partials = partials_.as<float>();
+  pool_.parallel_for(kv.kv_heads * chunks, [&](int64_t task, int thread) {
+    const int64_t h = task / chunks, c = task % chunks;
+    const int64_t begin = c * kDecodeChunk, end = std::min(len, begin + kDecodeChunk);
+    float* scratch = thread_scratch(thread, group * (end - begin) + hd);
+    float* p = partials + task * stride;
+    const float* qs[64];
+    std::vector<const float*> many;
+    const float** qp = qs;
+    if (group > 64) {
+      many.resize(group);
+      qp = many.data();
+    }
+    for (int64_t j = 0; j < group; ++j) qp[j] = q.data() + (h * group + j) * hd;
+    cpu::attend_range(static_cast<int>(group), qp, kv, h, begin, end, scale, scratch, p,
+                      p + group * hd, p + group * hd + group);
+  });
+  // Merge the chunks' partial softmaxes (log-sum-exp).
+  for (int64_t h = 0; h < kv.kv_heads; ++h) {
+    for (int64_t j = 0; j < group; ++j) {
+      float m = -INFINITY;
+      for (int64_t c = 0; c < chunks; ++c) {
+        m = std::max(m, partials[(h * chunks + c) * stride + group * hd + j]);
+      }
+      float* dst = out.data() + (h * group + j) * hd;
+      std::fill(dst, dst + hd, 0.0f);
+      float total = 0;
+      for (int64_t c = 0; c < chunks; ++c) {
+        const float* p = partials + (h * chunks + c) * stride;
+        const float w = std::exp(p[group * hd + j] - m);
+        total += p[group * hd + group + j] * w;
+        for (int64_t i = 0; i < hd; ++i) dst[i] += p[j * hd + i] * w;
+      }
+      const float inv = 1.0f / total;
+      for (int64_t i = 0; i < hd; ++i) dst[i] *= inv;
+    }
+  }
+}
+
+void CpuDevice::fill_cache(const KvView& kv, const Tensor& k, const Tensor& v, int64_t pos0) {
+  write_cache_rows(kv, kv.k, k, pos0);
+  write_cache_rows(kv, kv.v, v, pos0);
+}
+
+void CpuDevice::paged_update_cache(const KvView& kv, const Tensor& k, const Tensor& v,
+                                   int64_t pos) {
+  write_cache_rows(kv, kv.k, k, pos);
+  write_cache_rows(kv, kv.v, v, pos);
+}
+
+void CpuDevice::silu_mul(const Tensor& gate_up, Tensor& out) {
+  const int64_t n = out.dim(1);
+  for_rows(out.dim(0), n, [&](int64_t r, int) {
+    cpu::silu_mul_row(gate_up.row(r), gate_up.row(r) + n, n, out.row(r));
+  });
+}
+
+void CpuDevice::add(const Tensor& a, const Tensor& b, Tensor& out) {
+  const int64_t n = a.dim(-1);
+  for_rows(a.numel() / n, n, [&](int64_t r, int) {
+    cpu::add_row(a.data() + r * n, b.data() + r * n, n, out.data() + r * n);
+  });
+}
+
+std::string device_name(const Device& device) {
+  return device.name();
+}
+
+std::shared_ptr<Device> make_cpu_device(int threads) {
+  return std::make_shared<CpuDevice>(threads);
+}
+
+}  // namespace bringup

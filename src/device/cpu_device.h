@@ -1,0 +1,54 @@
+// The CPU backend: the op set run by the kernels in kernels/cpu on a pool of threads.
+#pragma once
+
+#include <memory>
+#include <vector>
+
+#include "core/aligned_buffer.h"
+#include "core/thread_pool.h"
+#include "device/device.h"
+#include "kernels/cpu/matmul.h"
+
+namespace bringup {
+
+class CpuDevice final : public Device {
+ public:
+  // kernels: nullptr picks the fastest set this CPU runs (tests pass each set explicitly).
+  explicit CpuDevice(int threads, const cpu::MicroKernels* kernels = nullptr);
+
+  std::string name() const override;
+  int threads() const override { return pool_.size(); }
+  ThreadPool& pool() { return pool_; }
+
+  Weight upload_weight(std::span<const HostMatrix> parts, WeightFormat format) override;
+  void weight_row(const Weight& w, int64_t row, float* out) override;
+
+  void embedding(const Weight& table, std::span<const int32_t> ids, Tensor& out) override;
+  void linear(const Tensor& x, const Weight& w, const Tensor* bias, Tensor& out) override;
+  void rms_norm(const Tensor& x, const Tensor& weight, float eps, Tensor& out) override;
+  void rotary_embedding(Tensor& x, const Tensor& cos, const Tensor& sin) override;
+  void create_qkv_heads(const Tensor& qkv, Tensor& q, Tensor& k, Tensor& v) override;
+  void concat_heads(const Tensor& heads, Tensor& out) override;
+  void scaled_dot_product_attention(const Tensor& q, const KvView& kv, int64_t pos0, float scale,
+                                    Tensor& out) override;
+  void scaled_dot_product_attention_decode(const Tensor& q, const KvView& kv, int64_t pos,
+                                           float scale, Tensor& out) override;
+  void fill_cache(const KvView& kv, const Tensor& k, const Tensor& v, int64_t pos0) override;
+  void paged_update_cache(const KvView& kv, const Tensor& k, const Tensor& v, int64_t pos) override;
+  void silu_mul(const Tensor& gate_up, Tensor& out) override;
+  void add(const Tensor& a, const Tensor& b, Tensor& out) override;
+
+ private:
+  // Per-thread scratch of at least `floats` floats.
+  float* thread_scratch(int thread, size_t floats);
+  // Runs fn(row, thread) over rows, in parallel when there is enough work to pay for it.
+  void for_rows(int64_t rows, int64_t work_per_row, const std::function<void(int64_t, int)>& fn);
+
+  ThreadPool pool_;
+  const cpu::MicroKernels& kernels_;
+  cpu::MatmulScratch matmul_scratch_;
+  std::vector<AlignedBuffer> scratch_;
+  AlignedBuffer partials_;
+};
+
+}  // namespace bringup

@@ -1,0 +1,52 @@
+#include "device/weight.h"
+
+#include "bringup/error.h"
+#include "io/convert.h"
+
+namespace bringup {
+
+std::string_view weight_format_name(WeightFormat f) {
+  switch (f) {
+    case WeightFormat::kF32:
+      return "fp32";
+    case WeightFormat::kBf16:
+      return "bf16";
+    case WeightFormat::kBfp8:
+      return "bfloat8_b";
+    case WeightFormat::kBfp4:
+      return "bfloat4_b";
+  }
+  return "?";
+}
+
+HostMatrix HostMatrix::of(const TensorView& t) {
+  HostMatrix m;
+  m.dtype = t.dtype;
+  m.data = t.data;
+  if (t.shape.size() == 2) {
+    m.rows = t.shape[0];
+    m.cols = t.shape[1];
+  } else if (t.shape.size() == 1) {
+    m.rows = 1;
+    m.cols = t.shape[0];
+  } else {
+    throw Error(t.file + ": tensor '" + t.name + "' must be 1-D or 2-D");
+  }
+  return m;
+}
+
+HostMatrix HostMatrix::of(const float* data, int64_t rows, int64_t cols) {
+  return HostMatrix{StorageDType::kF32, reinterpret_cast<const std::byte*>(data), rows, cols};
+}
+
+float HostMatrix::at(int64_t r, int64_t c) const {
+  float f;
+  convert_to_f32(dtype, data + (r * cols + c) * storage_dtype_size(dtype), 1, &f);
+  return f;
+}
+
+void HostMatrix::row(int64_t r, float* out) const {
+  convert_to_f32(dtype, data + r * cols * storage_dtype_size(dtype), cols, out);
+}
+
+}  // namespace bringup

@@ -1,0 +1,168 @@
+// Opening a Hugging Face checkpoint directory: config, generation config, safetensors weights
+// (single file or shards with an index), every tensor the config implies checked for presence
+// and shape.
+#include "bringup/checkpoint.h"
+
+#include <set>
+
+#include "bringup/error.h"
+#include "core/mapped_file.h"
+#include "io/convert.h"
+#include "io/json_fields.h"
+#include "io/safetensors.h"
+
+namespace fs = std::filesystem;
+
+namespace bringup {
+
+int64_t TensorView::numel() const {
+  int64_t n = 1;
+  for (int64_t d : shape) n *= d;
+  return n;
+}
+
+float TensorView::at(int64_t i) const {
+  float f;
+  convert_to_f32(dtype, data + i * static_cast<int64_t>(storage_dtype_size(dtype)), 1, &f);
+  return f;
+}
+
+std::vector<ExpectedTensor> qwen2_expected_tensors(const ModelConfig& c) {
+  const int64_t h = c.hidden_size, q = c.q_dim(), kv = c.kv_dim(), i = c.intermediate_size;
+  std::vector<ExpectedTensor> out = {{"model.embed_tokens.weight", {c.vocab_size, h}},
+                                     {"model.norm.weight", {h}}};
+  if (!c.tie_word_embeddings) out.push_back({"lm_head.weight", {c.vocab_size, h}});
+  for (int64_t l = 0; l < c.num_hidden_layers; ++l) {
+    const std::string p = "model.layers." + std::to_string(l) + ".";
+    out.push_back({p + "input_layernorm.weight", {h}});
+    out.push_back({p + "self_attn.q_proj.weight", {q, h}});
+    out.push_back({p + "self_attn.q_proj.bias", {q}});
+    out.push_back({p + "self_attn.k_proj.weight", {kv, h}});
+    out.push_back({p + "self_attn.k_proj.bias", {kv}});
+    out.push_back({p + "self_attn.v_proj.weight", {kv, h}});
+    out.push_back({p + "self_attn.v_proj.bias", {kv}});
+    out.push_back({p + "self_attn.o_proj.weight", {h, q}});
+    out.push_back({p + "post_attention_layernorm.weight", {h}});
+    out.push_back({p + "mlp.gate_proj.weight", {i, h}});
+    out.push_back({p + "mlp.up_proj.weight", {i, h}});
+    out.push_back({p + "mlp.down_proj.weight", {h, i}});
+  }
+  return out;
+}
+
+namespace {
+
+std::string shape_string(const std::vector<int64_t>& s) {
+  std::string r = "[";
+  for (size_t i = 0; i < s.size(); ++i) r += (i ? ", " : "") + std::to_string(s[i]);
+  return r + "]";
+}
+
+// Shard file names come from the index; they must name files inside the checkpoint directory.
+void check_shard_name(const std::string& name, const std::string& index) {
+  if (name.empty() || name.find('/') != std::string::npos || name == "." || name == "..") {
+    throw Error(index + ": shard file name '" + name + "' must be a plain file name");
+  }
+}
+
+}  // namespace
+
+Checkpoint::Checkpoint(Checkpoint&&) noexcept = default;
+Checkpoint& Checkpoint::operator=(Checkpoint&&) noexcept = default;
+Checkpoint::~Checkpoint() = default;
+
+Checkpoint Checkpoint::open(const fs::path& dir) {
+  if (!fs::is_directory(dir)) {
+    throw Error(dir.string() +
+                ": not a checkpoint directory (expected config.json and "
+                "model.safetensors inside)");
+  }
+  Checkpoint ck;
+  ck.dir_ = dir;
+  ck.config_ = load_model_config(dir / "config.json");
+  if (fs::exists(dir / "generation_config.json")) {
+    ck.generation_ = load_generation_config(dir / "generation_config.json");
+  }
+
+  // Which files hold the weights, and which tensors the index promises in each.
+  std::vector<std::string> shard_names;
+  std::map<std::string, std::string> promised;  // tensor -> shard
+  const fs::path index_path = dir / "model.safetensors.index.json";
+  if (fs::exists(dir / "model.safetensors")) {
+    shard_names.push_back("model.safetensors");
+  } else if (fs::exists(index_path)) {
+    const std::string index = index_path.string();
+    const Json j = parse_json(read_text_file(index_path), index);
+    const JsonFields f(j, index);
+    const Json& map = f.value("weight_map");
+    if (!map.is_object()) f.fail("weight_map", "must be an object of tensor name -> file");
+    std::set<std::string> seen;
+    for (const auto& [tensor, file] : map.items()) {
+      if (!file.is_string()) f.fail("weight_map", "entry '" + tensor + "' must be a file name");
+      const std::string name = file.get<std::string>();
+      check_shard_name(name, index);
+      promised[tensor] = name;
+      if (seen.insert(name).second) shard_names.push_back(name);
+    }
+  } else {
+    throw Error(dir.string() +
+                ": no model.safetensors or model.safetensors.index.json in the checkpoint");
+  }
+
+  for (const std::string& shard : shard_names) {
+    auto file = std::make_unique<MappedFile>(dir / shard);
+    for (SafetensorsEntry& e : parse_safetensors(file->data(), file->size(), file->path())) {
+      if (ck.tensors_.count(e.name)) {
+        throw Error(file->path() + ": tensor '" + e.name + "' also appears in " +
+                    ck.tensors_[e.name].file);
+      }
+      TensorView v{e.name, e.dtype, e.shape, file->data() + e.offset, e.bytes, file->path()};
+      ck.tensors_.emplace(e.name, std::move(v));
+    }
+    ck.files_.push_back(std::move(file));
+  }
+  for (const auto& [tensor, shard] : promised) {
+    auto it = ck.tensors_.find(tensor);
+    if (it == ck.tensors_.end() || fs::path(it->second.file).filename() != shard) {
+      throw Error((dir / shard).string() + ": tensor '" + tensor +
+                  "' listed in model.safetensors.index.json is not in this file");
+    }
+  }
+  for (const ExpectedTensor& e : qwen2_expected_tensors(ck.config_)) {
+    auto it = ck.tensors_.find(e.name);
+    if (it == ck.tensors_.end()) {
+      throw Error(dir.string() + ": missing tensor '" + e.name + "' (config.json implies shape " +
+                  shape_string(e.shape) + ")");
+    }
+    if (it->second.shape != e.shape) {
+      throw Error(it->second.file + ": tensor '" + e.name + "' has shape " +
+                  shape_string(it->second.shape) + ", config.json implies " +
+                  shape_string(e.shape));
+    }
+  }
+  return ck;
+}
+
+const TensorView& Checkpoint::tensor(const std::string& name) const {
+  auto it = tensors_.find(name);
+  if (it == tensors_.end()) throw Error(dir_.string() + ": missing tensor '" + name + "'");
+  return it->second;
+}
+
+bool Checkpoint::has_tensor(const std::string& name) const {
+  return tensors_.count(name) != 0;
+}
+
+size_t Checkpoint::weight_bytes() const {
+  size_t n = 0;
+  for (const auto& [name, t] : tensors_) n += t.bytes;
+  return n;
+}
+
+void Checkpoint::release(const TensorView& t) const {
+  for (const auto& f : files_) {
+    if (f->path() == t.file) f->release(static_cast<size_t>(t.data - f->data()), t.bytes);
+  }
+}
+
+}  // namespace bringup

@@ -1,0 +1,27 @@
+// linear on the CPU: out[M, N] = x[M, K] * W^T (+ bias), W packed as in packed_weight.h.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "core/aligned_buffer.h"
+#include "core/thread_pool.h"
+#include "kernels/cpu/microkernels.h"
+#include "kernels/cpu/packed_weight.h"
+
+namespace bringup::cpu {
+
+// Reusable buffers, so that decode steps allocate nothing.
+struct MatmulScratch {
+  AlignedBuffer activations;         // x converted for the kernels
+  std::vector<AlignedBuffer> acc;    // per thread: [M][kAccStride] fp32
+  std::vector<AlignedBuffer> panel;  // per thread: block-float groups decoded to bf16
+};
+
+// Block-float weights are used directly (no decode to bf16) for at most this many rows.
+constexpr int64_t kBfpDirectRows = 4;
+
+void matmul(ThreadPool& pool, MatmulScratch& scratch, const MicroKernels& kernels, const float* x,
+            int64_t m, const PackedWeight& w, const float* bias, float* out);
+
+}  // namespace bringup::cpu

@@ -1,0 +1,156 @@
+// AVX512-BF16 matmul micro-kernels (Zen 4/5, Sapphire Rapids and later): vdpbf16ps multiplies
+// bf16 pairs into fp32 accumulators at twice the rate of fp32 FMA, and vscalefps applies a block's
+// shared exponent exactly. Only this file is compiled for these instructions; the functions run
+// only after a CPUID check.
+// GCC 12's AVX-512 headers self-initialise "undefined" vectors, which -Wmaybe-uninitialized
+// misreports at every inlined call site.
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#include <immintrin.h>
+
+#include <cstdint>
+#include <cstdlib>
+#include <cstring>
+
+#include "kernels/cpu/microkernels.h"
+
+namespace bringup::cpu {
+
+#pragma GCC push_options
+#pragma GCC target("avx512f,avx512bw,avx512vl,avx512dq,avx512bf16,fma")
+
+namespace {
+
+template <int MR, int NG>
+void Bf16TileT(const uint16_t* a, int64_t lda, const uint16_t* const* b, int64_t pairs,
+               float* acc) {
+  __m512 c[MR][NG];
+  for (int m = 0; m < MR; ++m)
+    for (int g = 0; g < NG; ++g) c[m][g] = _mm512_loadu_ps(acc + m * kAccStride + g * 16);
+  for (int64_t p = 0; p < pairs; ++p) {
+    __m512bh w[NG];
+    for (int g = 0; g < NG; ++g) w[g] = (__m512bh)_mm512_loadu_si512(b[g] + p * 32);
+    for (int m = 0; m < MR; ++m) {
+      int32_t pair;
+      std::memcpy(&pair, a + m * lda + 2 * p, 4);
+      const __m512bh x = (__m512bh)_mm512_set1_epi32(pair);
+      for (int g = 0; g < NG; ++g) c[m][g] = _mm512_dpbf16_ps(c[m][g], x, w[g]);
+    }
+  }
+  for (int m = 0; m < MR; ++m)
+    for (int g = 0; g < NG; ++g) _mm512_storeu_ps(acc + m * kAccStride + g * 16, c[m][g]);
+}
+
+// For each block of 16 inputs: the activations times 2^(exp - bias) for every group and row
+// (vscalefps, exact), then one fp32 FMA per input, row and group.
+template <int MR, int NG>
+void BfpTileT(const float* a, int64_t lda, const int8_t* const* codes, const uint8_t* const* exps,
+              int64_t kn, int exp_bias, float* acc) {
+  __m512 c[MR][NG];
+  for (int m = 0; m < MR; ++m)
+    for (int g = 0; g < NG; ++g) c[m][g] = _mm512_loadu_ps(acc + m * kAccStride + g * 16);
+  alignas(64) float xs[NG][MR][16];
+  const __m512 bias = _mm512_set1_ps(static_cast<float>(exp_bias));
+  for (int64_t k0 = 0; k0 < kn; k0 += 16) {
+    const int kk = kn - k0 < 16 ? static_cast<int>(kn - k0) : 16;
+    const __mmask16 mask = static_cast<__mmask16>((1u << kk) - 1);
+    for (int g = 0; g < NG; ++g) {
+      const __m128i e8 = _mm_maskz_loadu_epi8(mask, exps[g] + k0);
+      const __m512 e = _mm512_sub_ps(_mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(e8)), bias);
+      for (int m = 0; m < MR; ++m) {
+        const __m512 x = _mm512_maskz_loadu_ps(mask, a + m * lda + k0);
+        _mm512_store_ps(xs[g][m], _mm512_scalef_ps(x, e));
+      }
+    }
+    for (int j = 0; j < kk; ++j) {
+      for (int g = 0; g < NG; ++g) {
+        const __m128i q =
+            _mm_loadu_si128(reinterpret_cast<const __m128i*>(codes[g] + (k0 + j) * 16));
+        const __m512 w = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(q));
+        for (int m = 0; m < MR; ++m) {
+          c[m][g] = _mm512_fmadd_ps(w, _mm512_set1_ps(xs[g][m][j]), c[m][g]);
+        }
+      }
+    }
+  }
+  for (int m = 0; m < MR; ++m)
+    for (int g = 0; g < NG; ++g) _mm512_storeu_ps(acc + m * kAccStride + g * 16, c[m][g]);
+}
+
+void Bf16Tile(int rows, int groups, const uint16_t* a, int64_t lda, const uint16_t* const* b,
+              int64_t pairs, float* acc) {
+#define BRINGUP_CASE(R)                       \
+  case R:                                     \
+    if (groups == 2)                          \
+      Bf16TileT<R, 2>(a, lda, b, pairs, acc); \
+    else                                      \
+      Bf16TileT<R, 1>(a, lda, b, pairs, acc); \
+    break;
+  switch (rows) {
+    BRINGUP_CASE(1)
+    BRINGUP_CASE(2) BRINGUP_CASE(3) BRINGUP_CASE(4) BRINGUP_CASE(5) BRINGUP_CASE(6) BRINGUP_CASE(7)
+        BRINGUP_CASE(8)
+  }
+#undef BRINGUP_CASE
+}
+
+void BfpTile(int rows, int groups, const float* a, int64_t lda, const int8_t* const* codes,
+             const uint8_t* const* exps, int64_t kn, int exp_bias, float* acc) {
+  for (int m0 = 0; m0 < rows; m0 += 4) {  // 4 rows x 2 groups keeps xs and c in L1/registers
+    const int r = rows - m0 < 4 ? rows - m0 : 4;
+    const float* am = a + m0 * lda;
+    float* cm = acc + m0 * kAccStride;
+#define BRINGUP_CASE(R)                                       \
+  case R:                                                     \
+    if (groups == 2)                                          \
+      BfpTileT<R, 2>(am, lda, codes, exps, kn, exp_bias, cm); \
+    else                                                      \
+      BfpTileT<R, 1>(am, lda, codes, exps, kn, exp_bias, cm); \
+    break;
+    switch (r) { BRINGUP_CASE(1) BRINGUP_CASE(2) BRINGUP_CASE(3) BRINGUP_CASE(4) }
+#undef BRINGUP_CASE
+  }
+}
+
+// Decodes two inputs' 16 weights at a time, then interleaves them into bf16 pairs.
+void BfpToBf16(const int8_t* codes, const uint8_t* exps, int64_t kn, int exp_bias, uint16_t* out) {
+  alignas(64) static const uint16_t kInterleave[32] = {0,  16, 1,  17, 2,  18, 3,  19, 4,  20, 5,
+                                                       21, 6,  22, 7,  23, 8,  24, 9,  25, 10, 26,
+                                                       11, 27, 12, 28, 13, 29, 14, 30, 15, 31};
+  const __m512i idx = _mm512_load_si512(kInterleave);
+  auto decode = [&](int64_t i) {
+    if (i >= kn) return _mm512_setzero_ps();
+    const __m128i q = _mm_loadu_si128(reinterpret_cast<const __m128i*>(codes + i * 16));
+    const __m512 w = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(q));
+    return _mm512_scalef_ps(w, _mm512_set1_ps(static_cast<float>(exps[i] - exp_bias)));
+  };
+  for (int64_t i = 0; i < kn; i += 2) {
+    const __m512i both = (__m512i)_mm512_cvtne2ps_pbh(decode(i + 1), decode(i));
+    _mm512_storeu_si512(out + i * 16, _mm512_permutexvar_epi16(idx, both));
+  }
+}
+
+}  // namespace
+
+#pragma GCC pop_options
+
+const MicroKernels* avx512_bf16_kernels() {
+  __builtin_cpu_init();
+  if (!__builtin_cpu_supports("avx512bf16") || !__builtin_cpu_supports("avx512bw") ||
+      !__builtin_cpu_supports("avx512dq")) {
+    return nullptr;
+  }
+  static const MicroKernels k{"avx512-bf16", portable_kernels().f32, Bf16Tile, BfpTile, BfpToBf16};
+  return &k;
+}
+
+const MicroKernels& best_kernels() {
+  static const MicroKernels* best = [] {
+    const char* force = std::getenv("BRINGUP_KERNELS");
+    if (force && std::strcmp(force, "portable") == 0) return &portable_kernels();
+    const MicroKernels* fast = avx512_bf16_kernels();
+    return fast ? fast : &portable_kernels();
+  }();
+  return *best;
+}
+
+}  // namespace bringup::cpu

@@ -1,0 +1,240 @@
+// Portable matmul micro-kernels, written once with Highway and compiled for every SIMD target it
+// knows; the best one for this CPU is picked at run time.
+#undef HWY_TARGET_INCLUDE
+#define HWY_TARGET_INCLUDE "kernels/cpu/micro_portable.cpp"
+#include "hwy/foreach_target.h"  // IWYU pragma: keep
+// foreach_target.h must come first.
+#include "hwy/highway.h"
+
+#include <cmath>
+
+#include "core/dtype.h"
+#include "kernels/cpu/microkernels.h"
+
+HWY_BEFORE_NAMESPACE();
+namespace bringup::cpu::HWY_NAMESPACE {
+namespace hn = hwy::HWY_NAMESPACE;
+
+using D = hn::CappedTag<float, 16>;
+constexpr size_t kLanes = hn::MaxLanes(D());
+constexpr int kVecs = static_cast<int>(16 / kLanes);  // vectors per group of 16 outputs
+// Rows per pass, so the accumulators stay in registers on narrower targets.
+constexpr int kRowsPerPass = kVecs == 1 ? 8 : (kVecs == 2 ? 4 : 2);
+
+template <int MR, int NG, class LoadW>
+HWY_INLINE void TileLoop(const float* a, int64_t lda, int64_t kn, float* acc, LoadW load_w,
+                         int64_t a_step) {
+  const D d;
+  hn::Vec<D> c[MR][NG][kVecs];
+  for (int m = 0; m < MR; ++m)
+    for (int g = 0; g < NG; ++g)
+      for (int v = 0; v < kVecs; ++v)
+        c[m][g][v] = hn::LoadU(d, acc + m * kAccStride + g * 16 + v * kLanes);
+  for (int64_t k = 0; k < kn; ++k) {
+    hn::Vec<D> w[NG][kVecs];
+    for (int g = 0; g < NG; ++g)
+      for (int v = 0; v < kVecs; ++v) w[g][v] = load_w(g, k, v);
+    for (int m = 0; m < MR; ++m) {
+      const auto x = hn::Set(d, a[m * lda + k * a_step]);
+      for (int g = 0; g < NG; ++g)
+        for (int v = 0; v < kVecs; ++v) c[m][g][v] = hn::MulAdd(x, w[g][v], c[m][g][v]);
+    }
+  }
+  for (int m = 0; m < MR; ++m)
+    for (int g = 0; g < NG; ++g)
+      for (int v = 0; v < kVecs; ++v)
+        hn::StoreU(c[m][g][v], d, acc + m * kAccStride + g * 16 + v * kLanes);
+}
+
+template <int MR, int NG>
+void F32TileT(const float* a, int64_t lda, const float* const* b, int64_t kn, float* acc) {
+  const D d;
+  TileLoop<MR, NG>(
+      a, lda, kn, acc,
+      [&](int g, int64_t k, int v) { return hn::LoadU(d, b[g] + k * 16 + v * kLanes); }, 1);
+}
+
+// bf16 pairs: for each pair, the even input's weights then the odd input's, per lane.
+template <int MR, int NG>
+void Bf16TileT(const uint16_t* a, int64_t lda, const uint16_t* const* b, int64_t pairs,
+               float* acc) {
+  const D d;
+  const hn::RebindToUnsigned<D> du;
+  hn::Vec<D> c[MR][NG][kVecs];
+  for (int m = 0; m < MR; ++m)
+    for (int g = 0; g < NG; ++g)
+      for (int v = 0; v < kVecs; ++v)
+        c[m][g][v] = hn::LoadU(d, acc + m * kAccStride + g * 16 + v * kLanes);
+  const auto hi_mask = hn::Set(du, 0xFFFF0000u);
+  for (int64_t p = 0; p < pairs; ++p) {
+    hn::Vec<D> even[NG][kVecs], odd[NG][kVecs];
+    for (int g = 0; g < NG; ++g)
+      for (int v = 0; v < kVecs; ++v) {
+        const auto w = hn::LoadU(du, reinterpret_cast<const uint32_t*>(b[g] + p * 32) + v * kLanes);
+        even[g][v] = hn::BitCast(d, hn::ShiftLeft<16>(w));
+        odd[g][v] = hn::BitCast(d, hn::And(w, hi_mask));
+      }
+    for (int m = 0; m < MR; ++m) {
+      const auto x0 = hn::Set(d, bf16_to_f32(a[m * lda + 2 * p]));
+      const auto x1 = hn::Set(d, bf16_to_f32(a[m * lda + 2 * p + 1]));
+      for (int g = 0; g < NG; ++g)
+        for (int v = 0; v < kVecs; ++v) {
+          c[m][g][v] = hn::MulAdd(x0, even[g][v], c[m][g][v]);
+          c[m][g][v] = hn::MulAdd(x1, odd[g][v], c[m][g][v]);
+        }
+    }
+  }
+  for (int m = 0; m < MR; ++m)
+    for (int g = 0; g < NG; ++g)
+      for (int v = 0; v < kVecs; ++v)
+        hn::StoreU(c[m][g][v], d, acc + m * kAccStride + g * 16 + v * kLanes);
+}
+
+template <int MR, int NG>
+void BfpTileT(const float* a, int64_t lda, const int8_t* const* codes, const uint8_t* const* exps,
+              int64_t kn, int exp_bias, float* acc) {
+  const D d;
+  const hn::RebindToSigned<D> di;
+  const hn::Rebind<int8_t, D> d8;
+  hn::Vec<D> c[MR][NG][kVecs];
+  for (int m = 0; m < MR; ++m)
+    for (int g = 0; g < NG; ++g)
+      for (int v = 0; v < kVecs; ++v)
+        c[m][g][v] = hn::LoadU(d, acc + m * kAccStride + g * 16 + v * kLanes);
+  for (int64_t k = 0; k < kn; ++k) {
+    hn::Vec<D> w[NG][kVecs];
+    float scale[NG];
+    for (int g = 0; g < NG; ++g) {
+      scale[g] = std::ldexp(1.0f, static_cast<int>(exps[g][k]) - exp_bias);
+      for (int v = 0; v < kVecs; ++v) {
+        w[g][v] =
+            hn::ConvertTo(d, hn::PromoteTo(di, hn::LoadU(d8, codes[g] + k * 16 + v * kLanes)));
+      }
+    }
+    for (int m = 0; m < MR; ++m)
+      for (int g = 0; g < NG; ++g) {
+        const auto x = hn::Set(d, a[m * lda + k] * scale[g]);
+        for (int v = 0; v < kVecs; ++v) c[m][g][v] = hn::MulAdd(x, w[g][v], c[m][g][v]);
+      }
+  }
+  for (int m = 0; m < MR; ++m)
+    for (int g = 0; g < NG; ++g)
+      for (int v = 0; v < kVecs; ++v)
+        hn::StoreU(c[m][g][v], d, acc + m * kAccStride + g * 16 + v * kLanes);
+}
+
+// Runtime (rows, groups) -> template instance, kRowsPerPass rows at a time.
+void F32Tile(int rows, int groups, const float* a, int64_t lda, const float* const* b, int64_t kn,
+             float* acc) {
+  for (int m0 = 0; m0 < rows; m0 += kRowsPerPass) {
+    const int r = rows - m0 < kRowsPerPass ? rows - m0 : kRowsPerPass;
+    const float* am = a + m0 * lda;
+    float* cm = acc + m0 * kAccStride;
+#define BRINGUP_CASE(R)                   \
+  case R:                                 \
+    if (groups == 2)                      \
+      F32TileT<R, 2>(am, lda, b, kn, cm); \
+    else                                  \
+      F32TileT<R, 1>(am, lda, b, kn, cm); \
+    break;
+    switch (r) {
+      BRINGUP_CASE(1)
+      BRINGUP_CASE(2) BRINGUP_CASE(3) BRINGUP_CASE(4) BRINGUP_CASE(5) BRINGUP_CASE(6)
+          BRINGUP_CASE(7) BRINGUP_CASE(8)
+    }
+#undef BRINGUP_CASE
+  }
+}
+
+void Bf16Tile(int rows, int groups, const uint16_t* a, int64_t lda, const uint16_t* const* b,
+              int64_t pairs, float* acc) {
+  for (int m0 = 0; m0 < rows; m0 += kRowsPerPass) {
+    const int r = rows - m0 < kRowsPerPass ? rows - m0 : kRowsPerPass;
+    const uint16_t* am = a + m0 * lda;
+    float* cm = acc + m0 * kAccStride;
+#define BRINGUP_CASE(R)                       \
+  case R:                                     \
+    if (groups == 2)                          \
+      Bf16TileT<R, 2>(am, lda, b, pairs, cm); \
+    else                                      \
+      Bf16TileT<R, 1>(am, lda, b, pairs, cm); \
+    break;
+    switch (r) {
+      BRINGUP_CASE(1)
+      BRINGUP_CASE(2) BRINGUP_CASE(3) BRINGUP_CASE(4) BRINGUP_CASE(5) BRINGUP_CASE(6)
+          BRINGUP_CASE(7) BRINGUP_CASE(8)
+    }
+#undef BRINGUP_CASE
+  }
+}
+
+void BfpTile(int rows, int groups, const float* a, int64_t lda, const int8_t* const* codes,
+             const uint8_t* const* exps, int64_t kn, int exp_bias, float* acc) {
+  for (int m0 = 0; m0 < rows; m0 += kRowsPerPass) {
+    const int r = rows - m0 < kRowsPerPass ? rows - m0 : kRowsPerPass;
+    const float* am = a + m0 * lda;
+    float* cm = acc + m0 * kAccStride;
+#define BRINGUP_CASE(R)                                       \
+  case R:                                                     \
+    if (groups == 2)                                          \
+      BfpTileT<R, 2>(am, lda, codes, exps, kn, exp_bias, cm); \
+    else                                                      \
+      BfpTileT<R, 1>(am, lda, codes, exps, kn, exp_bias, cm); \
+    break;
+    switch (r) {
+      BRINGUP_CASE(1)
+      BRINGUP_CASE(2) BRINGUP_CASE(3) BRINGUP_CASE(4) BRINGUP_CASE(5) BRINGUP_CASE(6)
+          BRINGUP_CASE(7) BRINGUP_CASE(8)
+    }
+#undef BRINGUP_CASE
+  }
+}
+
+void BfpToBf16(const int8_t* codes, const uint8_t* exps, int64_t kn, int exp_bias, uint16_t* out) {
+  const int64_t padded = (kn + 1) / 2 * 2;
+  for (int64_t i = 0; i < padded; ++i) {
+    const float scale = i < kn ? std::ldexp(1.0f, static_cast<int>(exps[i]) - exp_bias) : 0.0f;
+    for (int lane = 0; lane < 16; ++lane) {
+      const float v = i < kn ? static_cast<float>(codes[i * 16 + lane]) * scale : 0.0f;
+      out[(i / 2) * 32 + lane * 2 + (i % 2)] = f32_to_bf16(v);
+    }
+  }
+}
+
+}  // namespace bringup::cpu::HWY_NAMESPACE
+HWY_AFTER_NAMESPACE();
+
+#if HWY_ONCE
+namespace bringup::cpu {
+
+HWY_EXPORT(F32Tile);
+HWY_EXPORT(Bf16Tile);
+HWY_EXPORT(BfpTile);
+HWY_EXPORT(BfpToBf16);
+
+namespace {
+void DispatchF32(int rows, int groups, const float* a, int64_t lda, const float* const* b,
+                 int64_t kn, float* acc) {
+  HWY_DYNAMIC_DISPATCH(F32Tile)(rows, groups, a, lda, b, kn, acc);
+}
+void DispatchBf16(int rows, int groups, const uint16_t* a, int64_t lda, const uint16_t* const* b,
+                  int64_t pairs, float* acc) {
+  HWY_DYNAMIC_DISPATCH(Bf16Tile)(rows, groups, a, lda, b, pairs, acc);
+}
+void DispatchBfp(int rows, int groups, const float* a, int64_t lda, const int8_t* const* codes,
+                 const uint8_t* const* exps, int64_t kn, int exp_bias, float* acc) {
+  HWY_DYNAMIC_DISPATCH(BfpTile)(rows, groups, a, lda, codes, exps, kn, exp_bias, acc);
+}
+void DispatchBfpToBf16(const int8_t* codes, const uint8_t* exps, int64_t kn, int exp_bias,
+                       uint16_t* out) {
+  HWY_DYNAMIC_DISPATCH(BfpToBf16)(codes, exps, kn, exp_bias, out);
+}
+}  // namespace
+
+const MicroKernels& portable_kernels() {
+  static const MicroKernels k{"highway", DispatchF32, DispatchBf16, DispatchBfp, DispatchBfpToBf16};
+  return k;
+}
+
+}  // namespace bringup::cpu
+#endif  // HWY_ONCE

@@ -1,0 +1,49 @@
+// Matmul micro-kernels: the innermost loops of linear, over a tile of up to kTileRows activation
+// rows and kTileGroups groups of 16 output features (packed_weight.h). Each adds its tile's
+// products into an fp32 accumulator tile acc[row * kAccStride + group * 16 + lane].
+// Two implementations: portable ones written with Highway (any CPU), and AVX512-BF16 ones that
+// use vdpbf16ps and vscalefps, which Debian's Highway 1.0.3 cannot emit (it has no Zen 4/5
+// target and widens bf16 to fp32 instead, at half the multiply throughput).
+#pragma once
+
+#include <cstdint>
+
+namespace bringup::cpu {
+
+constexpr int kTileRows = 8;
+constexpr int kTileGroups = 2;
+constexpr int64_t kAccStride = 32;
+
+// acc += a[rows][k] * W_g[k][16] for k in [0, kn); a is fp32, row stride lda; b[g] points at the
+// group's first k.
+using F32TileFn = void (*)(int rows, int groups, const float* a, int64_t lda, const float* const* b,
+                           int64_t kn, float* acc);
+// Same over `pairs` input pairs; a is bf16 pairs (row stride lda elements), b[g] in the
+// [pairs][16][2] layout. Products are exact in fp32, sums in fp32.
+using Bf16TileFn = void (*)(int rows, int groups, const uint16_t* a, int64_t lda,
+                            const uint16_t* const* b, int64_t pairs, float* acc);
+// Block-float weights used directly (for few rows): a holds fp32 values already rounded to bf16,
+// codes[g] [kn][16] int8, exps[g] [kn]; weight = code * 2^(exp - exp_bias).
+using BfpTileFn = void (*)(int rows, int groups, const float* a, int64_t lda,
+                           const int8_t* const* codes, const uint8_t* const* exps, int64_t kn,
+                           int exp_bias, float* acc);
+// Decodes one block-float group (kn inputs) into the bf16 pair layout, so that many rows can use
+// the bf16 tile; an odd last input is paired with zero. Every decoded value is exact in bf16.
+using BfpToBf16Fn = void (*)(const int8_t* codes, const uint8_t* exps, int64_t kn, int exp_bias,
+                             uint16_t* out);
+
+struct MicroKernels {
+  const char* name;
+  F32TileFn f32;
+  Bf16TileFn bf16;
+  BfpTileFn bfp;
+  BfpToBf16Fn bfp_to_bf16;
+};
+
+const MicroKernels& portable_kernels();
+// nullptr when this CPU lacks AVX512-BF16.
+const MicroKernels* avx512_bf16_kernels();
+// The fastest set this CPU runs; BRINGUP_KERNELS=portable in the environment forces Highway's.
+const MicroKernels& best_kernels();
+
+}  // namespace bringup::cpu

@@ -1,0 +1,80 @@
+#include "models/qwen2/qwen2_weights.h"
+
+#include <string>
+
+#include "core/dtype.h"
+
+namespace bringup::qwen2 {
+
+namespace {
+
+Weight upload(const Checkpoint& ck, Device& dev, std::initializer_list<std::string> names,
+              WeightFormat format) {
+  std::vector<HostMatrix> parts;
+  for (const std::string& n : names) parts.push_back(HostMatrix::of(ck.tensor(n)));
+  Weight w = dev.upload_weight(parts, format);
+  for (const std::string& n : names) ck.release(ck.tensor(n));
+  return w;
+}
+
+// Biases and norm weights: fp32 tensors, concatenated, rounded to bf16 under bf16 policies.
+Tensor vector(const Checkpoint& ck, std::initializer_list<std::string> names, bool bf16) {
+  int64_t n = 0;
+  for (const std::string& name : names) n += ck.tensor(name).numel();
+  Tensor t({n});
+  float* dst = t.data();
+  for (const std::string& name : names) {
+    const TensorView& v = ck.tensor(name);
+    for (int64_t i = 0; i < v.numel(); ++i) *dst++ = bf16 ? round_to_bf16(v.at(i)) : v.at(i);
+  }
+  return t;
+}
+
+}  // namespace
+
+size_t Weights::bytes() const {
+  size_t n = vector_bytes + embed.bytes + (lm_head_own ? lm_head_own->bytes : 0);
+  for (const LayerWeights& l : layers)
+    n += l.qkv.bytes + l.o_proj.bytes + l.gate_up.bytes + l.down.bytes;
+  return n;
+}
+
+Weights load_weights(const Checkpoint& ck, Device& dev, const WeightPolicy& policy) {
+  const ModelConfig& c = ck.config();
+  const bool bf16 = policy.vectors_bf16;
+  Weights w;
+  w.embed = upload(ck, dev, {"model.embed_tokens.weight"}, policy.embedding);
+  if (!c.tie_word_embeddings) {
+    w.lm_head_own = std::make_unique<Weight>(upload(ck, dev, {"lm_head.weight"}, policy.lm_head));
+  } else if (policy.lm_head != policy.embedding) {
+    w.lm_head_own =
+        std::make_unique<Weight>(upload(ck, dev, {"model.embed_tokens.weight"}, policy.lm_head));
+  }
+  w.final_norm = vector(ck, {"model.norm.weight"}, bf16);
+  for (int64_t l = 0; l < c.num_hidden_layers; ++l) {
+    const std::string p = "model.layers." + std::to_string(l) + ".";
+    LayerWeights L;
+    L.input_norm = vector(ck, {p + "input_layernorm.weight"}, bf16);
+    L.qkv = upload(ck, dev,
+                   {p + "self_attn.q_proj.weight", p + "self_attn.k_proj.weight",
+                    p + "self_attn.v_proj.weight"},
+                   policy.attention);
+    L.qkv_bias = vector(
+        ck, {p + "self_attn.q_proj.bias", p + "self_attn.k_proj.bias", p + "self_attn.v_proj.bias"},
+        bf16);
+    L.o_proj = upload(ck, dev, {p + "self_attn.o_proj.weight"}, policy.attention);
+    L.post_norm = vector(ck, {p + "post_attention_layernorm.weight"}, bf16);
+    L.gate_up =
+        upload(ck, dev, {p + "mlp.gate_proj.weight", p + "mlp.up_proj.weight"}, policy.gate_up);
+    L.down = upload(ck, dev, {p + "mlp.down_proj.weight"}, policy.down);
+    w.layers.push_back(std::move(L));
+  }
+  const size_t per_value = bf16 ? 2 : 4;
+  w.vector_bytes = w.final_norm.numel() * per_value;
+  for (const LayerWeights& L : w.layers) {
+    w.vector_bytes += (L.input_norm.numel() + L.qkv_bias.numel() + L.post_norm.numel()) * per_value;
+  }
+  return w;
+}
+
+}  // namespace bringup::qwen2

@@ -1,0 +1,40 @@
+// Generation: prefill the prompt, then pick and decode one token at a time until an end-of-
+// sequence id, the token budget, or the caller says stop.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <span>
+#include <vector>
+
+#include "bringup/model.h"
+
+namespace bringup {
+
+// Picks the next token from logits; greedy (argmax) unless a sampler is given.
+using PickFn = std::function<int32_t(std::span<const float> logits)>;
+// Sees every generated token; returns false to stop.
+using TokenFn = std::function<bool(int32_t id)>;
+
+struct GenerateOptions {
+  int64_t max_new_tokens = 32;
+  std::vector<int64_t> eos_ids;  // generation stops after emitting one of these
+  PickFn pick;                   // nullptr: greedy
+};
+
+struct GenerateStats {
+  int64_t prompt_tokens = 0;
+  int64_t generated = 0;
+  double time_to_first_token = 0;  // seconds: prefill and the first pick
+  double decode_seconds = 0;       // the decode steps after the first token
+  bool stopped_by_eos = false;
+};
+
+int32_t argmax(std::span<const float> logits);
+
+// Appends to seq: the prompt, then the generated tokens (the last one is not decoded).
+std::vector<int32_t> generate(Model& model, Sequence& seq, std::span<const int32_t> prompt,
+                              const GenerateOptions& options, const TokenFn& on_token,
+                              GenerateStats* stats = nullptr);
+
+}  // namespace bringup

@@ -1,0 +1,422 @@
+// Every op against a plain reference loop on random inputs of odd and even sizes, on every kernel
+// set this CPU runs.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cstring>
+#include <numeric>
+
+#include "bringup/error.h"
+#include "ops/ops.h"
+#include "test_util.h"
+
+namespace bringup {
+namespace {
+
+using test::random_tensor;
+using test::random_vector;
+
+// ---------------------------------------------------------------- linear and its weight formats
+
+struct Part {
+  int64_t rows;
+  std::vector<float> data;  // [rows, k]
+};
+
+std::vector<Part> make_parts(const std::vector<int64_t>& rows, int64_t k, uint32_t seed) {
+  std::vector<Part> parts;
+  for (int64_t r : rows) {
+    Part p{r, random_vector(static_cast<size_t>(r * k), seed++)};
+    // Rows of very different magnitude, so that which values share a block matters.
+    for (int64_t i = 0; i < r; ++i) {
+      for (int64_t j = 0; j < k; ++j)
+        p.data[i * k + j] *= std::ldexp(1.0f, static_cast<int>(i % 9) - 4);
+    }
+    parts.push_back(std::move(p));
+  }
+  return parts;
+}
+
+// The weights as the device holds them: bf16 rounding, or block float with blocks of 16 output
+// channels at one input index, counted from the first row of each part.
+std::vector<double> reference_weights(const std::vector<Part>& parts, int64_t k, WeightFormat f) {
+  std::vector<double> w;
+  for (const Part& p : parts) {
+    std::vector<double> d(p.data.begin(), p.data.end());
+    if (f == WeightFormat::kBf16) {
+      for (size_t i = 0; i < d.size(); ++i) d[i] = round_to_bf16(p.data[i]);
+    } else if (f == WeightFormat::kBfp8 || f == WeightFormat::kBfp4) {
+      const int bits = f == WeightFormat::kBfp8 ? kBfp8MantissaBits : kBfp4MantissaBits;
+      for (int64_t r0 = 0; r0 < p.rows; r0 += 16) {
+        for (int64_t j = 0; j < k; ++j) {
+          float block[16] = {}, out[16];
+          for (int64_t l = 0; l < 16 && r0 + l < p.rows; ++l) block[l] = p.data[(r0 + l) * k + j];
+          bfp_decode_block(bfp_encode_block(block, bits), bits, out);
+          for (int64_t l = 0; l < 16 && r0 + l < p.rows; ++l) d[(r0 + l) * k + j] = out[l];
+        }
+      }
+    }
+    w.insert(w.end(), d.begin(), d.end());
+  }
+  return w;
+}
+
+struct LinearCase {
+  int64_t m, k;
+  std::vector<int64_t> parts;
+  bool bias;
+};
+
+class LinearTest : public ::testing::TestWithParam<WeightFormat> {};
+
+TEST_P(LinearTest, MatchesReferenceLoop) {
+  const WeightFormat format = GetParam();
+  const std::vector<LinearCase> cases = {
+      {1, 64, {32}, false},         {1, 7, {17}, true},      {3, 129, {20, 13, 45}, true},
+      {5, 600, {48}, false},        {8, 33, {16, 16}, true}, {13, 1031, {70}, true},
+      {37, 96, {31, 1, 64}, false}, {2, 1, {5}, true},       {64, 515, {40}, true},
+  };
+  for (const auto& [name, kernels] : test::kernel_sets()) {
+    CpuDevice dev(2, kernels);
+    uint32_t seed = 1;
+    for (const LinearCase& c : cases) {
+      SCOPED_TRACE(name + " m=" + std::to_string(c.m) + " k=" + std::to_string(c.k));
+      const auto parts = make_parts(c.parts, c.k, seed += 10);
+      std::vector<HostMatrix> hosts;
+      for (const Part& p : parts) hosts.push_back(HostMatrix::of(p.data.data(), p.rows, c.k));
+      const Weight w = dev.upload_weight(hosts, format);
+      const int64_t n = w.rows;
+      const Tensor x = random_tensor({c.m, c.k}, seed + 1);
+      const Tensor bias = random_tensor({n}, seed + 2);
+      Tensor out;
+      ops::linear(dev, x, w, c.bias ? &bias : nullptr, out);
+      ASSERT_EQ(out.shape(), (std::vector<int64_t>{c.m, n}));
+
+      const std::vector<double> wd = reference_weights(parts, c.k, format);
+      const bool round_x = format != WeightFormat::kF32;
+      for (int64_t r = 0; r < c.m; ++r) {
+        for (int64_t o = 0; o < n; ++o) {
+          double want = c.bias ? bias.data()[o] : 0.0, mag = 0;
+          for (int64_t j = 0; j < c.k; ++j) {
+            const float xv = x.data()[r * c.k + j];
+            const double xr = round_x ? round_to_bf16(xv) : xv;
+            want += xr * wd[o * c.k + j];
+            mag += std::fabs(xr * wd[o * c.k + j]);
+          }
+          ASSERT_NEAR(out.data()[r * n + o], want, 1e-5 * mag + 1e-6)
+              << "row " << r << " col " << o;
+        }
+      }
+    }
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Formats, LinearTest,
+                         ::testing::Values(WeightFormat::kF32, WeightFormat::kBf16,
+                                           WeightFormat::kBfp8, WeightFormat::kBfp4),
+                         [](const auto& info) {
+                           return std::string(weight_format_name(info.param)) == "fp32" ? "fp32"
+                                  : info.param == WeightFormat::kBf16                   ? "bf16"
+                                  : info.param == WeightFormat::kBfp8                   ? "bfp8"
+                                                                                        : "bfp4";
+                         });
+
+TEST(Linear, RejectsMismatchedInput) {
+  CpuDevice dev(2);
+  const auto data = random_vector(8 * 4, 1);
+  const HostMatrix m = HostMatrix::of(data.data(), 8, 4);
+  const Weight w = dev.upload_weight({&m, 1}, WeightFormat::kF32);
+  Tensor x({2, 5}), out;
+  EXPECT_THROW(ops::linear(dev, x, w, nullptr, out), Error);
+}
+
+// ---------------------------------------------------------------- embedding
+
+TEST(Embedding, GathersDecodedRows) {
+  for (WeightFormat f : {WeightFormat::kF32, WeightFormat::kBf16, WeightFormat::kBfp8}) {
+    CpuDevice dev(2);
+    const int64_t vocab = 37, hidden = 19;
+    const auto parts = make_parts({vocab}, hidden, 3);
+    const HostMatrix m = HostMatrix::of(parts[0].data.data(), vocab, hidden);
+    const Weight table = dev.upload_weight({&m, 1}, f);
+    const std::vector<double> want = reference_weights(parts, hidden, f);
+    const std::vector<int32_t> ids = {0, 36, 5, 16, 5};
+    Tensor out;
+    ops::embedding(dev, table, ids, out);
+    ASSERT_EQ(out.shape(), (std::vector<int64_t>{5, hidden}));
+    for (size_t r = 0; r < ids.size(); ++r) {
+      for (int64_t j = 0; j < hidden; ++j) {
+        EXPECT_EQ(out.data()[r * hidden + j], want[ids[r] * hidden + j]);
+      }
+    }
+    const std::vector<int32_t> bad = {37};
+    EXPECT_THROW(ops::embedding(dev, table, bad, out), Error);
+  }
+}
+
+// ---------------------------------------------------------------- norms, activations, rotary
+
+TEST(RmsNorm, MatchesReference) {
+  CpuDevice dev(2);
+  for (int64_t n : {1, 7, 64, 448, 3585}) {
+    const Tensor x = random_tensor({5, n}, 11, 4.0f);
+    const Tensor w = random_tensor({n}, 12);
+    Tensor out;
+    ops::rms_norm(dev, x, w, 1e-6f, out);
+    for (int64_t r = 0; r < 5; ++r) {
+      double ss = 0;
+      for (int64_t i = 0; i < n; ++i) ss += double{x.row(r)[i]} * x.row(r)[i];
+      const double inv = 1.0 / std::sqrt(ss / n + 1e-6);
+      std::vector<double> want(n);
+      for (int64_t i = 0; i < n; ++i) want[i] = w.data()[i] * (x.row(r)[i] * inv);
+      EXPECT_TRUE(test::near_all(out.row(r), want, 1e-6, 1e-5)) << "n=" << n;
+    }
+  }
+}
+
+TEST(SiluMul, MatchesReference) {
+  CpuDevice dev(2);
+  for (int64_t n : {1, 15, 16, 1216}) {
+    Tensor gu = random_tensor({3, 2 * n}, 21, 5.0f);
+    gu.data()[0] = -200.0f;  // exp overflow territory
+    Tensor out;
+    ops::silu_mul(dev, gu, out);
+    ASSERT_EQ(out.shape(), (std::vector<int64_t>{3, n}));
+    for (int64_t r = 0; r < 3; ++r) {
+      std::vector<double> want(n);
+      for (int64_t i = 0; i < n; ++i) {
+        const double g = gu.row(r)[i], u = gu.row(r)[n + i];
+        want[i] = g / (1.0 + std::exp(-g)) * u;
+      }
+      EXPECT_TRUE(test::near_all(out.row(r), want, 1e-6, 1e-5));
+    }
+  }
+}
+
+TEST(Add, AddsElementwise) {
+  CpuDevice dev(2);
+  const Tensor a = random_tensor({3, 33}, 1), b = random_tensor({3, 33}, 2);
+  Tensor out;
+  ops::add(dev, a, b, out);
+  for (int64_t i = 0; i < a.numel(); ++i) EXPECT_EQ(out.data()[i], a.data()[i] + b.data()[i]);
+  const Tensor c = random_tensor({3, 32}, 3);
+  EXPECT_THROW(ops::add(dev, a, c, out), Error);
+}
+
+TEST(Rope, InvFreqMatchesHuggingFaceFormula) {
+  const auto inv = ops::rope_inv_freq(128, 1e6);
+  ASSERT_EQ(inv.size(), 64u);
+  EXPECT_EQ(inv[0], 1.0f);
+  for (size_t i = 0; i < inv.size(); ++i) {
+    EXPECT_NEAR(inv[i], 1.0 / std::pow(1e6, 2.0 * i / 128.0),
+                1e-7 * (1.0 / std::pow(1e6, 2.0 * i / 128.0)) + 1e-12);
+  }
+}
+
+// rotate_half convention: the first half of a head pairs with the second half.
+TEST(Rope, RotatesHalvesAtAnyOffset) {
+  CpuDevice dev(2);
+  for (int64_t hd : {2, 34, 128}) {
+    for (int64_t pos0 : {0, 7, 31000}) {
+      const int64_t heads = 3, t = 5;
+      Tensor x = random_tensor({heads, t, hd}, 31);
+      const Tensor x0 = random_tensor({heads, t, hd}, 31);
+      const auto inv = ops::rope_inv_freq(hd, 10000.0);
+      Tensor cos, sin;
+      ops::rope_tables(inv, pos0, t, cos, sin);
+      ops::rotary_embedding(dev, x, cos, sin);
+      const int64_t half = hd / 2;
+      for (int64_t h = 0; h < heads; ++h) {
+        for (int64_t r = 0; r < t; ++r) {
+          const float* in = x0.data() + (h * t + r) * hd;
+          std::vector<double> want(hd);
+          for (int64_t i = 0; i < half; ++i) {
+            const float angle = static_cast<float>(pos0 + r) * inv[i];
+            const double c = std::cos(double{angle}), s = std::sin(double{angle});
+            want[i] = in[i] * c - in[i + half] * s;
+            want[i + half] = in[i + half] * c + in[i] * s;
+          }
+          EXPECT_TRUE(test::near_all(x.data() + (h * t + r) * hd, want, 1e-5, 1e-5))
+              << "hd=" << hd << " pos0=" << pos0;
+        }
+      }
+    }
+  }
+}
+
+// ---------------------------------------------------------------- heads
+
+TEST(Heads, CreateAndConcatAreInverse) {
+  CpuDevice dev(2);
+  const int64_t t = 5, nq = 7, nkv = 1, hd = 6;
+  const Tensor qkv = random_tensor({t, (nq + 2 * nkv) * hd}, 41);
+  Tensor q, k, v, cat;
+  ops::create_qkv_heads(dev, qkv, nq, nkv, hd, q, k, v);
+  ASSERT_EQ(q.shape(), (std::vector<int64_t>{nq, t, hd}));
+  ASSERT_EQ(k.shape(), (std::vector<int64_t>{nkv, t, hd}));
+  for (int64_t r = 0; r < t; ++r) {
+    for (int64_t i = 0; i < hd; ++i) {
+      EXPECT_EQ(q.data()[(3 * t + r) * hd + i], qkv.row(r)[3 * hd + i]);
+      EXPECT_EQ(k.data()[r * hd + i], qkv.row(r)[nq * hd + i]);
+      EXPECT_EQ(v.data()[r * hd + i], qkv.row(r)[(nq + 1) * hd + i]);
+    }
+  }
+  ops::concat_heads(dev, q, cat);
+  ASSERT_EQ(cat.shape(), (std::vector<int64_t>{t, nq * hd}));
+  for (int64_t r = 0; r < t; ++r) {
+    for (int64_t i = 0; i < nq * hd; ++i) EXPECT_EQ(cat.row(r)[i], qkv.row(r)[i]);
+  }
+  Tensor bad({t, 10});
+  EXPECT_THROW(ops::create_qkv_heads(dev, bad, nq, nkv, hd, q, k, v), Error);
+}
+
+// ---------------------------------------------------------------- KV cache and attention
+
+// A paged cache for tests: blocks handed out in a scrambled order.
+struct PagedCache {
+  PagedCache(int64_t kv_heads, int64_t hd, int64_t block, int64_t positions, CacheDType dtype) {
+    const int64_t blocks = (positions + block - 1) / block;
+    table.resize(blocks);
+    std::iota(table.begin(), table.end(), 0);
+    std::reverse(table.begin(), table.end());
+    if (blocks > 2) std::swap(table[0], table[blocks / 2]);
+    const size_t elems = static_cast<size_t>(blocks * kv_heads * block * hd);
+    k.assign(elems * 4, 0);
+    v.assign(elems * 4, 0);
+    view.dtype = dtype;
+    view.k = k.data();
+    view.v = v.data();
+    view.kv_heads = kv_heads;
+    view.head_dim = hd;
+    view.block_size = block;
+    view.block_table = table.data();
+    view.table_blocks = blocks;
+  }
+  float read(bool is_k, int64_t head, int64_t pos, int64_t i) const {
+    const auto& buf = is_k ? k : v;
+    const int64_t off = view.offset(head, pos) + i;
+    if (view.dtype == CacheDType::kF32) {
+      float f;
+      std::memcpy(&f, buf.data() + off * 4, 4);
+      return f;
+    }
+    uint16_t h;
+    std::memcpy(&h, buf.data() + off * 2, 2);
+    return bf16_to_f32(h);
+  }
+  std::vector<int32_t> table;
+  std::vector<uint8_t> k, v;
+  KvView view;
+};
+
+TEST(Cache, FillAndUpdateWriteThroughTheBlockTable) {
+  for (CacheDType dtype : {CacheDType::kF32, CacheDType::kBf16}) {
+    CpuDevice dev(2);
+    const int64_t nkv = 2, hd = 10, block = 4, t = 11;
+    PagedCache cache(nkv, hd, block, 16, dtype);
+    const Tensor k = random_tensor({nkv, t, hd}, 51), v = random_tensor({nkv, t, hd}, 52);
+    ops::fill_cache(dev, cache.view, k, v, 2);
+    const Tensor k1 = random_tensor({nkv, 1, hd}, 53), v1 = random_tensor({nkv, 1, hd}, 54);
+    ops::paged_update_cache(dev, cache.view, k1, v1, 13);
+    auto stored = [&](float x) { return dtype == CacheDType::kF32 ? x : round_to_bf16(x); };
+    for (int64_t h = 0; h < nkv; ++h) {
+      for (int64_t i = 0; i < hd; ++i) {
+        for (int64_t r = 0; r < t; ++r) {
+          EXPECT_EQ(cache.read(true, h, 2 + r, i), stored(k.data()[(h * t + r) * hd + i]));
+          EXPECT_EQ(cache.read(false, h, 2 + r, i), stored(v.data()[(h * t + r) * hd + i]));
+        }
+        EXPECT_EQ(cache.read(true, h, 13, i), stored(k1.data()[h * hd + i]));
+        EXPECT_EQ(cache.read(false, h, 13, i), stored(v1.data()[h * hd + i]));
+      }
+    }
+    EXPECT_THROW(ops::fill_cache(dev, cache.view, k, v, 6), Error);  // past the 16 positions
+  }
+}
+
+// Reference: K/V heads repeated for the query heads (only here), softmax in double.
+std::vector<double> reference_attention(const Tensor& q, const PagedCache& c, int64_t pos0,
+                                        float scale) {
+  const int64_t nq = q.dim(0), t = q.dim(1), hd = q.dim(2), group = nq / c.view.kv_heads;
+  std::vector<double> out(q.numel());
+  for (int64_t j = 0; j < nq; ++j) {
+    const int64_t h = j / group;
+    for (int64_t r = 0; r < t; ++r) {
+      const int64_t len = pos0 + r + 1;
+      const float* qv = q.data() + (j * t + r) * hd;
+      std::vector<double> s(len);
+      for (int64_t p = 0; p < len; ++p) {
+        double d = 0;
+        for (int64_t i = 0; i < hd; ++i) d += double{qv[i]} * c.read(true, h, p, i);
+        s[p] = d * scale;
+      }
+      const double m = *std::max_element(s.begin(), s.end());
+      double sum = 0;
+      for (double& e : s) sum += (e = std::exp(e - m));
+      for (int64_t i = 0; i < hd; ++i) {
+        double acc = 0;
+        for (int64_t p = 0; p < len; ++p) acc += s[p] / sum * c.read(false, h, p, i);
+        out[(j * t + r) * hd + i] = acc;
+      }
+    }
+  }
+  return out;
+}
+
+struct AttentionCase {
+  int64_t nq, nkv, hd, block, pos0, t;
+};
+
+TEST(Attention, PrefillIsCausalGroupedQueryOverPagedCache) {
+  const std::vector<AttentionCase> cases = {
+      {14, 2, 32, 16, 0, 37}, {7, 1, 128, 32, 5, 9},    {4, 2, 64, 4, 0, 1},
+      {6, 3, 18, 5, 11, 13},  {28, 4, 128, 32, 40, 24},
+  };
+  for (CacheDType dtype : {CacheDType::kF32, CacheDType::kBf16}) {
+    CpuDevice dev(2);
+    for (const AttentionCase& c : cases) {
+      SCOPED_TRACE("nq=" + std::to_string(c.nq) + " nkv=" + std::to_string(c.nkv) +
+                   " hd=" + std::to_string(c.hd) + " pos0=" + std::to_string(c.pos0));
+      const int64_t len = c.pos0 + c.t;
+      PagedCache cache(c.nkv, c.hd, c.block, len, dtype);
+      const Tensor k = random_tensor({c.nkv, len, c.hd}, 61, 2.0f);
+      const Tensor v = random_tensor({c.nkv, len, c.hd}, 62);
+      ops::fill_cache(dev, cache.view, k, v, 0);
+      const Tensor q = random_tensor({c.nq, c.t, c.hd}, 63, 2.0f);  // peaked softmax
+      const float scale = 1.0f / std::sqrt(static_cast<float>(c.hd));
+      Tensor out;
+      ops::scaled_dot_product_attention(dev, q, cache.view, c.pos0, scale, out);
+      EXPECT_TRUE(
+          test::near_all(out.data(), reference_attention(q, cache, c.pos0, scale), 1e-5, 1e-4));
+    }
+  }
+}
+
+TEST(Attention, DecodeMatchesReferenceAcrossChunks) {
+  for (CacheDType dtype : {CacheDType::kF32, CacheDType::kBf16}) {
+    CpuDevice dev(2);
+    for (int64_t pos : {0, 255, 256, 700}) {
+      const int64_t nq = 7, nkv = 1, hd = 128;
+      PagedCache cache(nkv, hd, 32, pos + 1, dtype);
+      const Tensor k = random_tensor({nkv, pos + 1, hd}, 71, 2.0f);
+      const Tensor v = random_tensor({nkv, pos + 1, hd}, 72);
+      ops::fill_cache(dev, cache.view, k, v, 0);
+      const Tensor q = random_tensor({nq, 1, hd}, 73, 2.0f);
+      const float scale = 1.0f / std::sqrt(128.0f);
+      Tensor out;
+      ops::scaled_dot_product_attention_decode(dev, q, cache.view, pos, scale, out);
+      EXPECT_TRUE(test::near_all(out.data(), reference_attention(q, cache, pos, scale), 1e-5, 1e-4))
+          << "pos=" << pos;
+    }
+  }
+}
+
+TEST(Attention, RejectsPositionsPastTheCache) {
+  CpuDevice dev(2);
+  PagedCache cache(1, 8, 4, 8, CacheDType::kF32);
+  const Tensor q = random_tensor({2, 1, 8}, 1);
+  Tensor out;
+  EXPECT_THROW(ops::scaled_dot_product_attention_decode(dev, q, cache.view, 8, 1.0f, out), Error);
+}
+
+}  // namespace
+}  // namespace bringup
