@@ -1,0 +1,265 @@
+#include "io/synth.h"
+
+#include <cmath>
+#include <fstream>
+#include <functional>
+#include <map>
+
+#include "bringup/error.h"
+#include "core/dtype.h"
+#include "io/json_fields.h"
+#include "io/safetensors.h"
+
+namespace fs = std::filesystem;
+
+namespace bringup {
+
+namespace {
+
+uint64_t mix(uint64_t x) {  // splitmix64 finaliser
+  x += 0x9e3779b97f4a7c15ull;
+  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
+  x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
+  return x ^ (x >> 31);
+}
+
+// Approximately standard normal (sum of four uniforms, rescaled), cheap enough for billions.
+float normal(uint64_t stream, uint64_t i) {
+  const uint64_t h = mix(stream ^ mix(i));
+  float s = 0;
+  for (int j = 0; j < 4; ++j) s += static_cast<float>((h >> (16 * j)) & 0xffff) * (1.0f / 65536.0f);
+  return (s - 2.0f) * 1.7320508f;  // variance of the sum is 4/12
+}
+
+// What one tensor holds: element i of a tensor = value(i).
+struct SynthTensor {
+  SafetensorsSpec spec;
+  std::function<float(uint64_t)> value;
+};
+
+std::vector<SynthTensor> plan(const SynthOptions& o) {
+  const ModelConfig& c = o.config;
+  const double h = static_cast<double>(c.hidden_size);
+  std::vector<SynthTensor> out;
+  uint64_t stream = mix(o.seed);
+  auto add = [&](const std::string& name, std::vector<int64_t> shape,
+                 std::function<float(uint64_t, uint64_t)> fn, int64_t layer) {
+    const uint64_t s = stream = mix(stream + 1);
+    const bool perturbed = layer == o.perturb_layer && o.perturb_scale != 0 && shape.size() == 2;
+    const uint64_t ps = mix(s ^ 0x5eed);
+    const double scale = o.perturb_scale;
+    out.push_back({{name, o.dtype, std::move(shape)}, [fn, s, perturbed, ps, scale](uint64_t i) {
+                     float v = fn(s, i);
+                     if (perturbed) v *= static_cast<float>(1.0 + scale * normal(ps, i));
+                     return v;
+                   }});
+  };
+  auto gaussian = [](double std) {
+    return [std](uint64_t s, uint64_t i) { return static_cast<float>(std * normal(s, i)); };
+  };
+  auto norm_weight = [](uint64_t s, uint64_t i) { return 1.0f + 0.1f * normal(s, i); };
+  // Bias with a few large channels per head (Qwen2's k-bias outliers).
+  auto outlier_bias = [hd = c.head_dim](double std, double outlier, int per_head) {
+    return [=](uint64_t s, uint64_t i) {
+      const uint64_t head = i / hd, lane = i % hd;
+      for (int j = 0; j < per_head; ++j) {
+        if (lane == mix(s ^ (head * 8 + j)) % hd) {
+          return static_cast<float>((mix(s ^ i) & 1 ? 1 : -1) * outlier * (1 + 0.2 * j));
+        }
+      }
+      return static_cast<float>(std * normal(s, i));
+    };
+  };
+
+  const int64_t v = c.vocab_size, q = c.q_dim(), kv = c.kv_dim(), im = c.intermediate_size;
+  add("model.embed_tokens.weight", {v, c.hidden_size},
+      gaussian(c.tie_word_embeddings ? 3.0 / std::sqrt(h) : 1.0), -1);
+  for (int64_t l = 0; l < c.num_hidden_layers; ++l) {
+    const std::string p = "model.layers." + std::to_string(l) + ".";
+    add(p + "input_layernorm.weight", {c.hidden_size}, norm_weight, l);
+    add(p + "self_attn.q_proj.weight", {q, c.hidden_size}, gaussian(1.5 / std::sqrt(h)), l);
+    add(p + "self_attn.q_proj.bias", {q}, outlier_bias(0.25, 3.0, 1), l);
+    add(p + "self_attn.k_proj.weight", {kv, c.hidden_size}, gaussian(1.5 / std::sqrt(h)), l);
+    add(p + "self_attn.k_proj.bias", {kv}, outlier_bias(0.25, 8.0, 1), l);
+    add(p + "self_attn.v_proj.weight", {kv, c.hidden_size}, gaussian(1.0 / std::sqrt(h)), l);
+    add(p + "self_attn.v_proj.bias", {kv}, gaussian(0.2), l);
+    add(p + "self_attn.o_proj.weight", {c.hidden_size, q}, gaussian(1.0 / std::sqrt(double(q))), l);
+    add(p + "post_attention_layernorm.weight", {c.hidden_size}, norm_weight, l);
+    add(p + "mlp.gate_proj.weight", {im, c.hidden_size}, gaussian(1.0 / std::sqrt(h)), l);
+    add(p + "mlp.up_proj.weight", {im, c.hidden_size}, gaussian(1.0 / std::sqrt(h)), l);
+    add(p + "mlp.down_proj.weight", {c.hidden_size, im}, gaussian(1.0 / std::sqrt(double(im))), l);
+  }
+  add("model.norm.weight", {c.hidden_size}, norm_weight, -1);
+  if (!c.tie_word_embeddings) {
+    add("lm_head.weight", {v, c.hidden_size}, gaussian(3.0 / std::sqrt(h)), -1);
+  }
+  return out;
+}
+
+size_t tensor_bytes(const SafetensorsSpec& s) {
+  size_t n = storage_dtype_size(s.dtype);
+  for (int64_t d : s.shape) n *= static_cast<size_t>(d);
+  return n;
+}
+
+void fill(const SynthTensor& t, size_t first, std::byte* out, size_t bytes) {
+  const size_t es = storage_dtype_size(t.spec.dtype);
+  const uint64_t i0 = first / es;
+  for (size_t j = 0; j < bytes / es; ++j) {
+    const float v = t.value(i0 + j);
+    if (t.spec.dtype == StorageDType::kF32) {
+      std::memcpy(out + j * 4, &v, 4);
+    } else {
+      const uint16_t b = f32_to_bf16(v);
+      std::memcpy(out + j * 2, &b, 2);
+    }
+  }
+}
+
+void write_text(const fs::path& p, const std::string& text) {
+  std::ofstream out(p);
+  out << text;
+  if (!out) throw Error(p.string() + ": write failed");
+}
+
+}  // namespace
+
+std::vector<std::string> synth_preset_names() {
+  return {"arcee-spark", "qwen2-7b", "qwen2-1.5b", "qwen2-0.5b"};
+}
+
+ModelConfig synth_preset(const std::string& name) {
+  ModelConfig c;
+  c.model_type = "qwen2";
+  c.hidden_act = "silu";
+  c.rms_norm_eps = 1e-6;
+  c.rope_theta = 1e6;
+  c.torch_dtype = "bfloat16";
+  if (name == "arcee-spark" || name == "qwen2-7b") {
+    c.vocab_size = 152064;
+    c.hidden_size = 3584;
+    c.intermediate_size = 18944;
+    c.num_hidden_layers = 28;
+    c.num_attention_heads = 28;
+    c.num_key_value_heads = 4;
+    c.max_position_embeddings = 32768;
+    c.tie_word_embeddings = false;
+  } else if (name == "qwen2-1.5b") {
+    c.vocab_size = 151936;
+    c.hidden_size = 1536;
+    c.intermediate_size = 8960;
+    c.num_hidden_layers = 28;
+    c.num_attention_heads = 12;
+    c.num_key_value_heads = 2;
+    c.max_position_embeddings = 131072;
+    c.tie_word_embeddings = true;
+  } else if (name == "qwen2-0.5b") {
+    c.vocab_size = 151936;
+    c.hidden_size = 896;
+    c.intermediate_size = 4864;
+    c.num_hidden_layers = 24;
+    c.num_attention_heads = 14;
+    c.num_key_value_heads = 2;
+    c.max_position_embeddings = 131072;
+    c.tie_word_embeddings = true;
+  } else {
+    std::string names;
+    for (const auto& n : synth_preset_names()) names += (names.empty() ? "" : ", ") + n;
+    throw Error("unknown synth preset '" + name + "' (expected one of: " + names + ")");
+  }
+  c.head_dim = c.hidden_size / c.num_attention_heads;
+  c.sliding_window = c.max_position_embeddings;
+  c.max_window_layers = c.num_hidden_layers;
+  return c;
+}
+
+std::string model_config_json(const ModelConfig& c) {
+  Json j = {{"architectures", {"Qwen2ForCausalLM"}},
+            {"model_type", c.model_type},
+            {"hidden_act", c.hidden_act},
+            {"vocab_size", c.vocab_size},
+            {"hidden_size", c.hidden_size},
+            {"intermediate_size", c.intermediate_size},
+            {"num_hidden_layers", c.num_hidden_layers},
+            {"num_attention_heads", c.num_attention_heads},
+            {"num_key_value_heads", c.num_key_value_heads},
+            {"max_position_embeddings", c.max_position_embeddings},
+            {"rope_theta", c.rope_theta},
+            {"rms_norm_eps", c.rms_norm_eps},
+            {"tie_word_embeddings", c.tie_word_embeddings},
+            {"use_sliding_window", c.use_sliding_window},
+            {"sliding_window", c.sliding_window},
+            {"max_window_layers", c.max_window_layers},
+            {"rope_scaling", nullptr},
+            {"torch_dtype", c.torch_dtype}};
+  if (c.head_dim * c.num_attention_heads != c.hidden_size) j["head_dim"] = c.head_dim;
+  return j.dump(2) + "\n";
+}
+
+size_t synth_weight_bytes(const SynthOptions& o) {
+  size_t n = 0;
+  for (const SynthTensor& t : plan(o)) n += tensor_bytes(t.spec);
+  return n;
+}
+
+void write_synthetic_checkpoint(const SynthOptions& o, const fs::path& dir) {
+  ModelConfig c = o.config;
+  c.torch_dtype = o.dtype == StorageDType::kF32 ? "float32" : "bfloat16";
+  // Validates the config the same way loading will.
+  parse_model_config(model_config_json(c), "synth config");
+  const std::vector<SynthTensor> tensors = plan(o);
+
+  std::error_code ec;
+  fs::create_directories(dir, ec);
+  if (ec) throw Error(dir.string() + ": cannot create directory: " + ec.message());
+  size_t total = 0;
+  for (const SynthTensor& t : tensors) total += tensor_bytes(t.spec);
+  const fs::space_info space = fs::space(dir, ec);
+  const size_t need = total + total / 100 + (size_t{1} << 20);
+  if (!ec && space.available < need) {
+    throw Error(dir.string() + ": not enough disk space for the checkpoint: need " +
+                std::to_string(need >> 20) + " MiB, " + std::to_string(space.available >> 20) +
+                " MiB available");
+  }
+
+  // Shards of at most shard_bytes (a tensor larger than that gets a shard of its own).
+  std::vector<std::vector<size_t>> shards(1);
+  size_t shard_size = 0;
+  for (size_t i = 0; i < tensors.size(); ++i) {
+    const size_t b = tensor_bytes(tensors[i].spec);
+    if (o.shard_bytes && shard_size > 0 && shard_size + b > o.shard_bytes) {
+      shards.emplace_back();
+      shard_size = 0;
+    }
+    shards.back().push_back(i);
+    shard_size += b;
+  }
+  const bool single = o.shard_bytes == 0;
+  Json weight_map = Json::object();
+  for (size_t s = 0; s < shards.size(); ++s) {
+    char name[64];
+    std::snprintf(name, sizeof name, "model-%05zu-of-%05zu.safetensors", s + 1, shards.size());
+    const std::string file = single ? "model.safetensors" : name;
+    std::vector<SafetensorsSpec> specs;
+    for (size_t i : shards[s]) {
+      specs.push_back(tensors[i].spec);
+      weight_map[tensors[i].spec.name] = file;
+    }
+    write_safetensors(dir / file, specs, [&](size_t t, size_t first, std::byte* out, size_t n) {
+      fill(tensors[shards[s][t]], first, out, n);
+    });
+  }
+  if (!single) {
+    const Json index = {{"metadata", {{"total_size", total}}}, {"weight_map", weight_map}};
+    write_text(dir / "model.safetensors.index.json", index.dump(2) + "\n");
+  } else {
+    fs::remove(dir / "model.safetensors.index.json", ec);
+  }
+  write_text(dir / "config.json", model_config_json(c));
+  write_text(dir / "generation_config.json",
+             Json({{"bos_token_id", 151643}, {"eos_token_id", 151645}, {"do_sample", false}})
+                     .dump(2) +
+                 "\n");
+}
+
+}  // namespace bringup
