@@ -83,11 +83,11 @@ std::vector<SafetensorsEntry> parse_safetensors(const std::byte* data, size_t si
       f.fail("data_offsets", "must be [begin, end] with non-negative integers");
     }
     const uint64_t begin = offs[0].get<uint64_t>(), end = offs[1].get<uint64_t>();
-    const std::string range = "data_offsets [" + std::to_string(begin) + ", " + std::to_string(end) + "]";
+    const std::string range =
+        "data_offsets [" + std::to_string(begin) + ", " + std::to_string(end) + "]";
     if (begin > end) throw Error(where + ": " + range + " end before they begin");
     if (end > data_size) {
-      throw Error(where + ": " + range + " point past the end of the " +
-                  std::to_string(data_size) +
+      throw Error(where + ": " + range + " point past the end of the " + std::to_string(data_size) +
                   "-byte data section (file truncated or offsets out of range)");
     }
     const uint64_t expect = numel * storage_dtype_size(e.dtype);

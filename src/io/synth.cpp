@@ -256,10 +256,10 @@ void write_synthetic_checkpoint(const SynthOptions& o, const fs::path& dir) {
     fs::remove(dir / "model.safetensors.index.json", ec);
   }
   write_text(dir / "config.json", model_config_json(c));
-  write_text(dir / "generation_config.json",
-             Json({{"bos_token_id", 151643}, {"eos_token_id", 151645}, {"do_sample", false}})
-                     .dump(2) +
-                 "\n");
+  write_text(
+      dir / "generation_config.json",
+      Json({{"bos_token_id", 151643}, {"eos_token_id", 151645}, {"do_sample", false}}).dump(2) +
+          "\n");
 }
 
 }  // namespace bringup

@@ -61,7 +61,8 @@ class BadInput : public ::testing::Test {
     const auto lines = r.err_lines();
     ASSERT_EQ(lines.size(), 1u) << r.err;
     EXPECT_EQ(lines[0].rfind("error: ", 0), 0u) << lines[0];
-    EXPECT_NE(lines[0].find(needle), std::string::npos) << "'" << needle << "' not in: " << lines[0];
+    EXPECT_NE(lines[0].find(needle), std::string::npos)
+        << "'" << needle << "' not in: " << lines[0];
   }
 
   static void expect_generate_refused(const fs::path& ck, const std::string& needle) {
@@ -109,7 +110,9 @@ TEST_F(BadInput, MissingTensor) {
 
 TEST_F(BadInput, WrongShape) {
   const fs::path ck = checkpoint("shape");
-  edit_header(ck, [](json& h) { h["model.layers.0.self_attn.k_proj.weight"]["shape"] = {256, 128}; });
+  edit_header(ck, [](json& h) {
+    h["model.layers.0.self_attn.k_proj.weight"]["shape"] = {256, 128};
+  });
   expect_generate_refused(ck, "model.layers.0.self_attn.k_proj.weight' has shape [256, 128]");
 }
 
@@ -174,15 +177,15 @@ TEST_F(BadInput, NoCheckpointThere) {
 }
 
 TEST_F(BadInput, PromptIdOutsideVocabulary) {
-  expect_refused({"generate", "--model", test::golden("qwen2-tied-hd64").string(), "--prompt-ids",
-                  "1 2 2048"},
-                 "2048");
+  expect_refused(
+      {"generate", "--model", test::golden("qwen2-tied-hd64").string(), "--prompt-ids", "1 2 2048"},
+      "2048");
 }
 
 TEST_F(BadInput, PromptIdNotANumber) {
-  expect_refused({"generate", "--model", test::golden("qwen2-tied-hd64").string(), "--prompt-ids",
-                  "1 two 3"},
-                 "--prompt-ids");
+  expect_refused(
+      {"generate", "--model", test::golden("qwen2-tied-hd64").string(), "--prompt-ids", "1 two 3"},
+      "--prompt-ids");
 }
 
 TEST_F(BadInput, PromptLongerThanMaxSeqLen) {

@@ -48,8 +48,8 @@ void check_decode_matches_prefill(const Checkpoint& ck, int64_t n) {
   double worst = 0;
   for (int64_t i = 0; i < n; ++i) {
     const std::span<const float> step = model->decode(*seq, tokens[i]);
-    worst = std::max(worst, rel_err(step, {prefill_logits.data() + i * vocab,
-                                           static_cast<size_t>(vocab)}));
+    worst = std::max(
+        worst, rel_err(step, {prefill_logits.data() + i * vocab, static_cast<size_t>(vocab)}));
   }
   EXPECT_LE(worst, 1e-4);
   EXPECT_EQ(seq->length(), n);

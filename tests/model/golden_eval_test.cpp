@@ -2,6 +2,9 @@
 // every precision policy, with the thresholds the bring-up must meet.
 #include <gtest/gtest.h>
 
+#include <nlohmann/json.hpp>
+
+#include "../cli/cli_runner.h"
 #include "device/cpu_device.h"
 #include "model_test_util.h"
 
@@ -15,28 +18,37 @@ struct Threshold {
 
 class GoldenEval : public ::testing::TestWithParam<std::tuple<std::string, Threshold>> {};
 
+// Runs `bringup eval` itself and reads its YT_METRICS line and per-case accuracy lines.
 TEST_P(GoldenEval, MeetsThresholds) {
   const auto& [name, th] = GetParam();
-  const Checkpoint ck = Checkpoint::open(test::golden(name));
-  const Reference ref = load_reference(test::golden(name) / "reference.json");
-  auto dev = make_cpu_device(2);
-  auto model = build_model(ck, *dev, 0, th.precision);
-  EvalTotals total;
-  for (const ReferenceCase& c : ref.cases) {
-    const CaseScore s = teacher_force(*model, c, {});
-    total.add(s);
-    if (th.precision == Precision::kFp32) {
-      // The project's reference path: every case exact, logits within 5e-3 of transformers.
-      EXPECT_EQ(s.top1, s.steps) << c.name;
-      EXPECT_EQ(s.top5, s.steps) << c.name;
-      EXPECT_LE(s.max_abs_logit_err, 5e-3) << c.name;
-    }
+  const test::CliResult r =
+      test::run_cli({"eval", "--model", test::golden(name).string(), "--reference",
+                     (test::golden(name) / "reference.json").string(), "--precision",
+                     std::string(precision_name(th.precision))});
+  ASSERT_TRUE(r.exited && r.code == 0) << r.err;
+  const std::string last = r.out.substr(r.out.rfind("YT_METRICS="));
+  const nlohmann::json m = nlohmann::json::parse(last.substr(std::string("YT_METRICS=").size()));
+  EXPECT_EQ(m["mode"], "cpu");
+  EXPECT_EQ(m["precision"], precision_name(th.precision));
+  EXPECT_EQ(m["batch"], 1);
+  int64_t steps = 0;
+  for (const auto& c : load_reference(test::golden(name) / "reference.json").cases) {
+    steps += static_cast<int64_t>(c.reference_ids.size());
   }
-  const double top1 = test::frac(total.top1, total.steps), top5 = test::frac(total.top5, total.steps);
-  RecordProperty("top1", std::to_string(top1));
-  RecordProperty("top5", std::to_string(top5));
-  EXPECT_GE(top1, th.top1) << precision_name(th.precision);
-  EXPECT_GE(top5, th.top5) << precision_name(th.precision);
+  EXPECT_EQ(m["total"].get<int64_t>(), steps);
+  EXPECT_GE(m["top1"].get<double>(), th.top1);
+  EXPECT_GE(m["top5"].get<double>(), th.top5);
+  if (th.precision == Precision::kFp32) {
+    // The project's reference path: every case exact, logits within 5e-3 of transformers.
+    EXPECT_LE(m["max_abs_logit_err"].get<double>(), 5e-3);
+    size_t lines = 0;
+    for (size_t at = r.out.find("accuracy: "); at != std::string::npos;
+         at = r.out.find("accuracy: ", at + 1), ++lines) {
+      EXPECT_EQ(r.out.compare(at, 26, "accuracy: 100.00% (1.0000)"), 0) << r.out;
+    }
+    EXPECT_GE(lines, 6u);  // two per case and two overall
+  }
+  RecordProperty("metrics", m.dump());
 }
 
 INSTANTIATE_TEST_SUITE_P(

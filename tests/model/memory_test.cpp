@@ -47,8 +47,9 @@ TEST(Memory, Bf16ResidentWithinWeightsPlusCache) {
   const double kv = static_cast<double>(model->kv_cache_bytes());
   const double rss = static_cast<double>(proc_status_bytes("VmRSS"));
   const double peak = static_cast<double>(proc_status_bytes("VmHWM"));
-  std::printf("weights %.1f MB, kv cache %.1f MB, resident %.1f MB (%.3f x weights+kv), peak %.1f MB\n",
-              weights / 1e6, kv / 1e6, rss / 1e6, rss / (weights + kv), peak / 1e6);
+  std::printf(
+      "weights %.1f MB, kv cache %.1f MB, resident %.1f MB (%.3f x weights+kv), peak %.1f MB\n",
+      weights / 1e6, kv / 1e6, rss / 1e6, rss / (weights + kv), peak / 1e6);
   EXPECT_GT(weights, 200e6);  // the model is large enough for the ratio to mean something
   EXPECT_EQ(model->weight_bytes(), ck.weight_bytes());  // bf16 policy on a bf16 checkpoint
   EXPECT_LE(rss, 1.15 * weights + kv);

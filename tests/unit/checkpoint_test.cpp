@@ -16,7 +16,8 @@ namespace {
 namespace fs = std::filesystem;
 
 TEST(Config, ArceeSparkShape) {
-  const ModelConfig c = load_model_config(fs::path(BRINGUP_TEST_DATA) / "configs/arcee-spark.config.json");
+  const ModelConfig c =
+      load_model_config(fs::path(BRINGUP_TEST_DATA) / "configs/arcee-spark.config.json");
   EXPECT_EQ(c.vocab_size, 152064);
   EXPECT_EQ(c.hidden_size, 3584);
   EXPECT_EQ(c.intermediate_size, 18944);
@@ -34,7 +35,8 @@ TEST(Config, ExplicitHeadDimAndDefaults) {
   const ModelConfig c = parse_model_config(R"({"model_type": "qwen2", "vocab_size": 10,
       "hidden_size": 64, "intermediate_size": 8, "num_hidden_layers": 1,
       "num_attention_heads": 4, "head_dim": 32, "max_position_embeddings": 16,
-      "rope_scaling": {"rope_type": "default"}})", "c");
+      "rope_scaling": {"rope_type": "default"}})",
+                                           "c");
   EXPECT_EQ(c.head_dim, 32);
   EXPECT_EQ(c.num_key_value_heads, 4);  // defaults to the query heads, as in transformers
   EXPECT_EQ(c.rope_theta, 10000.0);
@@ -74,11 +76,12 @@ void convert_checkpoint(const fs::path& from, const fs::path& to, StorageDType d
   nlohmann::json map = nlohmann::json::object();
   const size_t shards = shard_tensors ? (all.size() + shard_tensors - 1) / shard_tensors : 1;
   for (size_t s = 0; s < shards; ++s) {
-    const std::string file = shard_tensors ? "part-" + std::to_string(s) + ".safetensors"
-                                           : "model.safetensors";
+    const std::string file =
+        shard_tensors ? "part-" + std::to_string(s) + ".safetensors" : "model.safetensors";
     std::vector<SafetensorsSpec> specs;
     std::vector<const TensorView*> in;
-    for (size_t i = s * shard_tensors; i < all.size() && (shard_tensors == 0 || i < (s + 1) * shard_tensors); ++i) {
+    for (size_t i = s * shard_tensors;
+         i < all.size() && (shard_tensors == 0 || i < (s + 1) * shard_tensors); ++i) {
       specs.push_back({all[i]->name, dtype, all[i]->shape});
       in.push_back(all[i]);
       map[all[i]->name] = file;
@@ -124,7 +127,8 @@ TEST(Checkpoint, F16Loads) {
   test::TempDir dir("f16");
   convert_checkpoint(test::golden("qwen2-tied-hd64"), dir / "f16", StorageDType::kF16, 0);
   const std::vector<int32_t> ids = {5, 17, 300, 2000, 9};
-  const auto a = last_logits(dir / "f16", ids), b = last_logits(test::golden("qwen2-tied-hd64"), ids);
+  const auto a = last_logits(dir / "f16", ids),
+             b = last_logits(test::golden("qwen2-tied-hd64"), ids);
   ASSERT_EQ(a.size(), b.size());
   double worst = 0;
   for (size_t i = 0; i < a.size(); ++i) worst = std::max(worst, double(std::fabs(a[i] - b[i])));

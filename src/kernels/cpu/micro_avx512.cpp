@@ -87,8 +87,8 @@ void Bf16Tile(int rows, int groups, const uint16_t* a, int64_t lda, const uint16
     break;
   switch (rows) {
     BRINGUP_CASE(1)
-    BRINGUP_CASE(2) BRINGUP_CASE(3) BRINGUP_CASE(4) BRINGUP_CASE(5) BRINGUP_CASE(6) BRINGUP_CASE(7)
-        BRINGUP_CASE(8)
+    BRINGUP_CASE(2)
+    BRINGUP_CASE(3) BRINGUP_CASE(4) BRINGUP_CASE(5) BRINGUP_CASE(6) BRINGUP_CASE(7) BRINGUP_CASE(8)
   }
 #undef BRINGUP_CASE
 }

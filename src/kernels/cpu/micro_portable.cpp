@@ -139,8 +139,9 @@ void F32Tile(int rows, int groups, const float* a, int64_t lda, const float* con
     break;
     switch (r) {
       BRINGUP_CASE(1)
-      BRINGUP_CASE(2) BRINGUP_CASE(3) BRINGUP_CASE(4) BRINGUP_CASE(5) BRINGUP_CASE(6)
-          BRINGUP_CASE(7) BRINGUP_CASE(8)
+      BRINGUP_CASE(2)
+      BRINGUP_CASE(3) BRINGUP_CASE(4) BRINGUP_CASE(5) BRINGUP_CASE(6) BRINGUP_CASE(7)
+          BRINGUP_CASE(8)
     }
 #undef BRINGUP_CASE
   }
@@ -161,8 +162,9 @@ void Bf16Tile(int rows, int groups, const uint16_t* a, int64_t lda, const uint16
     break;
     switch (r) {
       BRINGUP_CASE(1)
-      BRINGUP_CASE(2) BRINGUP_CASE(3) BRINGUP_CASE(4) BRINGUP_CASE(5) BRINGUP_CASE(6)
-          BRINGUP_CASE(7) BRINGUP_CASE(8)
+      BRINGUP_CASE(2)
+      BRINGUP_CASE(3) BRINGUP_CASE(4) BRINGUP_CASE(5) BRINGUP_CASE(6) BRINGUP_CASE(7)
+          BRINGUP_CASE(8)
     }
 #undef BRINGUP_CASE
   }
@@ -183,8 +185,9 @@ void BfpTile(int rows, int groups, const float* a, int64_t lda, const int8_t* co
     break;
     switch (r) {
       BRINGUP_CASE(1)
-      BRINGUP_CASE(2) BRINGUP_CASE(3) BRINGUP_CASE(4) BRINGUP_CASE(5) BRINGUP_CASE(6)
-          BRINGUP_CASE(7) BRINGUP_CASE(8)
+      BRINGUP_CASE(2)
+      BRINGUP_CASE(3) BRINGUP_CASE(4) BRINGUP_CASE(5) BRINGUP_CASE(6) BRINGUP_CASE(7)
+          BRINGUP_CASE(8)
     }
 #undef BRINGUP_CASE
   }
