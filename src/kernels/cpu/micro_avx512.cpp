@@ -13,6 +13,9 @@
 
 #include "kernels/cpu/microkernels.h"
 
+// Loops over tile rows and groups have compile-time trip counts; "GCC unroll" makes sure they
+// are unrolled so the accumulators stay in registers (GCC does not at -O2 by itself).
+
 namespace bringup::cpu {
 
 #pragma GCC push_options
@@ -20,60 +23,118 @@ namespace bringup::cpu {
 
 namespace {
 
+// A decode tile (one or two rows) has too few accumulators to hide the latency of the multiply
+// pipes, so it keeps kSplit independent partial sums per output, added up at the end.
+template <int MR, int NG>
+constexpr int kSplit = MR* NG >= 8 ? 1 : 8 / (MR * NG);
+
 template <int MR, int NG>
 void Bf16TileT(const uint16_t* a, int64_t lda, const uint16_t* const* b, int64_t pairs,
                float* acc) {
-  __m512 c[MR][NG];
-  for (int m = 0; m < MR; ++m)
-    for (int g = 0; g < NG; ++g) c[m][g] = _mm512_loadu_ps(acc + m * kAccStride + g * 16);
-  for (int64_t p = 0; p < pairs; ++p) {
+  constexpr int S = kSplit<MR, NG>;
+  __m512 c[S][MR][NG];
+#pragma GCC unroll 16
+  for (int s = 0; s < S; ++s)
+#pragma GCC unroll 16
+    for (int m = 0; m < MR; ++m)
+#pragma GCC unroll 16
+      for (int g = 0; g < NG; ++g)
+        c[s][m][g] = s == 0 ? _mm512_loadu_ps(acc + m * kAccStride + g * 16) : _mm512_setzero_ps();
+  auto step = [&](int64_t p, __m512(&cs)[MR][NG]) __attribute__((always_inline)) {
     __m512bh w[NG];
+#pragma GCC unroll 16
     for (int g = 0; g < NG; ++g) w[g] = (__m512bh)_mm512_loadu_si512(b[g] + p * 32);
+#pragma GCC unroll 16
     for (int m = 0; m < MR; ++m) {
       int32_t pair;
       std::memcpy(&pair, a + m * lda + 2 * p, 4);
       const __m512bh x = (__m512bh)_mm512_set1_epi32(pair);
-      for (int g = 0; g < NG; ++g) c[m][g] = _mm512_dpbf16_ps(c[m][g], x, w[g]);
+#pragma GCC unroll 16
+      for (int g = 0; g < NG; ++g) cs[m][g] = _mm512_dpbf16_ps(cs[m][g], x, w[g]);
     }
+  };
+  int64_t p = 0;
+  for (; p + S <= pairs; p += S) {
+#pragma GCC unroll 16
+    for (int s = 0; s < S; ++s) step(p + s, c[s]);
   }
+  for (; p < pairs; ++p) step(p, c[0]);
+#pragma GCC unroll 16
   for (int m = 0; m < MR; ++m)
-    for (int g = 0; g < NG; ++g) _mm512_storeu_ps(acc + m * kAccStride + g * 16, c[m][g]);
+#pragma GCC unroll 16
+    for (int g = 0; g < NG; ++g) {
+#pragma GCC unroll 16
+      for (int s = 1; s < S; ++s) c[0][m][g] = _mm512_add_ps(c[0][m][g], c[s][m][g]);
+      _mm512_storeu_ps(acc + m * kAccStride + g * 16, c[0][m][g]);
+    }
 }
 
-// For each block of 16 inputs: the activations times 2^(exp - bias) for every group and row
-// (vscalefps, exact), then one fp32 FMA per input, row and group.
+// First every activation times its block's 2^(exp - bias) (vscalefps, exact) for the whole range,
+// then one fp32 FMA per input, row and group. The scaled activations are written well before they
+// are read back as broadcasts: a vector store read back at once as scalars stalls on
+// store-to-load forwarding.
+constexpr int64_t kBfpMaxRange = 512;  // inputs per call (matmul's kBlockK)
+// How far ahead the codes are prefetched: the hardware prefetcher alone leaves this
+// compute-heavy loop waiting on memory.
+constexpr int64_t kPrefetchInputs = 128;
+
 template <int MR, int NG>
 void BfpTileT(const float* a, int64_t lda, const int8_t* const* codes, const uint8_t* const* exps,
               int64_t kn, int exp_bias, float* acc) {
-  __m512 c[MR][NG];
-  for (int m = 0; m < MR; ++m)
-    for (int g = 0; g < NG; ++g) c[m][g] = _mm512_loadu_ps(acc + m * kAccStride + g * 16);
-  alignas(64) float xs[NG][MR][16];
+  constexpr int S = kSplit<MR, NG>;
+  alignas(64) float xs[NG][MR][kBfpMaxRange];
   const __m512 bias = _mm512_set1_ps(static_cast<float>(exp_bias));
   for (int64_t k0 = 0; k0 < kn; k0 += 16) {
     const int kk = kn - k0 < 16 ? static_cast<int>(kn - k0) : 16;
     const __mmask16 mask = static_cast<__mmask16>((1u << kk) - 1);
+#pragma GCC unroll 16
     for (int g = 0; g < NG; ++g) {
       const __m128i e8 = _mm_maskz_loadu_epi8(mask, exps[g] + k0);
       const __m512 e = _mm512_sub_ps(_mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(e8)), bias);
+#pragma GCC unroll 16
       for (int m = 0; m < MR; ++m) {
         const __m512 x = _mm512_maskz_loadu_ps(mask, a + m * lda + k0);
-        _mm512_store_ps(xs[g][m], _mm512_scalef_ps(x, e));
-      }
-    }
-    for (int j = 0; j < kk; ++j) {
-      for (int g = 0; g < NG; ++g) {
-        const __m128i q =
-            _mm_loadu_si128(reinterpret_cast<const __m128i*>(codes[g] + (k0 + j) * 16));
-        const __m512 w = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(q));
-        for (int m = 0; m < MR; ++m) {
-          c[m][g] = _mm512_fmadd_ps(w, _mm512_set1_ps(xs[g][m][j]), c[m][g]);
-        }
+        _mm512_store_ps(&xs[g][m][k0], _mm512_scalef_ps(x, e));
       }
     }
   }
+  __m512 c[S][MR][NG];
+#pragma GCC unroll 16
+  for (int s = 0; s < S; ++s)
+#pragma GCC unroll 16
+    for (int m = 0; m < MR; ++m)
+#pragma GCC unroll 16
+      for (int g = 0; g < NG; ++g)
+        c[s][m][g] = s == 0 ? _mm512_loadu_ps(acc + m * kAccStride + g * 16) : _mm512_setzero_ps();
+  auto step = [&](int64_t k, __m512(&cs)[MR][NG]) __attribute__((always_inline)) {
+#pragma GCC unroll 16
+    for (int g = 0; g < NG; ++g) {
+      const __m128i q = _mm_loadu_si128(reinterpret_cast<const __m128i*>(codes[g] + k * 16));
+      const __m512 w = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(q));
+#pragma GCC unroll 16
+      for (int m = 0; m < MR; ++m) {
+        cs[m][g] = _mm512_fmadd_ps(w, _mm512_set1_ps(xs[g][m][k]), cs[m][g]);
+      }
+    }
+  };
+  int64_t k = 0;
+  for (; k + S <= kn; k += S) {
+    if (k % 4 == 0) {
+#pragma GCC unroll 16
+      for (int g = 0; g < NG; ++g) _mm_prefetch(codes[g] + (k + kPrefetchInputs) * 16, _MM_HINT_T0);
+    }
+#pragma GCC unroll 16
+    for (int s = 0; s < S; ++s) step(k + s, c[s]);
+  }
+  for (; k < kn; ++k) step(k, c[0]);
+#pragma GCC unroll 16
   for (int m = 0; m < MR; ++m)
-    for (int g = 0; g < NG; ++g) _mm512_storeu_ps(acc + m * kAccStride + g * 16, c[m][g]);
+#pragma GCC unroll 16
+    for (int g = 0; g < NG; ++g) {
+#pragma GCC unroll 16
+      for (int s = 1; s < S; ++s) c[0][m][g] = _mm512_add_ps(c[0][m][g], c[s][m][g]);
+      _mm512_storeu_ps(acc + m * kAccStride + g * 16, c[0][m][g]);
+    }
 }
 
 void Bf16Tile(int rows, int groups, const uint16_t* a, int64_t lda, const uint16_t* const* b,

@@ -11,6 +11,9 @@
 #include "core/dtype.h"
 #include "kernels/cpu/microkernels.h"
 
+// Loops over tile rows and groups have compile-time trip counts; "GCC unroll" makes sure they
+// are unrolled so the accumulators stay in registers (GCC does not at -O2 by itself).
+
 HWY_BEFORE_NAMESPACE();
 namespace bringup::cpu::HWY_NAMESPACE {
 namespace hn = hwy::HWY_NAMESPACE;
@@ -26,22 +29,33 @@ HWY_INLINE void TileLoop(const float* a, int64_t lda, int64_t kn, float* acc, Lo
                          int64_t a_step) {
   const D d;
   hn::Vec<D> c[MR][NG][kVecs];
+#pragma GCC unroll 16
   for (int m = 0; m < MR; ++m)
+#pragma GCC unroll 16
     for (int g = 0; g < NG; ++g)
+#pragma GCC unroll 16
       for (int v = 0; v < kVecs; ++v)
         c[m][g][v] = hn::LoadU(d, acc + m * kAccStride + g * 16 + v * kLanes);
   for (int64_t k = 0; k < kn; ++k) {
     hn::Vec<D> w[NG][kVecs];
+#pragma GCC unroll 16
     for (int g = 0; g < NG; ++g)
+#pragma GCC unroll 16
       for (int v = 0; v < kVecs; ++v) w[g][v] = load_w(g, k, v);
+#pragma GCC unroll 16
     for (int m = 0; m < MR; ++m) {
       const auto x = hn::Set(d, a[m * lda + k * a_step]);
+#pragma GCC unroll 16
       for (int g = 0; g < NG; ++g)
+#pragma GCC unroll 16
         for (int v = 0; v < kVecs; ++v) c[m][g][v] = hn::MulAdd(x, w[g][v], c[m][g][v]);
     }
   }
+#pragma GCC unroll 16
   for (int m = 0; m < MR; ++m)
+#pragma GCC unroll 16
     for (int g = 0; g < NG; ++g)
+#pragma GCC unroll 16
       for (int v = 0; v < kVecs; ++v)
         hn::StoreU(c[m][g][v], d, acc + m * kAccStride + g * 16 + v * kLanes);
 }
@@ -61,31 +75,42 @@ void Bf16TileT(const uint16_t* a, int64_t lda, const uint16_t* const* b, int64_t
   const D d;
   const hn::RebindToUnsigned<D> du;
   hn::Vec<D> c[MR][NG][kVecs];
+#pragma GCC unroll 16
   for (int m = 0; m < MR; ++m)
+#pragma GCC unroll 16
     for (int g = 0; g < NG; ++g)
+#pragma GCC unroll 16
       for (int v = 0; v < kVecs; ++v)
         c[m][g][v] = hn::LoadU(d, acc + m * kAccStride + g * 16 + v * kLanes);
   const auto hi_mask = hn::Set(du, 0xFFFF0000u);
   for (int64_t p = 0; p < pairs; ++p) {
     hn::Vec<D> even[NG][kVecs], odd[NG][kVecs];
+#pragma GCC unroll 16
     for (int g = 0; g < NG; ++g)
+#pragma GCC unroll 16
       for (int v = 0; v < kVecs; ++v) {
         const auto w = hn::LoadU(du, reinterpret_cast<const uint32_t*>(b[g] + p * 32) + v * kLanes);
         even[g][v] = hn::BitCast(d, hn::ShiftLeft<16>(w));
         odd[g][v] = hn::BitCast(d, hn::And(w, hi_mask));
       }
+#pragma GCC unroll 16
     for (int m = 0; m < MR; ++m) {
       const auto x0 = hn::Set(d, bf16_to_f32(a[m * lda + 2 * p]));
       const auto x1 = hn::Set(d, bf16_to_f32(a[m * lda + 2 * p + 1]));
+#pragma GCC unroll 16
       for (int g = 0; g < NG; ++g)
+#pragma GCC unroll 16
         for (int v = 0; v < kVecs; ++v) {
           c[m][g][v] = hn::MulAdd(x0, even[g][v], c[m][g][v]);
           c[m][g][v] = hn::MulAdd(x1, odd[g][v], c[m][g][v]);
         }
     }
   }
+#pragma GCC unroll 16
   for (int m = 0; m < MR; ++m)
+#pragma GCC unroll 16
     for (int g = 0; g < NG; ++g)
+#pragma GCC unroll 16
       for (int v = 0; v < kVecs; ++v)
         hn::StoreU(c[m][g][v], d, acc + m * kAccStride + g * 16 + v * kLanes);
 }
@@ -97,28 +122,39 @@ void BfpTileT(const float* a, int64_t lda, const int8_t* const* codes, const uin
   const hn::RebindToSigned<D> di;
   const hn::Rebind<int8_t, D> d8;
   hn::Vec<D> c[MR][NG][kVecs];
+#pragma GCC unroll 16
   for (int m = 0; m < MR; ++m)
+#pragma GCC unroll 16
     for (int g = 0; g < NG; ++g)
+#pragma GCC unroll 16
       for (int v = 0; v < kVecs; ++v)
         c[m][g][v] = hn::LoadU(d, acc + m * kAccStride + g * 16 + v * kLanes);
   for (int64_t k = 0; k < kn; ++k) {
     hn::Vec<D> w[NG][kVecs];
     float scale[NG];
+#pragma GCC unroll 16
     for (int g = 0; g < NG; ++g) {
       scale[g] = std::ldexp(1.0f, static_cast<int>(exps[g][k]) - exp_bias);
+#pragma GCC unroll 16
       for (int v = 0; v < kVecs; ++v) {
         w[g][v] =
             hn::ConvertTo(d, hn::PromoteTo(di, hn::LoadU(d8, codes[g] + k * 16 + v * kLanes)));
       }
     }
+#pragma GCC unroll 16
     for (int m = 0; m < MR; ++m)
+#pragma GCC unroll 16
       for (int g = 0; g < NG; ++g) {
         const auto x = hn::Set(d, a[m * lda + k] * scale[g]);
+#pragma GCC unroll 16
         for (int v = 0; v < kVecs; ++v) c[m][g][v] = hn::MulAdd(x, w[g][v], c[m][g][v]);
       }
   }
+#pragma GCC unroll 16
   for (int m = 0; m < MR; ++m)
+#pragma GCC unroll 16
     for (int g = 0; g < NG; ++g)
+#pragma GCC unroll 16
       for (int v = 0; v < kVecs; ++v)
         hn::StoreU(c[m][g][v], d, acc + m * kAccStride + g * 16 + v * kLanes);
 }
@@ -140,8 +176,8 @@ void F32Tile(int rows, int groups, const float* a, int64_t lda, const float* con
     switch (r) {
       BRINGUP_CASE(1)
       BRINGUP_CASE(2)
-      BRINGUP_CASE(3) BRINGUP_CASE(4) BRINGUP_CASE(5) BRINGUP_CASE(6) BRINGUP_CASE(7)
-          BRINGUP_CASE(8)
+      BRINGUP_CASE(3)
+      BRINGUP_CASE(4) BRINGUP_CASE(5) BRINGUP_CASE(6) BRINGUP_CASE(7) BRINGUP_CASE(8)
     }
 #undef BRINGUP_CASE
   }
@@ -163,8 +199,8 @@ void Bf16Tile(int rows, int groups, const uint16_t* a, int64_t lda, const uint16
     switch (r) {
       BRINGUP_CASE(1)
       BRINGUP_CASE(2)
-      BRINGUP_CASE(3) BRINGUP_CASE(4) BRINGUP_CASE(5) BRINGUP_CASE(6) BRINGUP_CASE(7)
-          BRINGUP_CASE(8)
+      BRINGUP_CASE(3)
+      BRINGUP_CASE(4) BRINGUP_CASE(5) BRINGUP_CASE(6) BRINGUP_CASE(7) BRINGUP_CASE(8)
     }
 #undef BRINGUP_CASE
   }
@@ -186,8 +222,8 @@ void BfpTile(int rows, int groups, const float* a, int64_t lda, const int8_t* co
     switch (r) {
       BRINGUP_CASE(1)
       BRINGUP_CASE(2)
-      BRINGUP_CASE(3) BRINGUP_CASE(4) BRINGUP_CASE(5) BRINGUP_CASE(6) BRINGUP_CASE(7)
-          BRINGUP_CASE(8)
+      BRINGUP_CASE(3)
+      BRINGUP_CASE(4) BRINGUP_CASE(5) BRINGUP_CASE(6) BRINGUP_CASE(7) BRINGUP_CASE(8)
     }
 #undef BRINGUP_CASE
   }
