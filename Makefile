@@ -6,7 +6,8 @@ MODEL ?= tests/data/golden/qwen2-gqa7-small
 CMAKE_FLAGS ?=
 
 DEBIAN_PACKAGES = build-essential cmake ninja-build pkg-config clang-format \
-  libhwy-dev nlohmann-json3-dev libcli11-dev libgtest-dev libgmock-dev libbenchmark-dev
+  libhwy-dev nlohmann-json3-dev libcli11-dev libgtest-dev libgmock-dev libbenchmark-dev \
+  libpcre2-dev libutf8proc-dev
 
 .PHONY: deps build test run format clean
 
@@ -17,6 +18,12 @@ deps:
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	  $$SUDO apt-get update && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y --no-install-recommends $$missing; \
 	fi
+
+	@command -v node >/dev/null && command -v npm >/dev/null || { \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y nodejs npm; }
+	@# Hugging Face tokenizers (Rust, Node.js binding): the tokenizer tests' reference
+	@[ -d tests/reference-js/node_modules/tokenizers ] || npm ci --prefix tests/reference-js --no-audit --no-fund
 
 build: deps
 	cmake -S . -B $(BUILD) -G Ninja $(CMAKE_FLAGS)
