@@ -1,0 +1,1485 @@
+#include "chat/jinja.h"
+
+#include <algorithm>
+#include <cctype>
+#include <chrono>
+#include <cmath>
+#include <ctime>
+#include <functional>
+#include <map>
+#include <variant>
+
+#include "bringup/error.h"
+
+namespace bringup::jinja {
+
+namespace {
+
+[[noreturn]] void fail(int line, const std::string& what) {
+  throw Error("chat template line " + std::to_string(line) + ": " + what);
+}
+
+// ------------------------------------------------------------------ lexing template segments
+
+struct Segment {
+  enum Kind { kText, kExpr, kStmt, kComment } kind;
+  std::string text;
+  int line;
+  bool strip_before = false, strip_after = false;  // '-' on the left / right
+  bool keep_lstrip = false;                        // '+' on the left: no lstrip_blocks
+};
+
+int count_lines(std::string_view s) {
+  return static_cast<int>(std::count(s.begin(), s.end(), '\n'));
+}
+
+// Finds `close` in s from pos, skipping quoted strings.
+size_t find_close(std::string_view s, size_t pos, std::string_view close) {
+  char quote = 0;
+  for (size_t i = pos; i < s.size(); ++i) {
+    const char c = s[i];
+    if (quote) {
+      if (c == '\\') {
+        ++i;
+      } else if (c == quote) {
+        quote = 0;
+      }
+    } else if (c == '\'' || c == '"') {
+      quote = c;
+    } else if (s.compare(i, close.size(), close) == 0) {
+      return i;
+    }
+  }
+  return std::string_view::npos;
+}
+
+std::string normalize_newlines(std::string_view s) {
+  std::string out;
+  out.reserve(s.size());
+  for (size_t i = 0; i < s.size(); ++i) {
+    if (s[i] == '\r') {
+      out += '\n';
+      if (i + 1 < s.size() && s[i + 1] == '\n') ++i;
+    } else {
+      out += s[i];
+    }
+  }
+  return out;
+}
+
+std::vector<Segment> lex(std::string_view src) {
+  std::vector<Segment> segs;
+  size_t pos = 0;
+  int line = 1;
+  while (pos < src.size()) {
+    size_t open = std::string_view::npos;
+    for (size_t i = src.find('{', pos); i != std::string_view::npos; i = src.find('{', i + 1)) {
+      if (i + 1 < src.size() && (src[i + 1] == '{' || src[i + 1] == '%' || src[i + 1] == '#')) {
+        open = i;
+        break;
+      }
+    }
+    const size_t text_end = open == std::string_view::npos ? src.size() : open;
+    if (text_end > pos)
+      segs.push_back({Segment::kText, normalize_newlines(src.substr(pos, text_end - pos)), line});
+    line += count_lines(src.substr(pos, text_end - pos));
+    if (open == std::string_view::npos) break;
+    const char k = src[open + 1];
+    const std::string_view close = k == '{' ? "}}" : k == '%' ? "%}" : "#}";
+    Segment s{k == '{' ? Segment::kExpr : k == '%' ? Segment::kStmt : Segment::kComment, "", line};
+    size_t body = open + 2;
+    if (body < src.size() && src[body] == '-') {
+      s.strip_before = true;
+      ++body;
+    } else if (body < src.size() && src[body] == '+') {
+      s.keep_lstrip = true;
+      ++body;
+    }
+    const size_t end = k == '#' ? src.find(close, body) : find_close(src, body, close);
+    if (end == std::string_view::npos) fail(line, "unclosed '{" + std::string(1, k) + "'");
+    size_t body_end = end;
+    if (body_end > body && src[body_end - 1] == '-') {
+      s.strip_after = true;
+      --body_end;
+    } else if (body_end > body && src[body_end - 1] == '+') {
+      --body_end;
+    }
+    s.text = std::string(src.substr(body, body_end - body));
+    line += count_lines(src.substr(open, end + 2 - open));
+    segs.push_back(std::move(s));
+    pos = end + 2;
+  }
+  return segs;
+}
+
+// trim_blocks, lstrip_blocks and '-' whitespace control, applied to the text between tags. Both
+// ends of a text are decided on the original text, as jinja2 decides them on the source.
+void apply_whitespace_control(std::vector<Segment>& segs) {
+  auto is_block = [](const Segment& s) {
+    return s.kind == Segment::kStmt || s.kind == Segment::kComment;
+  };
+  for (size_t k = 0; k < segs.size(); ++k) {
+    if (segs[k].kind != Segment::kText) continue;
+    std::string& t = segs[k].text;
+    const Segment* prev = k > 0 ? &segs[k - 1] : nullptr;
+    const Segment* next = k + 1 < segs.size() ? &segs[k + 1] : nullptr;
+    size_t end = t.size();
+    if (next && next->strip_before) {
+      while (end > 0 && std::isspace(static_cast<unsigned char>(t[end - 1]))) --end;
+    } else if (next && is_block(*next) && !next->keep_lstrip) {
+      // lstrip_blocks: spaces and tabs between a line start and a block tag go.
+      size_t j = end;
+      while (j > 0 && (t[j - 1] == ' ' || t[j - 1] == '\t')) --j;
+      if ((j > 0 && t[j - 1] == '\n') || (j == 0 && k == 0)) end = j;
+    }
+    size_t begin = 0;
+    if (prev && prev->strip_after) {
+      while (begin < end && std::isspace(static_cast<unsigned char>(t[begin]))) ++begin;
+    } else if (prev && is_block(*prev) && begin < end && t[begin] == '\n') {
+      begin = 1;  // trim_blocks
+    }
+    t = t.substr(begin, end - begin);
+  }
+}
+
+// ------------------------------------------------------------------ expression tokens
+
+struct Tok {
+  enum Kind { kName, kString, kInt, kFloat, kOp, kEnd } kind;
+  std::string text;
+  int64_t i = 0;
+  double f = 0;
+};
+
+std::vector<Tok> tokenize(const std::string& s, int line) {
+  std::vector<Tok> out;
+  static const char* kOps[] = {"**", "//", "==", "!=", "<=", ">=", "+", "-", "*",
+                               "/",  "%",  "~",  "<",  ">",  "(",  ")", "[", "]",
+                               "{",  "}",  ",",  ":",  ".",  "|",  "="};
+  for (size_t i = 0; i < s.size();) {
+    const unsigned char c = static_cast<unsigned char>(s[i]);
+    if (std::isspace(c)) {
+      ++i;
+    } else if (std::isalpha(c) || c == '_') {
+      size_t j = i;
+      while (j < s.size() && (std::isalnum(static_cast<unsigned char>(s[j])) || s[j] == '_')) ++j;
+      out.push_back({Tok::kName, s.substr(i, j - i)});
+      i = j;
+    } else if (std::isdigit(c)) {
+      size_t j = i;
+      bool is_float = false;
+      while (j < s.size() && (std::isdigit(static_cast<unsigned char>(s[j])) || s[j] == '_')) ++j;
+      if (j + 1 < s.size() && s[j] == '.' && std::isdigit(static_cast<unsigned char>(s[j + 1]))) {
+        is_float = true;
+        ++j;
+        while (j < s.size() && std::isdigit(static_cast<unsigned char>(s[j]))) ++j;
+      }
+      if (j < s.size() && (s[j] == 'e' || s[j] == 'E')) {
+        is_float = true;
+        ++j;
+        if (j < s.size() && (s[j] == '+' || s[j] == '-')) ++j;
+        while (j < s.size() && std::isdigit(static_cast<unsigned char>(s[j]))) ++j;
+      }
+      std::string num;
+      for (size_t k = i; k < j; ++k) {
+        if (s[k] != '_') num += s[k];
+      }
+      Tok t{is_float ? Tok::kFloat : Tok::kInt, num};
+      try {
+        if (is_float) {
+          t.f = std::stod(num);
+        } else {
+          t.i = std::stoll(num);
+        }
+      } catch (const std::exception&) {
+        fail(line, "number '" + num + "' is out of range");
+      }
+      out.push_back(t);
+      i = j;
+    } else if (c == '\'' || c == '"') {
+      std::string v;
+      size_t j = i + 1;
+      for (; j < s.size() && s[j] != static_cast<char>(c); ++j) {
+        if (s[j] != '\\' || j + 1 >= s.size()) {
+          v += s[j];
+          continue;
+        }
+        const char e = s[++j];
+        switch (e) {
+          case 'n':
+            v += '\n';
+            break;
+          case 't':
+            v += '\t';
+            break;
+          case 'r':
+            v += '\r';
+            break;
+          case '0':
+            v += '\0';
+            break;
+          case '\\':
+            v += '\\';
+            break;
+          case '\'':
+            v += '\'';
+            break;
+          case '"':
+            v += '"';
+            break;
+          case '\n':
+            break;
+          default:
+            v += '\\';
+            v += e;
+        }
+      }
+      if (j >= s.size()) fail(line, "unterminated string literal");
+      out.push_back({Tok::kString, normalize_newlines(v)});
+      i = j + 1;
+    } else {
+      bool matched = false;
+      for (const char* op : kOps) {
+        const size_t n = std::char_traits<char>::length(op);
+        if (s.compare(i, n, op) == 0) {
+          out.push_back({Tok::kOp, op});
+          i += n;
+          matched = true;
+          break;
+        }
+      }
+      if (!matched) fail(line, std::string("unexpected character '") + s[i] + "'");
+    }
+  }
+  out.push_back({Tok::kEnd, ""});
+  return out;
+}
+
+// ------------------------------------------------------------------ expression tree
+
+struct Expr;
+using ExprPtr = std::unique_ptr<Expr>;
+struct Arg {
+  std::string name;  // empty: positional
+  ExprPtr value;
+};
+
+struct Expr {
+  enum Kind {
+    kLiteral,
+    kName,
+    kAttr,
+    kItem,
+    kSlice,
+    kCall,
+    kFilter,
+    kTest,
+    kNeg,
+    kNot,
+    kBinary,
+    kAnd,
+    kOr,
+    kCond,
+    kList,
+    kDict
+  } kind;
+  int line = 0;
+  Value literal;
+  std::string name;          // variable / attribute / filter / test / operator
+  std::vector<ExprPtr> sub;  // operands
+  std::vector<Arg> args;     // call / filter / test arguments
+  bool negate = false;       // "is not"
+};
+
+ExprPtr make(Expr::Kind k, int line) {
+  auto e = std::make_unique<Expr>();
+  e->kind = k;
+  e->line = line;
+  return e;
+}
+
+class ExprParser {
+ public:
+  ExprParser(std::vector<Tok> toks, int line, int max_depth)
+      : t_(std::move(toks)), line_(line), max_depth_(max_depth) {}
+
+  ExprPtr expression() {
+    if (++depth_ > max_depth_) fail(line_, "expression nested too deeply");
+    ExprPtr e = cond();
+    --depth_;
+    return e;
+  }
+  bool at_end() const { return t_[p_].kind == Tok::kEnd; }
+  bool peek_name(const char* n) const { return t_[p_].kind == Tok::kName && t_[p_].text == n; }
+  bool peek_op(const char* o) const { return t_[p_].kind == Tok::kOp && t_[p_].text == o; }
+  void expect_op(const char* o) {
+    if (!peek_op(o)) fail(line_, std::string("expected '") + o + "', found '" + t_[p_].text + "'");
+    ++p_;
+  }
+  void expect_name(const char* n) {
+    if (!peek_name(n))
+      fail(line_, std::string("expected '") + n + "', found '" + t_[p_].text + "'");
+    ++p_;
+  }
+  std::string name() {
+    if (t_[p_].kind != Tok::kName) fail(line_, "expected a name, found '" + t_[p_].text + "'");
+    return t_[p_++].text;
+  }
+  void expect_end() {
+    if (!at_end()) fail(line_, "unexpected '" + t_[p_].text + "'");
+  }
+
+ private:
+  ExprPtr cond() {
+    ExprPtr a = or_expr();
+    if (peek_name("if")) {
+      ++p_;
+      auto c = make(Expr::kCond, line_);
+      c->sub.push_back(std::move(a));
+      c->sub.push_back(or_expr());
+      if (peek_name("else")) {
+        ++p_;
+        c->sub.push_back(cond());
+      }
+      return c;
+    }
+    return a;
+  }
+  ExprPtr or_expr() {
+    ExprPtr a = and_expr();
+    while (peek_name("or")) {
+      ++p_;
+      auto o = make(Expr::kOr, line_);
+      o->sub.push_back(std::move(a));
+      o->sub.push_back(and_expr());
+      a = std::move(o);
+    }
+    return a;
+  }
+  ExprPtr and_expr() {
+    ExprPtr a = not_expr();
+    while (peek_name("and")) {
+      ++p_;
+      auto o = make(Expr::kAnd, line_);
+      o->sub.push_back(std::move(a));
+      o->sub.push_back(not_expr());
+      a = std::move(o);
+    }
+    return a;
+  }
+  ExprPtr not_expr() {
+    if (peek_name("not")) {
+      ++p_;
+      auto n = make(Expr::kNot, line_);
+      n->sub.push_back(not_expr());
+      return n;
+    }
+    return compare();
+  }
+  ExprPtr binary(std::string op, ExprPtr a, ExprPtr b) {
+    auto e = make(Expr::kBinary, line_);
+    e->name = std::move(op);
+    e->sub.push_back(std::move(a));
+    e->sub.push_back(std::move(b));
+    return e;
+  }
+  ExprPtr compare() {
+    ExprPtr a = math1();
+    for (;;) {
+      std::string op;
+      if (peek_op("==") || peek_op("!=") || peek_op("<") || peek_op(">") || peek_op("<=") ||
+          peek_op(">=")) {
+        op = t_[p_++].text;
+      } else if (peek_name("in")) {
+        ++p_;
+        op = "in";
+      } else if (peek_name("not") && t_[p_ + 1].kind == Tok::kName && t_[p_ + 1].text == "in") {
+        p_ += 2;
+        op = "not in";
+      } else {
+        return a;
+      }
+      a = binary(op, std::move(a), math1());
+    }
+  }
+  ExprPtr math1() {
+    ExprPtr a = concat();
+    while (peek_op("+") || peek_op("-")) {
+      std::string op = t_[p_++].text;
+      a = binary(op, std::move(a), concat());
+    }
+    return a;
+  }
+  ExprPtr concat() {
+    ExprPtr a = math2();
+    while (peek_op("~")) {
+      ++p_;
+      a = binary("~", std::move(a), math2());
+    }
+    return a;
+  }
+  ExprPtr math2() {
+    ExprPtr a = power();
+    while (peek_op("*") || peek_op("/") || peek_op("//") || peek_op("%")) {
+      std::string op = t_[p_++].text;
+      a = binary(op, std::move(a), power());
+    }
+    return a;
+  }
+  ExprPtr power() {
+    ExprPtr a = unary(true);
+    while (peek_op("**")) {
+      ++p_;
+      a = binary("**", std::move(a), unary(true));
+    }
+    return a;
+  }
+  ExprPtr unary(bool with_filter) {
+    ExprPtr e;
+    if (peek_op("-") || peek_op("+")) {
+      const bool neg = t_[p_++].text == "-";
+      ExprPtr inner = unary(false);
+      if (neg) {
+        e = make(Expr::kNeg, line_);
+        e->sub.push_back(std::move(inner));
+      } else {
+        e = std::move(inner);
+      }
+    } else {
+      e = primary();
+    }
+    e = postfix(std::move(e));
+    if (with_filter) e = filters(std::move(e));
+    return e;
+  }
+  ExprPtr primary() {
+    const Tok& t = t_[p_];
+    if (t.kind == Tok::kString) {
+      std::string s;
+      while (t_[p_].kind == Tok::kString) s += t_[p_++].text;  // adjacent literals concatenate
+      auto e = make(Expr::kLiteral, line_);
+      e->literal = Value(s);
+      return e;
+    }
+    if (t.kind == Tok::kInt || t.kind == Tok::kFloat) {
+      auto e = make(Expr::kLiteral, line_);
+      e->literal = t.kind == Tok::kInt ? Value(t.i) : Value(t.f);
+      ++p_;
+      return e;
+    }
+    if (t.kind == Tok::kName) {
+      ++p_;
+      auto e = make(Expr::kLiteral, line_);
+      if (t.text == "true" || t.text == "True") {
+        e->literal = Value(true);
+      } else if (t.text == "false" || t.text == "False") {
+        e->literal = Value(false);
+      } else if (t.text == "none" || t.text == "None") {
+        e->literal = Value::none();
+      } else {
+        e->kind = Expr::kName;
+        e->name = t.text;
+      }
+      return e;
+    }
+    if (peek_op("(")) {
+      ++p_;
+      ExprPtr inner = expression();
+      if (peek_op(",")) {  // a tuple: evaluated as a list
+        auto l = make(Expr::kList, line_);
+        l->sub.push_back(std::move(inner));
+        while (peek_op(",")) {
+          ++p_;
+          if (peek_op(")")) break;
+          l->sub.push_back(expression());
+        }
+        inner = std::move(l);
+      }
+      expect_op(")");
+      return inner;
+    }
+    if (peek_op("[")) {
+      ++p_;
+      auto l = make(Expr::kList, line_);
+      while (!peek_op("]")) {
+        l->sub.push_back(expression());
+        if (!peek_op(",")) break;
+        ++p_;
+      }
+      expect_op("]");
+      return l;
+    }
+    if (peek_op("{")) {
+      ++p_;
+      auto d = make(Expr::kDict, line_);
+      while (!peek_op("}")) {
+        d->sub.push_back(expression());
+        expect_op(":");
+        d->sub.push_back(expression());
+        if (!peek_op(",")) break;
+        ++p_;
+      }
+      expect_op("}");
+      return d;
+    }
+    fail(line_, "unexpected '" + t.text + "' in expression");
+  }
+  std::vector<Arg> call_args() {
+    std::vector<Arg> args;
+    expect_op("(");
+    while (!peek_op(")")) {
+      Arg a;
+      if (t_[p_].kind == Tok::kName && t_[p_ + 1].kind == Tok::kOp && t_[p_ + 1].text == "=") {
+        a.name = t_[p_].text;
+        p_ += 2;
+      }
+      a.value = expression();
+      args.push_back(std::move(a));
+      if (!peek_op(",")) break;
+      ++p_;
+    }
+    expect_op(")");
+    return args;
+  }
+  ExprPtr postfix(ExprPtr e) {
+    for (;;) {
+      if (peek_op(".")) {
+        ++p_;
+        auto a = make(Expr::kAttr, line_);
+        a->name = t_[p_].kind == Tok::kInt ? t_[p_].text : name();
+        if (t_[p_].kind == Tok::kInt) ++p_;
+        a->sub.push_back(std::move(e));
+        e = std::move(a);
+      } else if (peek_op("[")) {
+        ++p_;
+        ExprPtr parts[3];
+        bool slice = false;
+        int part = 0;
+        while (!peek_op("]")) {
+          if (peek_op(":")) {
+            ++p_;
+            slice = true;
+            if (++part > 2) fail(line_, "malformed slice");
+            continue;
+          }
+          parts[part] = expression();
+        }
+        expect_op("]");
+        auto it = make(slice ? Expr::kSlice : Expr::kItem, line_);
+        it->sub.push_back(std::move(e));
+        for (auto& p : parts) it->sub.push_back(std::move(p));
+        if (!slice && !it->sub[1]) fail(line_, "empty subscript");
+        e = std::move(it);
+      } else if (peek_op("(")) {
+        auto c = make(Expr::kCall, line_);
+        c->sub.push_back(std::move(e));
+        c->args = call_args();
+        e = std::move(c);
+      } else {
+        return e;
+      }
+    }
+  }
+  ExprPtr filters(ExprPtr e) {
+    for (;;) {
+      if (peek_op("|")) {
+        ++p_;
+        auto f = make(Expr::kFilter, line_);
+        f->name = name();
+        f->sub.push_back(std::move(e));
+        if (peek_op("(")) f->args = call_args();
+        e = std::move(f);
+      } else if (peek_name("is")) {
+        ++p_;
+        auto t = make(Expr::kTest, line_);
+        if (peek_name("not")) {
+          ++p_;
+          t->negate = true;
+        }
+        t->name = name();
+        t->sub.push_back(std::move(e));
+        if (peek_op("(")) {
+          t->args = call_args();
+        } else if (!at_end() && (t_[p_].kind == Tok::kString || t_[p_].kind == Tok::kInt ||
+                                 t_[p_].kind == Tok::kFloat ||
+                                 (t_[p_].kind == Tok::kName && !peek_name("and") &&
+                                  !peek_name("or") && !peek_name("else") && !peek_name("if")))) {
+          Arg a;
+          a.value = primary();  // "is equalto 3", "is sameas none"
+          t->args.push_back(std::move(a));
+        }
+        e = std::move(t);
+      } else {
+        return e;
+      }
+    }
+  }
+
+  std::vector<Tok> t_;
+  size_t p_ = 0;
+  int line_;
+  int max_depth_;
+  int depth_ = 0;
+};
+
+}  // namespace
+
+// ------------------------------------------------------------------ statements
+
+struct Template::Node {
+  enum Kind { kBody, kText, kOutput, kIf, kFor, kSet, kBreak, kContinue } kind;
+  int line = 0;
+  std::string text;
+  std::vector<ExprPtr>
+      exprs;  // kOutput: [e]; kIf: conditions; kFor: [iterable, filter?]; kSet: [value]
+  std::vector<std::unique_ptr<Node>>
+      children;                      // kBody: statements; kIf: bodies (+ else); kFor: [body, else?]
+  std::vector<std::string> targets;  // kFor: loop variables; kSet: [name] or [ns, attr]
+  bool has_else = false;
+};
+
+namespace {
+
+using Node = Template::Node;
+using NodePtr = std::unique_ptr<Node>;
+
+class StmtParser {
+ public:
+  StmtParser(std::vector<Segment> segs, int max_nesting)
+      : segs_(std::move(segs)), max_nesting_(max_nesting) {}
+
+  NodePtr parse() {
+    auto body = block({});
+    if (pos_ < segs_.size()) fail(segs_[pos_].line, "unexpected '" + keyword(segs_[pos_]) + "'");
+    return body;
+  }
+
+ private:
+  static std::string keyword(const Segment& s) {
+    size_t i = 0;
+    while (i < s.text.size() && std::isspace(static_cast<unsigned char>(s.text[i]))) ++i;
+    size_t j = i;
+    while (j < s.text.size() &&
+           (std::isalnum(static_cast<unsigned char>(s.text[j])) || s.text[j] == '_'))
+      ++j;
+    return s.text.substr(i, j - i);
+  }
+
+  ExprParser expr_parser(const Segment& s, size_t skip_words) {
+    std::vector<Tok> toks = tokenize(s.text, s.line);
+    toks.erase(toks.begin(), toks.begin() + static_cast<long>(skip_words));
+    return ExprParser(std::move(toks), s.line, max_nesting_ * 4);
+  }
+
+  // Parses nodes until a statement whose keyword is in `stop` (left unconsumed).
+  NodePtr block(const std::vector<std::string>& stop) {
+    if (++depth_ > max_nesting_)
+      fail(pos_ < segs_.size() ? segs_[pos_].line : 0, "blocks nested too deeply");
+    auto body = std::make_unique<Node>();
+    body->kind = Node::kBody;
+    while (pos_ < segs_.size()) {
+      const Segment& s = segs_[pos_];
+      if (s.kind == Segment::kText) {
+        auto n = std::make_unique<Node>();
+        n->kind = Node::kText;
+        n->text = s.text;
+        body->children.push_back(std::move(n));
+        ++pos_;
+      } else if (s.kind == Segment::kComment) {
+        ++pos_;
+      } else if (s.kind == Segment::kExpr) {
+        auto n = std::make_unique<Node>();
+        n->kind = Node::kOutput;
+        n->line = s.line;
+        ExprParser p = expr_parser(s, 0);
+        n->exprs.push_back(p.expression());
+        p.expect_end();
+        body->children.push_back(std::move(n));
+        ++pos_;
+      } else {
+        const std::string kw = keyword(s);
+        if (std::find(stop.begin(), stop.end(), kw) != stop.end()) break;
+        if (NodePtr n = statement(s, kw)) body->children.push_back(std::move(n));
+      }
+    }
+    --depth_;
+    return body;
+  }
+
+  NodePtr statement(const Segment& s, const std::string& kw) {
+    ++pos_;
+    if (kw == "if") {
+      auto n = std::make_unique<Node>();
+      n->kind = Node::kIf;
+      n->line = s.line;
+      ExprParser p = expr_parser(s, 1);
+      n->exprs.push_back(p.expression());
+      p.expect_end();
+      n->children.push_back(block({"elif", "else", "endif"}));
+      for (;;) {
+        if (pos_ >= segs_.size()) fail(s.line, "'if' without 'endif'");
+        const Segment& t = segs_[pos_];
+        const std::string k = keyword(t);
+        ++pos_;
+        if (k == "elif") {
+          ExprParser q = expr_parser(t, 1);
+          n->exprs.push_back(q.expression());
+          q.expect_end();
+          n->children.push_back(block({"elif", "else", "endif"}));
+        } else if (k == "else") {
+          n->has_else = true;
+          n->children.push_back(block({"endif"}));
+        } else {
+          return n;  // endif
+        }
+      }
+    }
+    if (kw == "for") {
+      auto n = std::make_unique<Node>();
+      n->kind = Node::kFor;
+      n->line = s.line;
+      ExprParser p = expr_parser(s, 1);
+      n->targets.push_back(p.name());
+      while (p.peek_op(",")) {
+        p.expect_op(",");
+        n->targets.push_back(p.name());
+      }
+      p.expect_name("in");
+      n->exprs.push_back(p.expression());
+      if (p.peek_name("recursive")) fail(s.line, "unsupported construct 'recursive' loops");
+      p.expect_end();
+      n->children.push_back(block({"else", "endfor"}));
+      if (pos_ >= segs_.size()) fail(s.line, "'for' without 'endfor'");
+      if (keyword(segs_[pos_]) == "else") {
+        ++pos_;
+        n->has_else = true;
+        n->children.push_back(block({"endfor"}));
+        if (pos_ >= segs_.size()) fail(s.line, "'for' without 'endfor'");
+      }
+      ++pos_;
+      return n;
+    }
+    if (kw == "set") {
+      auto n = std::make_unique<Node>();
+      n->kind = Node::kSet;
+      n->line = s.line;
+      ExprParser p = expr_parser(s, 1);
+      n->targets.push_back(p.name());
+      if (p.peek_op(".")) {
+        p.expect_op(".");
+        n->targets.push_back(p.name());
+      }
+      if (!p.peek_op("=")) fail(s.line, "unsupported construct 'set' block (expected '=')");
+      p.expect_op("=");
+      n->exprs.push_back(p.expression());
+      p.expect_end();
+      return n;
+    }
+    if (kw == "break" || kw == "continue") {
+      auto n = std::make_unique<Node>();
+      n->kind = kw == "break" ? Node::kBreak : Node::kContinue;
+      n->line = s.line;
+      return n;
+    }
+    if (kw == "generation" || kw == "endgeneration") return nullptr;  // marks assistant text only
+    if (kw == "endif" || kw == "endfor" || kw == "else" || kw == "elif") {
+      fail(s.line, "'" + kw + "' without a matching block");
+    }
+    fail(s.line, "unsupported construct '" + kw + "'");
+  }
+
+  std::vector<Segment> segs_;
+  size_t pos_ = 0;
+  int max_nesting_;
+  int depth_ = 0;
+};
+
+// ------------------------------------------------------------------ evaluation
+
+struct BreakSignal {};
+struct ContinueSignal {};
+
+std::string strip_chars(const std::string& s, const std::string& chars, bool left, bool right) {
+  auto is_strip = [&](char c) {
+    return chars.empty() ? std::isspace(static_cast<unsigned char>(c)) != 0
+                         : chars.find(c) != std::string::npos;
+  };
+  size_t b = 0, e = s.size();
+  if (left) {
+    while (b < e && is_strip(s[b])) ++b;
+  }
+  if (right) {
+    while (e > b && is_strip(s[e - 1])) --e;
+  }
+  return s.substr(b, e - b);
+}
+
+class Renderer {
+ public:
+  Renderer(const Value& context, const Limits& limits) : limits_(limits) {
+    scopes_.push_back({});
+    globals_ = context;
+  }
+
+  void render(const Node& n, std::string& out) {
+    switch (n.kind) {
+      case Node::kBody:
+        for (const auto& c : n.children) render(*c, out);
+        return;
+      case Node::kText:
+        emit(out, n.text, n.line);
+        return;
+      case Node::kOutput:
+        emit(out, eval(*n.exprs[0]).to_string(), n.line);
+        return;
+      case Node::kIf:
+        for (size_t i = 0; i < n.exprs.size(); ++i) {
+          if (eval(*n.exprs[i]).truthy()) {
+            render(*n.children[i], out);
+            return;
+          }
+        }
+        if (n.has_else) render(*n.children.back(), out);
+        return;
+      case Node::kFor:
+        render_for(n, out);
+        return;
+      case Node::kSet: {
+        Value v = eval(*n.exprs[0]);
+        if (n.targets.size() == 2) {
+          Value ns = lookup(n.targets[0]);
+          if (!ns.is_namespace()) fail(n.line, "'" + n.targets[0] + "' is not a namespace");
+          ns.set(n.targets[1], std::move(v));
+        } else {
+          scopes_.back()[n.targets[0]] = std::move(v);
+        }
+        return;
+      }
+      case Node::kBreak:
+        throw BreakSignal{};
+      case Node::kContinue:
+        throw ContinueSignal{};
+    }
+  }
+
+ private:
+  void emit(std::string& out, const std::string& s, int line) {
+    out += s;
+    if (out.size() > limits_.max_output_bytes) {
+      fail(line, "output exceeds " + std::to_string(limits_.max_output_bytes) + " bytes");
+    }
+  }
+
+  void render_for(const Node& n, std::string& out) {
+    const Value seq = eval(*n.exprs[0]);
+    List items;
+    if (seq.is_list()) {
+      items = seq.list();
+    } else if (seq.is_dict()) {
+      for (const auto& [k, v] : seq.dict()) items.push_back(Value(k));
+    } else if (seq.is_string()) {
+      for (char c : seq.str()) items.push_back(Value(std::string(1, c)));
+    } else if (!seq.is_undefined() && !seq.is_none()) {
+      fail(n.line, std::string("cannot loop over a ") + seq.type_name());
+    } else if (seq.is_none()) {
+      fail(n.line, "cannot loop over none");
+    }
+    if (items.empty()) {
+      if (n.has_else) render(*n.children[1], out);
+      return;
+    }
+    scopes_.push_back({});
+    const int64_t len = static_cast<int64_t>(items.size());
+    for (int64_t i = 0; i < len; ++i) {
+      if (++iterations_ > limits_.max_loop_iterations) {
+        fail(n.line,
+             "loops ran more than " + std::to_string(limits_.max_loop_iterations) + " iterations");
+      }
+      auto& scope = scopes_.back();
+      scope.clear();
+      if (n.targets.size() == 1) {
+        scope[n.targets[0]] = items[i];
+      } else {
+        if (!items[i].is_list() || items[i].list().size() != n.targets.size()) {
+          fail(n.line,
+               "cannot unpack a loop item into " + std::to_string(n.targets.size()) + " names");
+        }
+        for (size_t t = 0; t < n.targets.size(); ++t) scope[n.targets[t]] = items[i].list()[t];
+      }
+      Dict loop = {{"index", Value(i + 1)},
+                   {"index0", Value(i)},
+                   {"revindex", Value(len - i)},
+                   {"revindex0", Value(len - i - 1)},
+                   {"first", Value(i == 0)},
+                   {"last", Value(i == len - 1)},
+                   {"length", Value(len)},
+                   {"previtem", i > 0 ? items[i - 1] : Value()},
+                   {"nextitem", i + 1 < len ? items[i + 1] : Value()}};
+      scope["loop"] = Value(std::move(loop));
+      try {
+        render(*n.children[0], out);
+      } catch (const ContinueSignal&) {
+      } catch (const BreakSignal&) {
+        break;
+      }
+    }
+    scopes_.pop_back();
+  }
+
+  Value lookup(const std::string& name) const {
+    for (auto it = scopes_.rbegin(); it != scopes_.rend(); ++it) {
+      if (auto f = it->find(name); f != it->end()) return f->second;
+    }
+    return globals_.get(name);
+  }
+
+  static int64_t index(int64_t i, int64_t n) { return i < 0 ? i + n : i; }
+
+  Value eval(const Expr& e) {
+    switch (e.kind) {
+      case Expr::kLiteral:
+        return e.literal;
+      case Expr::kName:
+        return lookup(e.name);
+      case Expr::kAttr: {
+        const Value obj = eval(*e.sub[0]);
+        if (obj.is_undefined()) fail(e.line, "'" + e.name + "' of an undefined value");
+        if (obj.is_dict()) return obj.get(e.name);
+        return Value();
+      }
+      case Expr::kItem: {
+        const Value obj = eval(*e.sub[0]);
+        const Value key = eval(*e.sub[1]);
+        if (obj.is_undefined()) fail(e.line, "subscript of an undefined value");
+        if (obj.is_dict() && key.is_string()) return obj.get(key.str());
+        if ((obj.is_list() || obj.is_string()) && key.kind() == Value::Kind::kInt) {
+          const int64_t n = obj.is_list() ? static_cast<int64_t>(obj.list().size())
+                                          : static_cast<int64_t>(obj.str().size());
+          const int64_t i = index(key.as_int(), n);
+          if (i < 0 || i >= n) return Value();
+          return obj.is_list() ? obj.list()[i] : Value(std::string(1, obj.str()[i]));
+        }
+        return Value();
+      }
+      case Expr::kSlice:
+        return slice(e);
+      case Expr::kCall:
+        return call(e);
+      case Expr::kFilter:
+        return filter(e);
+      case Expr::kTest: {
+        const bool r = test(e);
+        return Value(e.negate ? !r : r);
+      }
+      case Expr::kNeg: {
+        const Value v = eval(*e.sub[0]);
+        if (v.kind() == Value::Kind::kInt) return Value(-v.as_int());
+        if (v.is_number()) return Value(-v.as_float());
+        fail(e.line, std::string("cannot negate a ") + v.type_name());
+      }
+      case Expr::kNot:
+        return Value(!eval(*e.sub[0]).truthy());
+      case Expr::kAnd: {
+        Value a = eval(*e.sub[0]);
+        return a.truthy() ? eval(*e.sub[1]) : a;
+      }
+      case Expr::kOr: {
+        Value a = eval(*e.sub[0]);
+        return a.truthy() ? a : eval(*e.sub[1]);
+      }
+      case Expr::kCond: {
+        if (eval(*e.sub[1]).truthy()) return eval(*e.sub[0]);
+        return e.sub.size() > 2 ? eval(*e.sub[2]) : Value();
+      }
+      case Expr::kList: {
+        List l;
+        for (const auto& s : e.sub) l.push_back(eval(*s));
+        return Value(std::move(l));
+      }
+      case Expr::kDict: {
+        Value d = Value(Dict{});
+        for (size_t i = 0; i + 1 < e.sub.size(); i += 2) {
+          const Value k = eval(*e.sub[i]);
+          if (!k.is_string()) fail(e.line, "dict keys must be strings");
+          d.set(k.str(), eval(*e.sub[i + 1]));
+        }
+        return d;
+      }
+      case Expr::kBinary:
+        return binary(e);
+    }
+    return Value();
+  }
+
+  Value slice(const Expr& e) {
+    const Value obj = eval(*e.sub[0]);
+    const int64_t n = obj.is_list()     ? static_cast<int64_t>(obj.list().size())
+                      : obj.is_string() ? static_cast<int64_t>(obj.str().size())
+                                        : -1;
+    if (n < 0) fail(e.line, std::string("cannot slice a ") + obj.type_name());
+    auto part = [&](int k, int64_t dflt) -> int64_t {
+      if (!e.sub[k]) return dflt;
+      const Value v = eval(*e.sub[k]);
+      if (v.is_none()) return dflt;
+      if (v.kind() != Value::Kind::kInt) fail(e.line, "slice bounds must be integers");
+      return v.as_int();
+    };
+    const int64_t step = part(3, 1);
+    if (step == 0) fail(e.line, "slice step cannot be zero");
+    auto clamp = [&](int64_t i, bool is_start) {
+      if (i < 0) i += n;
+      if (step > 0) return std::clamp<int64_t>(i, 0, n);
+      (void)is_start;
+      return std::clamp<int64_t>(i, -1, n - 1);
+    };
+    const int64_t start = e.sub[1] ? clamp(part(1, 0), true) : (step > 0 ? 0 : n - 1);
+    const int64_t stop = e.sub[2] ? clamp(part(2, 0), false) : (step > 0 ? n : -1);
+    List l;
+    std::string s;
+    for (int64_t i = start; step > 0 ? i < stop : i > stop; i += step) {
+      if (obj.is_list()) {
+        l.push_back(obj.list()[i]);
+      } else {
+        s += obj.str()[i];
+      }
+    }
+    return obj.is_list() ? Value(std::move(l)) : Value(s);
+  }
+
+  Value binary(const Expr& e) {
+    const std::string& op = e.name;
+    const Value a = eval(*e.sub[0]);
+    const Value b = eval(*e.sub[1]);
+    if (op == "~") return Value(a.to_string() + b.to_string());
+    if (op == "==") return Value(a.equals(b));
+    if (op == "!=") return Value(!a.equals(b));
+    if (op == "in" || op == "not in") {
+      bool found = false;
+      if (b.is_string() && a.is_string()) {
+        found = b.str().find(a.str()) != std::string::npos;
+      } else if (b.is_list()) {
+        for (const Value& v : b.list()) found = found || v.equals(a);
+      } else if (b.is_dict() && a.is_string()) {
+        for (const auto& [k, v] : b.dict()) found = found || k == a.str();
+      } else if (!b.is_undefined()) {
+        fail(e.line, std::string("'in' needs a string, list or dict, not a ") + b.type_name());
+      }
+      return Value(op == "in" ? found : !found);
+    }
+    if (op == "<" || op == ">" || op == "<=" || op == ">=") {
+      int c;
+      if (a.is_number() && b.is_number()) {
+        c = a.as_float() < b.as_float() ? -1 : a.as_float() > b.as_float() ? 1 : 0;
+      } else if (a.is_string() && b.is_string()) {
+        c = a.str().compare(b.str());
+      } else {
+        fail(e.line, std::string("cannot compare a ") + a.type_name() + " with a " + b.type_name());
+      }
+      return Value(op == "<" ? c < 0 : op == ">" ? c > 0 : op == "<=" ? c <= 0 : c >= 0);
+    }
+    if (op == "+") {
+      if (a.is_string() && b.is_string()) return Value(a.str() + b.str());
+      if (a.is_list() && b.is_list()) {
+        List l = a.list();
+        l.insert(l.end(), b.list().begin(), b.list().end());
+        return Value(std::move(l));
+      }
+    }
+    if ((a.is_number() || a.kind() == Value::Kind::kBool) &&
+        (b.is_number() || b.kind() == Value::Kind::kBool)) {
+      const bool ints = a.kind() != Value::Kind::kFloat && b.kind() != Value::Kind::kFloat;
+      const int64_t x = a.as_int(), y = b.as_int();
+      const double fx = a.as_float(), fy = b.as_float();
+      if (op == "+") return ints ? Value(x + y) : Value(fx + fy);
+      if (op == "-") return ints ? Value(x - y) : Value(fx - fy);
+      if (op == "*") return ints ? Value(x * y) : Value(fx * fy);
+      if (op == "/") {
+        if (fy == 0) fail(e.line, "division by zero");
+        return Value(fx / fy);
+      }
+      if (op == "//" || op == "%") {
+        if (fy == 0) fail(e.line, "division by zero");
+        if (ints) {
+          int64_t q = x / y;
+          if ((x % y != 0) && ((x < 0) != (y < 0))) --q;  // Python floors
+          return op == "//" ? Value(q) : Value(x - q * y);
+        }
+        const double q = std::floor(fx / fy);
+        return op == "//" ? Value(q) : Value(fx - q * fy);
+      }
+      if (op == "**")
+        return ints && y >= 0 ? Value(static_cast<int64_t>(std::pow(fx, fy)))
+                              : Value(std::pow(fx, fy));
+    }
+    if (op == "*" && a.is_string() && b.kind() == Value::Kind::kInt) {
+      if (b.as_int() * static_cast<int64_t>(a.str().size()) >
+          static_cast<int64_t>(limits_.max_output_bytes)) {
+        fail(e.line, "string repetition too large");
+      }
+      std::string s;
+      for (int64_t i = 0; i < b.as_int(); ++i) s += a.str();
+      return Value(s);
+    }
+    fail(e.line,
+         "unsupported operand types for '" + op + "': " + a.type_name() + " and " + b.type_name());
+  }
+
+  std::vector<Value> positional(const std::vector<Arg>& args) {
+    std::vector<Value> out;
+    for (const Arg& a : args) {
+      if (a.name.empty()) out.push_back(eval(*a.value));
+    }
+    return out;
+  }
+  Value keyword(const std::vector<Arg>& args, const char* name, Value dflt = Value()) {
+    for (const Arg& a : args) {
+      if (a.name == name) return eval(*a.value);
+    }
+    return dflt;
+  }
+
+  Value call(const Expr& e) {
+    const Expr& callee = *e.sub[0];
+    if (callee.kind == Expr::kAttr) return method(e, eval(*callee.sub[0]), callee.name);
+    if (callee.kind != Expr::kName) fail(e.line, "unsupported call");
+    const std::string& fn = callee.name;
+    const std::vector<Value> args = positional(e.args);
+    if (fn == "raise_exception") {
+      fail(e.line, "raise_exception: " + (args.empty() ? std::string() : args[0].to_string()));
+    }
+    if (fn == "range") {
+      int64_t start = 0, stop = 0, step = 1;
+      if (args.size() == 1) {
+        stop = args[0].as_int();
+      } else if (args.size() >= 2) {
+        start = args[0].as_int();
+        stop = args[1].as_int();
+        if (args.size() > 2) step = args[2].as_int();
+      }
+      if (step == 0) fail(e.line, "range() step cannot be zero");
+      List l;
+      for (int64_t i = start; step > 0 ? i < stop : i > stop; i += step) {
+        if (l.size() >= limits_.max_loop_iterations) fail(e.line, "range() too long");
+        l.push_back(Value(i));
+      }
+      return Value(std::move(l));
+    }
+    if (fn == "namespace") {
+      Dict d;
+      for (const Arg& a : e.args) {
+        if (!a.name.empty()) d.emplace_back(a.name, eval(*a.value));
+      }
+      return Value::namespace_object(std::move(d));
+    }
+    if (fn == "strftime_now") {
+      const std::time_t now =
+          std::chrono::system_clock::to_time_t(std::chrono::system_clock::now());
+      std::tm tm{};
+      localtime_r(&now, &tm);
+      char buf[256];
+      const std::string fmt = args.empty() ? "%Y-%m-%d" : args[0].to_string();
+      std::strftime(buf, sizeof buf, fmt.c_str(), &tm);
+      return Value(std::string(buf));
+    }
+    fail(e.line, "unsupported construct: function '" + fn + "'");
+  }
+
+  Value method(const Expr& e, const Value& obj, const std::string& name) {
+    const std::vector<Value> args = positional(e.args);
+    auto arg_str = [&](size_t i) -> std::string {
+      if (i >= args.size() || !args[i].is_string())
+        fail(e.line, "'" + name + "' needs a string argument");
+      return args[i].str();
+    };
+    if (obj.is_string()) {
+      const std::string& s = obj.str();
+      if (name == "strip" || name == "lstrip" || name == "rstrip") {
+        const std::string chars = args.empty() || args[0].is_none() ? "" : arg_str(0);
+        return Value(strip_chars(s, chars, name != "rstrip", name != "lstrip"));
+      }
+      if (name == "upper" || name == "lower") {
+        std::string r = s;
+        for (char& c : r)
+          c = static_cast<char>(name == "upper" ? std::toupper(static_cast<unsigned char>(c))
+                                                : std::tolower(static_cast<unsigned char>(c)));
+        return Value(r);
+      }
+      if (name == "startswith") return Value(s.rfind(arg_str(0), 0) == 0);
+      if (name == "endswith") {
+        const std::string suf = arg_str(0);
+        return Value(s.size() >= suf.size() &&
+                     s.compare(s.size() - suf.size(), suf.size(), suf) == 0);
+      }
+      if (name == "split") {
+        List parts;
+        if (args.empty() || args[0].is_none()) {
+          std::string cur;
+          bool in_word = false;
+          for (char c : s) {
+            if (std::isspace(static_cast<unsigned char>(c))) {
+              if (in_word) parts.push_back(Value(cur));
+              cur.clear();
+              in_word = false;
+            } else {
+              cur += c;
+              in_word = true;
+            }
+          }
+          if (in_word) parts.push_back(Value(cur));
+        } else {
+          const std::string sep = arg_str(0);
+          if (sep.empty()) fail(e.line, "split() separator is empty");
+          size_t from = 0;
+          int64_t max_split = args.size() > 1 ? args[1].as_int() : -1;
+          for (size_t at;
+               (max_split < 0 || max_split-- > 0) && (at = s.find(sep, from)) != std::string::npos;
+               from = at + sep.size()) {
+            parts.push_back(Value(s.substr(from, at - from)));
+          }
+          parts.push_back(Value(s.substr(from)));
+        }
+        return Value(std::move(parts));
+      }
+      if (name == "replace") {
+        const std::string from = arg_str(0), to = arg_str(1);
+        if (from.empty()) fail(e.line, "replace() of an empty string");
+        std::string r;
+        size_t pos = 0;
+        for (size_t at; (at = s.find(from, pos)) != std::string::npos; pos = at + from.size()) {
+          r += s.substr(pos, at - pos) + to;
+          if (r.size() > limits_.max_output_bytes) fail(e.line, "replace() result too large");
+        }
+        return Value(r + s.substr(pos));
+      }
+      if (name == "title" || name == "capitalize") return apply_case(s, name == "title");
+    }
+    if (obj.is_dict()) {
+      if (name == "items" || name == "keys" || name == "values") {
+        List l;
+        for (const auto& [k, v] : obj.dict()) {
+          l.push_back(name == "items" ? Value(List{Value(k), v}) : name == "keys" ? Value(k) : v);
+        }
+        return Value(std::move(l));
+      }
+      if (name == "get") {
+        const Value v = obj.get(arg_str(0));
+        return v.is_undefined() ? (args.size() > 1 ? args[1] : Value::none()) : v;
+      }
+    }
+    fail(e.line,
+         std::string("unsupported construct: method '") + name + "' of a " + obj.type_name());
+  }
+
+  static Value apply_case(const std::string& s, bool title) {
+    std::string r;
+    bool start = true;
+    for (char c : s) {
+      const unsigned char u = static_cast<unsigned char>(c);
+      r += static_cast<char>(start ? std::toupper(u) : std::tolower(u));
+      start = title ? !std::isalpha(u) : false;
+    }
+    return Value(r);
+  }
+
+  Value filter(const Expr& e) {
+    const Value v = eval(*e.sub[0]);
+    const std::vector<Value> args = positional(e.args);
+    const std::string& f = e.name;
+    if (f == "tojson") {
+      const Value indent = keyword(e.args, "indent", args.empty() ? Value::none() : args[0]);
+      return Value(to_python_json(
+          v, indent.is_none() || indent.is_undefined() ? -1 : static_cast<int>(indent.as_int())));
+    }
+    if (f == "trim") return Value(strip_chars(v.to_string(), "", true, true));
+    if (f == "length" || f == "count") {
+      if (v.is_string()) return Value(static_cast<int64_t>(v.str().size()));
+      if (v.is_list()) return Value(static_cast<int64_t>(v.list().size()));
+      if (v.is_dict()) return Value(static_cast<int64_t>(v.dict().size()));
+      fail(e.line, std::string("length of a ") + v.type_name());
+    }
+    if (f == "upper" || f == "lower") {
+      std::string r = v.to_string();
+      for (char& c : r)
+        c = static_cast<char>(f == "upper" ? std::toupper(static_cast<unsigned char>(c))
+                                           : std::tolower(static_cast<unsigned char>(c)));
+      return Value(r);
+    }
+    if (f == "capitalize" || f == "title") return apply_case(v.to_string(), f == "title");
+    if (f == "string") return Value(v.to_string());
+    if (f == "int")
+      return v.is_string() ? Value(static_cast<int64_t>(std::atoll(v.str().c_str())))
+                           : Value(v.as_int());
+    if (f == "float")
+      return v.is_string() ? Value(std::atof(v.str().c_str())) : Value(v.as_float());
+    if (f == "safe" || f == "e" || f == "escape")
+      return f == "safe" ? v : Value(html_escape(v.to_string()));
+    if (f == "default" || f == "d") {
+      const bool use = v.is_undefined() || (args.size() > 1 && args[1].truthy() && !v.truthy());
+      return use ? (args.empty() ? Value("") : args[0]) : v;
+    }
+    if (f == "first" || f == "last") {
+      if (v.is_list())
+        return v.list().empty() ? Value() : (f == "first" ? v.list().front() : v.list().back());
+      if (v.is_string())
+        return v.str().empty()
+                   ? Value()
+                   : Value(std::string(1, f == "first" ? v.str().front() : v.str().back()));
+      fail(e.line, std::string("'") + f + "' of a " + v.type_name());
+    }
+    if (f == "join") {
+      const std::string sep = args.empty() ? "" : args[0].to_string();
+      if (!v.is_list()) fail(e.line, std::string("join of a ") + v.type_name());
+      std::string r;
+      for (size_t i = 0; i < v.list().size(); ++i) r += (i ? sep : "") + v.list()[i].to_string();
+      return Value(r);
+    }
+    if (f == "list") {
+      if (v.is_list()) return v;
+      List l;
+      if (v.is_string()) {
+        for (char c : v.str()) l.push_back(Value(std::string(1, c)));
+      } else if (v.is_dict()) {
+        for (const auto& [k, x] : v.dict()) l.push_back(Value(k));
+      }
+      return Value(std::move(l));
+    }
+    if (f == "reverse") {
+      if (v.is_list()) {
+        List l(v.list().rbegin(), v.list().rend());
+        return Value(std::move(l));
+      }
+      std::string s = v.to_string();
+      std::reverse(s.begin(), s.end());
+      return Value(s);
+    }
+    if (f == "items") {
+      List l;
+      if (v.is_dict()) {
+        for (const auto& [k, x] : v.dict()) l.push_back(Value(List{Value(k), x}));
+      }
+      return Value(std::move(l));
+    }
+    if (f == "selectattr" || f == "rejectattr") {
+      if (!v.is_list() || args.empty()) fail(e.line, "'" + f + "' needs a list and an attribute");
+      List l;
+      for (const Value& item : v.list()) {
+        const Value attr = item.get(args[0].to_string());
+        bool ok;
+        if (args.size() == 1) {
+          ok = attr.truthy();
+        } else {
+          ok = run_test(e.line, args[1].to_string(), attr,
+                        std::vector<Value>(args.begin() + 2, args.end()));
+        }
+        if (ok == (f == "selectattr")) l.push_back(item);
+      }
+      return Value(std::move(l));
+    }
+    if (f == "map") {
+      const Value attr = keyword(e.args, "attribute");
+      if (!v.is_list() || attr.is_undefined())
+        fail(e.line, "'map' is supported with attribute= only");
+      List l;
+      for (const Value& item : v.list()) l.push_back(item.get(attr.to_string()));
+      return Value(std::move(l));
+    }
+    fail(e.line, "unsupported construct: filter '" + f + "'");
+  }
+
+  static std::string html_escape(const std::string& s) {
+    std::string r;
+    for (char c : s) {
+      switch (c) {
+        case '&':
+          r += "&amp;";
+          break;
+        case '<':
+          r += "&lt;";
+          break;
+        case '>':
+          r += "&gt;";
+          break;
+        case '"':
+          r += "&#34;";
+          break;
+        case '\'':
+          r += "&#39;";
+          break;
+        default:
+          r += c;
+      }
+    }
+    return r;
+  }
+
+  bool test(const Expr& e) {
+    // "x is defined" must not fail on an undefined attribute chain's last step.
+    const Value v = eval(*e.sub[0]);
+    return run_test(e.line, e.name, v, positional(e.args));
+  }
+
+  static bool run_test(int line, const std::string& t, const Value& v,
+                       const std::vector<Value>& args) {
+    if (t == "defined") return !v.is_undefined();
+    if (t == "undefined") return v.is_undefined();
+    if (t == "none") return v.is_none();
+    if (t == "string") return v.is_string();
+    if (t == "number") return v.is_number();
+    if (t == "integer") return v.kind() == Value::Kind::kInt;
+    if (t == "float") return v.kind() == Value::Kind::kFloat;
+    if (t == "boolean") return v.kind() == Value::Kind::kBool;
+    if (t == "true") return v.kind() == Value::Kind::kBool && v.truthy();
+    if (t == "false") return v.kind() == Value::Kind::kBool && !v.truthy();
+    if (t == "mapping") return v.is_dict();
+    if (t == "sequence" || t == "iterable") return v.is_list() || v.is_string() || v.is_dict();
+    if (t == "even" || t == "odd")
+      return v.kind() == Value::Kind::kInt && (v.as_int() % 2 == 0) == (t == "even");
+    if (t == "equalto" || t == "eq" || t == "==" || t == "sameas") {
+      return !args.empty() && v.equals(args[0]);
+    }
+    if (t == "in") {
+      if (args.empty()) return false;
+      if (args[0].is_list()) {
+        return std::any_of(args[0].list().begin(), args[0].list().end(),
+                           [&](const Value& x) { return x.equals(v); });
+      }
+      return args[0].is_string() && v.is_string() &&
+             args[0].str().find(v.str()) != std::string::npos;
+    }
+    fail(line, "unsupported construct: test '" + t + "'");
+  }
+
+  const Limits& limits_;
+  Value globals_;
+  std::vector<std::map<std::string, Value>> scopes_;
+  size_t iterations_ = 0;
+};
+
+}  // namespace
+
+Template::Template(std::string_view source, Limits limits) : limits_(limits) {
+  // jinja2 drops one trailing newline of the template (keep_trailing_newline=False).
+  if (!source.empty() && source.back() == '\n') source.remove_suffix(1);
+  std::vector<Segment> segs = lex(source);
+  apply_whitespace_control(segs);
+  root_ = StmtParser(std::move(segs), limits_.max_nesting).parse();
+}
+
+Template::~Template() = default;
+Template::Template(Template&&) noexcept = default;
+Template& Template::operator=(Template&&) noexcept = default;
+
+std::string Template::render(const Value& context) const {
+  Renderer r(context, limits_);
+  std::string out;
+  try {
+    r.render(*root_, out);
+  } catch (const BreakSignal&) {
+    throw Error("chat template: 'break' outside a loop");
+  } catch (const ContinueSignal&) {
+    throw Error("chat template: 'continue' outside a loop");
+  }
+  return out;
+}
+
+}  // namespace bringup::jinja
