@@ -4,5 +4,7 @@
 #include "bringup/checkpoint.h"
 #include "bringup/config.h"
 #include "bringup/error.h"
+#include "bringup/chat.h"
 #include "bringup/model.h"
 #include "bringup/precision.h"
+#include "bringup/tokenizer.h"

@@ -9,5 +9,8 @@ namespace bringup::cli {
 // Adds the subcommand to app and returns what runs it (its exit code).
 std::function<int()> add_generate(CLI::App& app);
 std::function<int()> add_eval(CLI::App& app);
+std::function<int()> add_chat(CLI::App& app);
+std::function<int()> add_tokenize(CLI::App& app);
+std::function<int()> add_detokenize(CLI::App& app);
 
 }  // namespace bringup::cli

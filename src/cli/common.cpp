@@ -1,13 +1,30 @@
 #include "cli/common.h"
 
+#include "tokenizer/utf8.h"
+
 #include <chrono>
 #include <cstdlib>
+#include <fstream>
+#include <sstream>
 
 namespace bringup::cli {
 
+std::string default_model_dir() {
+  if (const char* env = std::getenv("BRINGUP_MODEL"); env && *env) return env;
+  return BRINGUP_DEFAULT_MODEL;
+}
+
+void add_model_dir_arg(CLI::App* app, std::string& model, bool required) {
+  auto* m = app->add_option("--model", model, "Hugging Face checkpoint directory");
+  if (required) {
+    m->required();
+  } else {
+    m->capture_default_str();
+  }
+}
+
 void add_model_args(CLI::App* app, ModelArgs& args, bool model_required) {
-  auto* m = app->add_option("--model", args.model, "Hugging Face checkpoint directory");
-  if (model_required) m->required();
+  add_model_dir_arg(app, args.model, model_required);
   app->add_option("--precision", args.precision, "fp32 | bf16 | bfp8-mixed | bfp8")
       ->capture_default_str();
   app->add_option("--max-seq-len", args.max_seq_len,
@@ -51,6 +68,18 @@ std::vector<int32_t> parse_ids(const std::string& text, const std::string& what)
   flush();
   if (ids.empty()) throw Error(what + ": no token ids given");
   return ids;
+}
+
+std::string read_file(const std::string& path, const std::string& what) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw Error(what + ": cannot open '" + path + "'");
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+bool utf8_error(const std::string& text) {
+  return utf8::first_invalid(text) != std::string::npos;
 }
 
 std::string join_ids(const std::vector<int32_t>& ids) {

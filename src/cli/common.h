@@ -11,14 +11,20 @@
 
 namespace bringup::cli {
 
+// The model `generate`, `chat` and `make run` use when --model is not given: $BRINGUP_MODEL, else
+// the model shipped in the repo.
+std::string default_model_dir();
+
 struct ModelArgs {
-  std::string model;
+  std::string model = default_model_dir();
   std::string precision = "bfp8-mixed";
   int64_t max_seq_len = 0;  // 0: the model's max_position_embeddings
   int threads = 0;          // 0: every core
 };
 
 void add_model_args(CLI::App* app, ModelArgs& args, bool model_required = true);
+// Just --model, for commands that need only the tokenizer.
+void add_model_dir_arg(CLI::App* app, std::string& model, bool required);
 
 struct LoadedModel {
   Checkpoint checkpoint;
@@ -31,6 +37,9 @@ LoadedModel load_model(const ModelArgs& args);
 
 // "1 2 3", "1,2,3" or a JSON list "[1, 2, 3]"; `what` names the argument in errors.
 std::vector<int32_t> parse_ids(const std::string& text, const std::string& what);
+// A file's bytes; the error names the file.
+std::string read_file(const std::string& path, const std::string& what);
+bool utf8_error(const std::string& text);
 std::string join_ids(const std::vector<int32_t>& ids);
 
 }  // namespace bringup::cli

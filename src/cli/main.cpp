@@ -17,7 +17,10 @@ int main(int argc, char** argv) {
     runners[app.get_subcommands({})[before]] = std::move(run);
   };
   add(bringup::cli::add_generate);
+  add(bringup::cli::add_chat);
   add(bringup::cli::add_eval);
+  add(bringup::cli::add_tokenize);
+  add(bringup::cli::add_detokenize);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
