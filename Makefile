@@ -7,7 +7,7 @@ CMAKE_FLAGS ?=
 
 DEBIAN_PACKAGES = build-essential cmake ninja-build pkg-config clang-format \
   libhwy-dev nlohmann-json3-dev libcli11-dev libgtest-dev libgmock-dev libbenchmark-dev \
-  libpcre2-dev libutf8proc-dev python3 python3-jinja2
+  libpcre2-dev libutf8proc-dev libssl-dev python3 python3-jinja2
 
 .PHONY: deps build test run format clean
 

@@ -22,6 +22,7 @@ class Device;
 std::shared_ptr<Device> make_cpu_device(int threads = 0);
 // e.g. "cpu (2 threads, avx512-bf16 kernels)"
 std::string device_name(const Device& device);
+int device_threads(const Device& device);
 
 class KvCache;
 

@@ -12,5 +12,10 @@ std::function<int()> add_eval(CLI::App& app);
 std::function<int()> add_chat(CLI::App& app);
 std::function<int()> add_tokenize(CLI::App& app);
 std::function<int()> add_detokenize(CLI::App& app);
+std::function<int()> add_bench(CLI::App& app);
+std::function<int()> add_plan(CLI::App& app);
+std::function<int()> add_synth(CLI::App& app);
+std::function<int()> add_reference(CLI::App& app);
+std::function<int()> add_compare(CLI::App& app);
 
 }  // namespace bringup::cli

@@ -1,5 +1,9 @@
 #include "cli/common.h"
 
+#include <thread>
+
+#include "io/json_fields.h"
+#include "runtime/memory_plan.h"
 #include "tokenizer/utf8.h"
 
 #include <chrono>
@@ -80,6 +84,62 @@ std::string read_file(const std::string& path, const std::string& what) {
 
 bool utf8_error(const std::string& text) {
   return utf8::first_invalid(text) != std::string::npos;
+}
+
+void add_prompt_args(CLI::App* app, PromptArgs& a) {
+  app->add_option("--prompt", a.prompt, "prompt text");
+  app->add_option("--prompt-file", a.prompt_file, "prompt text from this file (UTF-8)");
+  app->add_option("--prompt-ids-file", a.prompt_ids_file,
+                  "prompt ids from a JSON list in this file");
+  app->add_option("--prompt-ids", a.prompt_ids, "prompt ids, e.g. \"1 2 3\"");
+}
+
+std::vector<int32_t> resolve_prompt(const PromptArgs& a, const std::string& model_dir) {
+  const int given = !a.prompt.empty() + !a.prompt_file.empty() + !a.prompt_ids_file.empty() +
+                    !a.prompt_ids.empty();
+  if (given > 1) {
+    throw Error("give only one of --prompt, --prompt-file, --prompt-ids-file or --prompt-ids");
+  }
+  if (!a.prompt_ids.empty()) return parse_ids(a.prompt_ids, "--prompt-ids");
+  if (!a.prompt_ids_file.empty()) {
+    const Json j = parse_json(read_file(a.prompt_ids_file, "--prompt-ids-file"), a.prompt_ids_file);
+    if (!j.is_array() || j.empty())
+      throw Error(a.prompt_ids_file + ": expected a JSON list of token ids");
+    std::vector<int32_t> ids;
+    for (const Json& e : j) {
+      if (!e.is_number_integer() || e.get<int64_t>() < 0 || e.get<int64_t>() > INT32_MAX) {
+        throw Error(a.prompt_ids_file + ": expected non-negative integer token ids");
+      }
+      ids.push_back(static_cast<int32_t>(e.get<int64_t>()));
+    }
+    return ids;
+  }
+  std::string text = a.prompt;
+  if (!a.prompt_file.empty()) {
+    text = read_file(a.prompt_file, "--prompt-file");
+    if (utf8_error(text)) throw Error("--prompt-file '" + a.prompt_file + "' is not valid UTF-8");
+  }
+  if (text.empty()) return {};
+  std::vector<int32_t> ids = Tokenizer::load(model_dir).encode(text);
+  if (ids.empty()) throw Error("the prompt is empty");
+  return ids;
+}
+
+void check_fp32_fits(const ModelConfig& c, int64_t max_seq_len) {
+  const MemoryPlan plan = plan_memory(c, Precision::kFp32, max_seq_len, 1,
+                                      static_cast<int>(std::thread::hardware_concurrency()));
+  std::ifstream in("/proc/meminfo");
+  for (std::string line; std::getline(in, line);) {
+    if (line.rfind("MemAvailable:", 0) == 0) {
+      const size_t available = std::stoull(line.substr(13)) * 1024;
+      if (plan.total() > available) {
+        throw Error("the fp32 reference path needs " + format_bytes(plan.total()) + " but " +
+                    format_bytes(available) +
+                    " are available; score against a reference file instead (--reference, "
+                    "made on a larger machine by bringup reference or scripts/hf_reference.py)");
+      }
+    }
+  }
 }
 
 std::string join_ids(const std::vector<int32_t>& ids) {

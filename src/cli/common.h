@@ -35,6 +35,19 @@ struct LoadedModel {
 
 LoadedModel load_model(const ModelArgs& args);
 
+// A prompt given as text, a text file, a JSON file of ids, or ids on the command line.
+struct PromptArgs {
+  std::string prompt, prompt_file, prompt_ids_file, prompt_ids;
+};
+void add_prompt_args(CLI::App* app, PromptArgs& args);
+// The prompt's token ids (text goes through the checkpoint's tokenizer); empty when none is given.
+// More than one source is an error.
+std::vector<int32_t> resolve_prompt(const PromptArgs& args, const std::string& model_dir);
+
+// The fp32 reference path of a model must fit in this machine's available memory; the error
+// suggests a reference file instead.
+void check_fp32_fits(const ModelConfig& c, int64_t max_seq_len);
+
 // "1 2 3", "1,2,3" or a JSON list "[1, 2, 3]"; `what` names the argument in errors.
 std::vector<int32_t> parse_ids(const std::string& text, const std::string& what);
 // A file's bytes; the error names the file.

@@ -21,6 +21,11 @@ int main(int argc, char** argv) {
   add(bringup::cli::add_eval);
   add(bringup::cli::add_tokenize);
   add(bringup::cli::add_detokenize);
+  add(bringup::cli::add_bench);
+  add(bringup::cli::add_plan);
+  add(bringup::cli::add_synth);
+  add(bringup::cli::add_reference);
+  add(bringup::cli::add_compare);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -225,6 +225,10 @@ std::string device_name(const Device& device) {
   return device.name();
 }
 
+int device_threads(const Device& device) {
+  return device.threads();
+}
+
 std::shared_ptr<Device> make_cpu_device(int threads) {
   return std::make_shared<CpuDevice>(threads);
 }

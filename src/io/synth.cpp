@@ -45,7 +45,8 @@ std::vector<SynthTensor> plan(const SynthOptions& o) {
   auto add = [&](const std::string& name, std::vector<int64_t> shape,
                  std::function<float(uint64_t, uint64_t)> fn, int64_t layer) {
     const uint64_t s = stream = mix(stream + 1);
-    const bool perturbed = layer == o.perturb_layer && o.perturb_scale != 0 && shape.size() == 2;
+    const bool perturbed = o.perturb_layer >= 0 && layer == o.perturb_layer &&
+                           o.perturb_scale != 0 && shape.size() == 2;
     const uint64_t ps = mix(s ^ 0x5eed);
     const double scale = o.perturb_scale;
     out.push_back({{name, o.dtype, std::move(shape)}, [fn, s, perturbed, ps, scale](uint64_t i) {

@@ -66,6 +66,27 @@ void pack_group(PackedWeight& w, const GroupSource& src, int64_t g, std::vector<
 
 }  // namespace
 
+PackedSize packed_size(WeightFormat format, int64_t groups, int64_t k) {
+  const size_t cells = static_cast<size_t>(groups * kGroup);
+  switch (format) {
+    case WeightFormat::kF32:
+      return {cells * static_cast<size_t>(k) * sizeof(float), 0};
+    case WeightFormat::kBf16:
+      return {cells * static_cast<size_t>((k + 1) / 2 * 2) * 2, 0};
+    case WeightFormat::kBfp8:
+    case WeightFormat::kBfp4:
+      return {cells * static_cast<size_t>(k), static_cast<size_t>(groups * k)};
+  }
+  return {};
+}
+
+size_t packed_bytes(WeightFormat format, std::span<const int64_t> part_rows, int64_t k) {
+  int64_t groups = 0;
+  for (int64_t rows : part_rows) groups += (rows + kGroup - 1) / kGroup;
+  const PackedSize s = packed_size(format, groups, k);
+  return s.values + s.exps;
+}
+
 PackedWeight pack_weight(ThreadPool& pool, std::span<const HostMatrix> parts, WeightFormat format) {
   PackedWeight w;
   w.format = format;
@@ -84,20 +105,9 @@ PackedWeight pack_weight(ThreadPool& pool, std::span<const HostMatrix> parts, We
     col += p.rows;
   }
   w.groups = static_cast<int64_t>(sources.size());
-  const int64_t cells = w.groups * kGroup;
-  switch (format) {
-    case WeightFormat::kF32:
-      w.values = AlignedBuffer(cells * w.k * sizeof(float));
-      break;
-    case WeightFormat::kBf16:
-      w.values = AlignedBuffer(cells * w.k_pad * sizeof(uint16_t));
-      break;
-    case WeightFormat::kBfp8:
-    case WeightFormat::kBfp4:
-      w.values = AlignedBuffer(cells * w.k);
-      w.exps = AlignedBuffer(w.groups * w.k);
-      break;
-  }
+  const PackedSize size = packed_size(format, w.groups, w.k);
+  w.values = AlignedBuffer(size.values);
+  w.exps = AlignedBuffer(size.exps);
   std::vector<std::vector<float>> scratch(pool.size());
   pool.parallel_for(w.groups,
                     [&](int64_t g, int thread) { pack_group(w, sources[g], g, scratch[thread]); });

@@ -43,6 +43,13 @@ struct PackedWeight : WeightStorage {
   int exponent_bias() const;
 };
 
+struct PackedSize {
+  size_t values, exps;
+};
+PackedSize packed_size(WeightFormat format, int64_t groups, int64_t k);
+// Bytes of a weight stacked from parts of part_rows output features each, k inputs.
+size_t packed_bytes(WeightFormat format, std::span<const int64_t> part_rows, int64_t k);
+
 // Converts host matrices (stacked along the output dimension) into `format`, in parallel.
 PackedWeight pack_weight(ThreadPool& pool, std::span<const HostMatrix> parts, WeightFormat format);
 // Output row `row` (a column of the layout) decoded to fp32: the embedding lookup.

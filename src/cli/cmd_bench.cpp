@@ -1,0 +1,238 @@
+// bringup bench: llama-bench's pp (prompt processing) and tg (text generation) tests, with this
+// machine's bandwidth and compute limits measured in the same run so that speeds read as shares
+// of them, plus time to first token, load time and peak resident memory.
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <fstream>
+#include <numeric>
+
+#include "cli/commands.h"
+#include "cli/common.h"
+#include "core/thread_pool.h"
+#include "io/json_fields.h"
+#include "kernels/cpu/probes.h"
+#include "runtime/generate.h"
+#include "runtime/memory_plan.h"
+
+namespace bringup::cli {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+struct BenchArgs {
+  ModelArgs model;
+  int64_t prompt = 512, gen = 128;
+  int reps = 3;
+  bool json = false;
+  size_t probe_bytes = size_t{1} << 30;
+};
+
+struct Stats {
+  double mean = 0, stdev = 0;
+};
+
+Stats stats(const std::vector<double>& v) {
+  Stats s;
+  s.mean = std::accumulate(v.begin(), v.end(), 0.0) / static_cast<double>(v.size());
+  for (double x : v) s.stdev += (x - s.mean) * (x - s.mean);
+  s.stdev = v.size() > 1 ? std::sqrt(s.stdev / static_cast<double>(v.size() - 1)) : 0.0;
+  return s;
+}
+
+struct Limits {
+  cpu::ProbeResult bandwidth, compute;
+  bool bf16 = true;
+};
+
+// The probes run in a child process, so their buffer never counts in this process's peak memory.
+Limits probe_limits(int threads, size_t bytes) {
+  int fds[2];
+  if (pipe(fds) != 0) throw Error("bench: cannot create a pipe for the probes");
+  const pid_t pid = fork();
+  if (pid < 0) throw Error("bench: cannot fork the probe process");
+  if (pid == 0) {
+    close(fds[0]);
+    Limits l;
+    {
+      ThreadPool pool(threads > 0 ? threads
+                                  : static_cast<int>(std::thread::hardware_concurrency()));
+      l.bandwidth = cpu::probe_memory_read(pool, bytes, 5);
+      l.compute = cpu::probe_bf16_compute(pool, 5, &l.bf16);
+    }
+    const ssize_t w = write(fds[1], &l, sizeof l);
+    _exit(w == static_cast<ssize_t>(sizeof l) ? 0 : 1);
+  }
+  close(fds[1]);
+  Limits l;
+  const ssize_t r = read(fds[0], &l, sizeof l);
+  close(fds[0]);
+  int status = 0;
+  waitpid(pid, &status, 0);
+  if (r != static_cast<ssize_t>(sizeof l) || !WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+    throw Error("bench: the machine probes failed");
+  }
+  return l;
+}
+
+size_t peak_rss() {
+  std::ifstream in("/proc/self/status");
+  for (std::string line; std::getline(in, line);) {
+    if (line.rfind("VmHWM:", 0) == 0) return std::stoull(line.substr(6)) * 1024;
+  }
+  return 0;
+}
+
+std::vector<int32_t> synthetic_ids(int64_t n, int64_t vocab, uint64_t seed) {
+  std::vector<int32_t> ids(n);
+  for (auto& id : ids) {
+    seed = seed * 6364136223846793005ull + 1442695040888963407ull;
+    id = static_cast<int32_t>((seed >> 33) % static_cast<uint64_t>(vocab));
+  }
+  return ids;
+}
+
+double seconds_since(Clock::time_point t) {
+  return std::chrono::duration<double>(Clock::now() - t).count();
+}
+
+int run_bench(const BenchArgs& a) {
+  if (a.prompt < 1 || a.gen < 1 || a.reps < 1) throw Error("bench: -p, -n and -r must be positive");
+  const Limits limits = probe_limits(a.model.threads, a.probe_bytes);
+
+  ModelArgs margs = a.model;
+  if (margs.max_seq_len == 0) margs.max_seq_len = std::max(a.prompt, a.gen + 1);
+  LoadedModel m = load_model(margs);
+  Model& model = *m.model;
+  const ModelConfig& c = model.config();
+  const std::vector<int32_t> prompt = synthetic_ids(a.prompt, c.vocab_size, 1);
+
+  {  // warm-up: pages, caches, thread start
+    auto seq = model.new_sequence();
+    model.prefill(*seq, std::span(prompt).first(std::min<size_t>(prompt.size(), 8)));
+    model.decode(*seq, 1);
+  }
+  std::vector<double> pp, tg, ttft;
+  for (int r = 0; r < a.reps; ++r) {
+    auto seq = model.new_sequence();
+    const auto t0 = Clock::now();
+    const auto logits = model.prefill(*seq, prompt);
+    argmax(logits);
+    const double s = seconds_since(t0);
+    pp.push_back(static_cast<double>(a.prompt) / s);
+    ttft.push_back(s * 1e3);
+  }
+  for (int r = 0; r < a.reps; ++r) {
+    auto seq = model.new_sequence();
+    int32_t id = argmax(model.prefill(*seq, std::span(prompt).first(1)));
+    const auto t0 = Clock::now();
+    for (int64_t i = 0; i < a.gen; ++i) id = argmax(model.decode(*seq, id));
+    tg.push_back(static_cast<double>(a.gen) / seconds_since(t0));
+  }
+
+  const Stats pps = stats(pp), tgs = stats(tg), ttfts = stats(ttft);
+  const MemoryPlan plan =
+      plan_memory(c, model.precision(), model.max_seq_len(), 1, device_threads(*m.device));
+  const double bytes_per_token = static_cast<double>(model.weight_bytes_per_token());
+  const double embed = static_cast<double>(c.vocab_size * c.hidden_size);
+  const double layer_params =
+      static_cast<double>(plan.parameters) - embed * (c.tie_word_embeddings ? 1 : 2);
+  // Prefill multiplies every layer weight once per token and the lm_head once per prompt.
+  const double flops_per_prompt = 2.0 * layer_params * static_cast<double>(a.prompt) + 2.0 * embed;
+  const double bw = limits.bandwidth.best, compute = limits.compute.best;
+  const double tg_pct = 100.0 * tgs.mean * bytes_per_token / (bw * 1e9);
+  const double pp_pct =
+      100.0 * pps.mean / static_cast<double>(a.prompt) * flops_per_prompt / (compute * 1e9);
+  const size_t rss = peak_rss();
+  const std::string name = std::filesystem::path(a.model.model).filename().string();
+  const std::string prec(precision_name(model.precision()));
+
+  if (a.json) {
+    const Json j = {{"model", name},
+                    {"precision", prec},
+                    {"threads", device_threads(*m.device)},
+                    {"n_prompt", a.prompt},
+                    {"n_gen", a.gen},
+                    {"repetitions", a.reps},
+                    {"pp_tok_s", pps.mean},
+                    {"pp_tok_s_stdev", pps.stdev},
+                    {"tg_tok_s", tgs.mean},
+                    {"tg_tok_s_stdev", tgs.stdev},
+                    {"ttft_ms", ttfts.mean},
+                    {"load_s", m.load_seconds},
+                    {"peak_rss_bytes", rss},
+                    {"planned_bytes", plan.total()},
+                    {"weight_bytes", model.weight_bytes()},
+                    {"kv_cache_bytes", model.kv_cache_bytes()},
+                    {"weight_bytes_per_token", model.weight_bytes_per_token()},
+                    {"bandwidth_gb_s", bw},
+                    {"bandwidth_gb_s_median", limits.bandwidth.median},
+                    {"compute_gflop_s", compute},
+                    {"compute_gflop_s_median", limits.compute.median},
+                    {"compute_probe", limits.bf16 ? "bf16 vdpbf16ps" : "fp32 fma"},
+                    {"tg_pct_of_bandwidth_limit", tg_pct},
+                    {"pp_pct_of_compute_limit", pp_pct}};
+    std::printf("%s\n", j.dump(2).c_str());
+    return 0;
+  }
+  std::printf("| model | size | params | backend | threads | precision | test | t/s |\n");
+  std::printf("| --- | ---: | ---: | --- | ---: | --- | ---: | ---: |\n");
+  const std::string size = format_bytes(model.weight_bytes());
+  char params[32];
+  std::snprintf(params, sizeof params, "%.2f B", static_cast<double>(plan.parameters) / 1e9);
+  std::printf("| %s | %s | %s | cpu | %d | %s | pp%lld | %.2f ± %.2f |\n", name.c_str(),
+              size.c_str(), params, device_threads(*m.device), prec.c_str(),
+              static_cast<long long>(a.prompt), pps.mean, pps.stdev);
+  std::printf("| %s | %s | %s | cpu | %d | %s | tg%lld | %.2f ± %.2f |\n", name.c_str(),
+              size.c_str(), params, device_threads(*m.device), prec.c_str(),
+              static_cast<long long>(a.gen), tgs.mean, tgs.stdev);
+  std::printf(
+      "\nmachine, measured in this run: memory read %.1f GB/s (best of 5, median %.1f), %s %.0f "
+      "GFLOP/s (best of 5, median %.0f)\n",
+      bw, limits.bandwidth.median, limits.bf16 ? "bf16 multiply" : "fp32 FMA", compute,
+      limits.compute.median);
+  std::printf(
+      "tg%lld: %.2f tok/s x %.2f GB read per token = %.1f GB/s, %.0f%% of the bandwidth limit "
+      "(%.2f tok/s)\n",
+      static_cast<long long>(a.gen), tgs.mean, bytes_per_token / 1e9,
+      tgs.mean * bytes_per_token / 1e9, tg_pct, bw * 1e9 / bytes_per_token);
+  std::printf(
+      "pp%lld: %.2f tok/s x %.2f GFLOP per token = %.0f GFLOP/s, %.0f%% of the compute limit (%.2f "
+      "tok/s)\n",
+      static_cast<long long>(a.prompt), pps.mean,
+      flops_per_prompt / static_cast<double>(a.prompt) / 1e9,
+      pps.mean * flops_per_prompt / static_cast<double>(a.prompt) / 1e9, pp_pct,
+      compute * 1e9 * static_cast<double>(a.prompt) / flops_per_prompt);
+  std::printf("time to first token (%lld-token prompt) %.1f ± %.1f ms; load %.2f s\n",
+              static_cast<long long>(a.prompt), ttfts.mean, ttfts.stdev, m.load_seconds);
+  std::printf(
+      "peak resident %s = %.3f x (weights %s + kv cache %s); plan %s (%+.1f%%)\n",
+      format_bytes(rss).c_str(),
+      static_cast<double>(rss) / static_cast<double>(model.weight_bytes() + model.kv_cache_bytes()),
+      format_bytes(model.weight_bytes()).c_str(), format_bytes(model.kv_cache_bytes()).c_str(),
+      format_bytes(plan.total()).c_str(),
+      100.0 * (static_cast<double>(plan.total()) - static_cast<double>(rss)) /
+          static_cast<double>(rss));
+  return 0;
+}
+
+}  // namespace
+
+std::function<int()> add_bench(CLI::App& app) {
+  auto args = std::make_shared<BenchArgs>();
+  CLI::App* sub =
+      app.add_subcommand("bench", "Prompt processing and generation speed (llama-bench)");
+  add_model_args(sub, args->model);
+  sub->add_option("-p,--n-prompt", args->prompt, "prompt tokens for pp")->capture_default_str();
+  sub->add_option("-n,--n-gen", args->gen, "generated tokens for tg")->capture_default_str();
+  sub->add_option("-r,--repetitions", args->reps, "repetitions of each test")
+      ->capture_default_str();
+  sub->add_flag("--json", args->json, "print one JSON object");
+  return [args] { return run_bench(*args); };
+}
+
+}  // namespace bringup::cli

@@ -1,0 +1,184 @@
+// The bring-up tooling: eval from prompts (KL divergence), reference files, compare finding a
+// perturbed layer, synth, bench and plan, and their bad inputs.
+#include <gtest/gtest.h>
+
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "../model/model_test_util.h"
+#include "cli_runner.h"
+#include "runtime/memory_plan.h"
+
+namespace bringup {
+namespace {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+json yt_metrics(const std::string& out) {
+  const size_t at = out.rfind("YT_METRICS=");
+  EXPECT_NE(at, std::string::npos) << out;
+  return json::parse(out.substr(at + 11));
+}
+
+void expect_error(const std::vector<std::string>& args, const std::string& needle) {
+  const test::CliResult r = test::run_cli(args);
+  ASSERT_TRUE(r.exited) << "crashed: " << r.err;
+  EXPECT_NE(r.code, 0);
+  const auto lines = r.err_lines();
+  ASSERT_FALSE(lines.empty());
+  EXPECT_NE(lines.back().find(needle), std::string::npos) << r.err;
+}
+
+const std::string kGqa7 = test::golden("qwen2-gqa7-small").string();
+
+TEST(EvalFromPrompt, Fp32IsExactAndPrefillDecodeAgrees) {
+  auto r =
+      test::run_cli({"eval", "--model", kGqa7, "--max-new-tokens", "20", "--precision", "fp32"});
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_NE(r.out.find("Top-1 accuracy: 100.00% (1.0000)"), std::string::npos);
+  EXPECT_NE(r.out.find("Top-5 accuracy: 100.00% (1.0000)"), std::string::npos);
+  const json m = yt_metrics(r.out);
+  EXPECT_EQ(m["total"], 20);
+  EXPECT_EQ(m["prefill_len"], 12);  // the seed's default prompt, 1 .. 12
+  EXPECT_EQ(m["kl_mean"].get<double>(), 0.0);
+  auto pd = test::run_cli({"eval", "--model", kGqa7, "--max-new-tokens", "20", "--precision",
+                           "fp32", "--prefill-decode"});
+  const json n = yt_metrics(pd.out);
+  EXPECT_EQ(n["mode"], "cpu-prefill-decode");
+  EXPECT_EQ(n["top1"], m["top1"]);
+  EXPECT_EQ(n["top5"], m["top5"]);
+}
+
+TEST(EvalFromPrompt, LowerPrecisionReportsKlDivergence) {
+  test::TempDir dir("eval-kl");
+  std::ofstream(dir / "ids.json") << "[5, 17, 300, 2000, 9, 44]";
+  auto r = test::run_cli({"eval", "--model", kGqa7, "--prompt-ids-file",
+                          (dir / "ids.json").string(), "--max-new-tokens", "16", "--precision",
+                          "bfp8", "--metrics-json", (dir / "m.json").string()});
+  ASSERT_EQ(r.code, 0) << r.err;
+  for (const char* line : {"Mean    KLD:", "99.0%   KLD:", "Maximum KLD:", "RMS Δp"}) {
+    EXPECT_NE(r.out.find(line), std::string::npos) << line;
+  }
+  const json m = json::parse(test::slurp(dir / "m.json"));
+  EXPECT_EQ(m, yt_metrics(r.out));
+  EXPECT_GT(m["kl_mean"].get<double>(), 0.0);
+  EXPECT_LE(m["kl_mean"].get<double>(), m["kl_max"].get<double>());
+  EXPECT_EQ(m["prefill_len"], 6);
+}
+
+TEST(Reference, RoundTripsThroughEvalWithLogits) {
+  test::TempDir dir("ref");
+  auto r = test::run_cli({"reference", "--model", kGqa7, "--prompt-ids", "3 1 4 1 5 9 2 6",
+                          "--max-new-tokens", "12", "--logits", "--hidden-states", "--out",
+                          (dir / "ref.json").string()});
+  ASSERT_EQ(r.code, 0) << r.err;
+  const json ref = json::parse(test::slurp(dir / "ref.json"));
+  EXPECT_EQ(ref["format"], "bringup-reference/1");
+  EXPECT_EQ(ref["weights_sha256"],
+            "115ceb38ade0ec43c616158e78de9db7482ac84c1f2a1a0605345080637d8462");
+  EXPECT_EQ(ref["cases"][0]["reference_ids"].size(), 12u);
+  EXPECT_TRUE(fs::exists(dir / ref["cases"][0]["logits_npy"].get<std::string>()));
+  auto e = test::run_cli({"eval", "--model", kGqa7, "--reference", (dir / "ref.json").string(),
+                          "--precision", "fp32"});
+  ASSERT_EQ(e.code, 0) << e.err;
+  const json m = yt_metrics(e.out);
+  EXPECT_EQ(m["top1"], 1.0);
+  EXPECT_EQ(m["kl_steps"], 12);
+  EXPECT_LT(m["kl_mean"].get<double>(), 1e-9);
+}
+
+TEST(Compare, NamesThePerturbedLayer) {
+  test::TempDir dir("compare");
+  const std::string clean = (dir / "clean").string(), bent = (dir / "bent").string();
+  for (const auto& [out, extra] :
+       {std::pair{clean, std::string()}, std::pair{bent, std::string("2")}}) {
+    std::vector<std::string> args = {
+        "synth",  "--config", kGqa7 + "/config.json", "--layers", "5",
+        "--seed", "11",       "--shard-size",         "8MiB",     "--out",
+        out};
+    if (!extra.empty()) {
+      args.insert(args.end(), {"--perturb-layer", extra, "--perturb-scale", "0.3"});
+    }
+    ASSERT_EQ(test::run_cli(args).code, 0);
+  }
+  ASSERT_TRUE(fs::exists(dir / "clean/model.safetensors.index.json"));  // sharded
+  ASSERT_EQ(test::run_cli({"reference", "--model", clean, "--prompt-ids", "1 2 3 4 5 6 7 8",
+                           "--max-new-tokens", "2", "--hidden-states", "--out",
+                           (dir / "clean/ref.json").string()})
+                .code,
+            0);
+  auto r = test::run_cli({"compare", "--model", bent, "--reference",
+                          (dir / "clean/ref.json").string(), "--precision", "fp32"});
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_NE(r.out.find("first divergence: model.layers.2 mlp"), std::string::npos) << r.out;
+  // Against its own fp32 path, bfp8-mixed stays close in every block.
+  auto j = test::run_cli({"compare", "--model", clean, "--precision", "bfp8-mixed", "--json"});
+  ASSERT_EQ(j.code, 0) << j.err;
+  const json report = json::parse(j.out);
+  EXPECT_TRUE(report["first_divergence"].is_null());
+  EXPECT_EQ(report["rows"].size(), 2u + 2 * 5);
+}
+
+TEST(Plan, MatchesTheBuiltModel) {
+  for (Precision p :
+       {Precision::kFp32, Precision::kBf16, Precision::kBfp8Mixed, Precision::kBfp8}) {
+    for (const char* name : {"qwen2-gqa7-small", "qwen2-tied-hd64"}) {
+      const Checkpoint ck = Checkpoint::open(test::golden(name));
+      auto dev = make_cpu_device(2);
+      auto model = build_model(ck, *dev, 256, p);
+      const MemoryPlan plan = plan_memory(ck.config(), p, 256, 1, 2);
+      EXPECT_EQ(plan.weight_bytes, model->weight_bytes()) << name << " " << precision_name(p);
+      EXPECT_EQ(plan.kv_cache_bytes, model->kv_cache_bytes()) << name << " " << precision_name(p);
+    }
+  }
+  auto r = test::run_cli({"plan", "--model", kGqa7, "--device-memory", "12GiB"});
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_NE(r.out.find("fits in 12.00 GiB: yes"), std::string::npos) << r.out;
+  r = test::run_cli({"plan", "--model", kGqa7, "--device-memory", "1MiB"});
+  EXPECT_NE(r.out.find("fits in 1.0 MiB: no"), std::string::npos) << r.out;
+}
+
+TEST(Bench, ReportsEveryField) {
+  auto r = test::run_cli({"bench", "--model", kGqa7, "-p", "32", "-n", "8", "-r", "2", "--json"});
+  ASSERT_EQ(r.code, 0) << r.err;
+  const json j = json::parse(r.out);
+  for (const char* key : {"pp_tok_s", "tg_tok_s", "ttft_ms", "load_s", "peak_rss_bytes",
+                          "weight_bytes_per_token", "bandwidth_gb_s", "compute_gflop_s",
+                          "tg_pct_of_bandwidth_limit", "pp_pct_of_compute_limit"}) {
+    ASSERT_TRUE(j.contains(key)) << key;
+    EXPECT_GT(j[key].get<double>(), 0.0) << key;
+  }
+  auto t = test::run_cli({"bench", "--model", kGqa7, "-p", "16", "-n", "4", "-r", "1"});
+  ASSERT_EQ(t.code, 0) << t.err;
+  EXPECT_NE(t.out.find("| pp16 |"), std::string::npos) << t.out;
+  EXPECT_NE(t.out.find("| tg4 |"), std::string::npos) << t.out;
+}
+
+TEST(ToolingBadInput, Refusals) {
+  test::TempDir dir("tooling-bad");
+  expect_error({"compare", "--model", kGqa7, "--pcc", "1.5"}, "--pcc must be in (0, 1]");
+  expect_error({"compare", "--model", kGqa7, "--pcc", "0"}, "--pcc must be in (0, 1]");
+  expect_error({"synth", "--preset", "llama-70b", "--out", (dir / "x").string()},
+               "unknown synth preset 'llama-70b'");
+  // A shape far beyond any disk: refused before a byte is written.
+  json huge = json::parse(test::slurp(fs::path(kGqa7) / "config.json"));
+  huge["hidden_size"] = 65536;
+  huge["intermediate_size"] = 262144;
+  huge["num_attention_heads"] = 512;
+  huge["num_key_value_heads"] = 512;
+  huge["num_hidden_layers"] = 4096;
+  std::ofstream(dir / "huge.json") << huge.dump();
+  expect_error(
+      {"synth", "--config", (dir / "huge.json").string(), "--out", (dir / "huge").string()},
+      "not enough disk space");
+  EXPECT_TRUE(!fs::exists(dir / "huge") || fs::is_empty(dir / "huge"));
+  expect_error(
+      {"eval", "--model", kGqa7, "--prompt-ids", "1 2 3 4 5 6 7 8 9 10", "--max-seq-len", "8"},
+      "max_seq_len");
+  expect_error({"eval", "--model", kGqa7, "--prompt-ids", "1 2 99999"}, "vocabulary");
+  expect_error({"plan", "--model", kGqa7, "--device-memory", "12 parsecs"}, "--device-memory");
+}
+
+}  // namespace
+}  // namespace bringup
