@@ -1,14 +1,18 @@
 // AVX512-BF16 matmul micro-kernels (Zen 4/5, Sapphire Rapids and later): vdpbf16ps multiplies
 // bf16 pairs into fp32 accumulators at twice the rate of fp32 FMA, and vscalefps applies a block's
-// shared exponent exactly. Only this file is compiled for these instructions; the functions run
-// only after a CPUID check.
-// GCC 12's AVX-512 headers self-initialise "undefined" vectors, which -Wmaybe-uninitialized
+// shared exponent exactly.
+//
+// This file alone is compiled with -mavx512* (CMakeLists.txt); microkernels.cpp calls into it only
+// after a CPUID check. So that no AVX-512 code leaks into functions other files share, it
+// instantiates no templates and inline functions of the standard library: only intrinsics, and
+// templates of its own in an anonymous namespace.
+// GCC 12's AVX-512 headers self-initialise "undefined" vectors, which -W(maybe-)uninitialized
 // misreports at every inlined call site.
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#pragma GCC diagnostic ignored "-Wuninitialized"
 #include <immintrin.h>
 
 #include <cstdint>
-#include <cstdlib>
 #include <cstring>
 
 #include "kernels/cpu/microkernels.h"
@@ -17,9 +21,6 @@
 // are unrolled so the accumulators stay in registers (GCC does not at -O2 by itself).
 
 namespace bringup::cpu {
-
-#pragma GCC push_options
-#pragma GCC target("avx512f,avx512bw,avx512vl,avx512dq,avx512bf16,fma")
 
 namespace {
 
@@ -190,28 +191,29 @@ void BfpToBf16(const int8_t* codes, const uint8_t* exps, int64_t kn, int exp_bia
   }
 }
 
+// 16 independent accumulators hide the latency; 16 x 64 flops per iteration.
+double Dpbf16Loop(int64_t iterations) {
+  __m512 acc[16];
+  for (auto& a : acc) a = _mm512_setzero_ps();
+  const __m512bh x = (__m512bh)_mm512_set1_epi32(0x3f803f80);  // (1.0, 1.0)
+  const __m512bh y = (__m512bh)_mm512_set1_epi32(0x00010001);  // tiny, so sums stay finite
+  for (int64_t i = 0; i < iterations; ++i) {
+    for (auto& a : acc) a = _mm512_dpbf16_ps(a, x, y);
+    __asm__ volatile(""
+                     : "+v"(acc[0]), "+v"(acc[1]), "+v"(acc[2]), "+v"(acc[3]), "+v"(acc[4]),
+                       "+v"(acc[5]), "+v"(acc[6]), "+v"(acc[7]));
+  }
+  __m512 s = acc[0];
+  for (int i = 1; i < 16; ++i) s = _mm512_add_ps(s, acc[i]);
+  return static_cast<double>(_mm512_reduce_add_ps(s));
+}
+
 }  // namespace
 
-#pragma GCC pop_options
-
-const MicroKernels* avx512_bf16_kernels() {
-  __builtin_cpu_init();
-  if (!__builtin_cpu_supports("avx512bf16") || !__builtin_cpu_supports("avx512bw") ||
-      !__builtin_cpu_supports("avx512dq")) {
-    return nullptr;
-  }
-  static const MicroKernels k{"avx512-bf16", portable_kernels().f32, Bf16Tile, BfpTile, BfpToBf16};
-  return &k;
-}
-
-const MicroKernels& best_kernels() {
-  static const MicroKernels* best = [] {
-    const char* force = std::getenv("BRINGUP_KERNELS");
-    if (force && std::strcmp(force, "portable") == 0) return &portable_kernels();
-    const MicroKernels* fast = avx512_bf16_kernels();
-    return fast ? fast : &portable_kernels();
-  }();
-  return *best;
-}
+// Constant-initialised: no code of this file runs before the CPUID check. f32 comes from the
+// portable set.
+extern const MicroKernels kAvx512Bf16Kernels = {"avx512-bf16", nullptr, Bf16Tile, BfpTile,
+                                                BfpToBf16};
+extern double (*const kAvx512Dpbf16Probe)(int64_t) = Dpbf16Loop;
 
 }  // namespace bringup::cpu

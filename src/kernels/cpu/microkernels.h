@@ -3,7 +3,8 @@
 // products into an fp32 accumulator tile acc[row * kAccStride + group * 16 + lane].
 // Two implementations: portable ones written with Highway (any CPU), and AVX512-BF16 ones that
 // use vdpbf16ps and vscalefps, which Debian's Highway 1.0.3 cannot emit (it has no Zen 4/5
-// target and widens bf16 to fp32 instead, at half the multiply throughput).
+// target and widens bf16 to fp32 instead, at half the multiply throughput). The AVX-512 file is
+// compiled with AVX-512 flags and reached only through avx512_bf16_kernels().
 #pragma once
 
 #include <cstdint>
@@ -41,6 +42,7 @@ struct MicroKernels {
 };
 
 const MicroKernels& portable_kernels();
+bool cpu_has_avx512_bf16();
 // nullptr when this CPU lacks AVX512-BF16.
 const MicroKernels* avx512_bf16_kernels();
 // The fastest set this CPU runs; BRINGUP_KERNELS=portable in the environment forces Highway's.

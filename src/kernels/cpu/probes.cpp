@@ -1,11 +1,5 @@
 #include "kernels/cpu/probes.h"
 
-// GCC 12's AVX-512 headers self-initialise "undefined" vectors, which -W(maybe-)uninitialized
-// misreports at every inlined call site.
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#pragma GCC diagnostic ignored "-Wuninitialized"
-#include <immintrin.h>
-
 #include <algorithm>
 #include <atomic>
 #include <chrono>
@@ -14,8 +8,11 @@
 
 #include "core/aligned_buffer.h"
 #include "core/thread_pool.h"
+#include "kernels/cpu/microkernels.h"
 
 namespace bringup::cpu {
+
+extern double (*const kAvx512Dpbf16Probe)(int64_t);  // micro_avx512.cpp
 
 namespace {
 
@@ -41,26 +38,6 @@ uint64_t sum_words(const uint64_t* p, size_t n) {
   }
   return a + b + c + d + e + f + g + h;
 }
-
-#pragma GCC push_options
-#pragma GCC target("avx512f,avx512bw,avx512bf16")
-// 16 independent accumulators hide the instruction latency; 64 flops per instruction.
-double dpbf16_loop(int64_t iterations) {
-  __m512 acc[16];
-  for (auto& a : acc) a = _mm512_setzero_ps();
-  const __m512bh x = (__m512bh)_mm512_set1_epi32(0x3f803f80);  // (1.0, 1.0)
-  const __m512bh y = (__m512bh)_mm512_set1_epi32(0x00010001);  // tiny, so sums stay finite
-  for (int64_t i = 0; i < iterations; ++i) {
-    for (auto& a : acc) a = _mm512_dpbf16_ps(a, x, y);
-    __asm__ volatile(""
-                     : "+v"(acc[0]), "+v"(acc[1]), "+v"(acc[2]), "+v"(acc[3]), "+v"(acc[4]),
-                       "+v"(acc[5]), "+v"(acc[6]), "+v"(acc[7]));
-  }
-  __m512 s = acc[0];
-  for (int i = 1; i < 16; ++i) s = _mm512_add_ps(s, acc[i]);
-  return static_cast<double>(_mm512_reduce_add_ps(s));
-}
-#pragma GCC pop_options
 
 double fma_loop(int64_t iterations) {
   float acc[16][8] = {};
@@ -98,8 +75,7 @@ ProbeResult probe_memory_read(ThreadPool& pool, size_t bytes, int reps) {
 }
 
 ProbeResult probe_bf16_compute(ThreadPool& pool, int reps, bool* bf16) {
-  __builtin_cpu_init();
-  const bool has_bf16 = __builtin_cpu_supports("avx512bf16") && __builtin_cpu_supports("avx512bw");
+  const bool has_bf16 = cpu_has_avx512_bf16();
   if (bf16) *bf16 = has_bf16;
   const int threads = pool.size();
   const int64_t iterations = has_bf16 ? 4'000'000 : 2'000'000;
@@ -108,7 +84,7 @@ ProbeResult probe_bf16_compute(ThreadPool& pool, int reps, bool* bf16) {
   for (int r = 0; r < reps; ++r) {
     const auto t0 = Clock::now();
     pool.parallel_for(threads, [&](int64_t t, int) {
-      sink[t] += has_bf16 ? dpbf16_loop(iterations) : fma_loop(iterations);
+      sink[t] += has_bf16 ? kAvx512Dpbf16Probe(iterations) : fma_loop(iterations);
     });
     const double s = std::chrono::duration<double>(Clock::now() - t0).count();
     gflops.push_back(flops_per_iteration * static_cast<double>(iterations) * threads / s / 1e9);
