@@ -1,15 +1,23 @@
-# make run   installs dependencies, builds, and generates with the model shipped in the repo
-# make test  the same, then every test (ctest)
+# make run            installs dependencies, builds, and generates with the model shipped in the repo
+# make test           the same, then every test (ctest)
+# make test-sanitize  every test under ASan + UBSan (clang), then each fuzzer for a short while
+# make fuzz           builds the libFuzzer targets; make fuzz-smoke runs each for FUZZ_SECONDS
+SHELL := /bin/bash
 BUILD ?= build
 JOBS ?= $(shell nproc)
 MODEL ?= tests/data/golden/qwen2-gqa7-small
 CMAKE_FLAGS ?=
 
-DEBIAN_PACKAGES = build-essential cmake ninja-build pkg-config clang-format \
+DEBIAN_PACKAGES = build-essential cmake ninja-build pkg-config clang clang-format libclang-rt-14-dev \
   libhwy-dev nlohmann-json3-dev libcli11-dev libgtest-dev libgmock-dev libbenchmark-dev \
   libpcre2-dev libutf8proc-dev libssl-dev python3 python3-jinja2
 
-.PHONY: deps build test run format clean
+.PHONY: deps build test run format clean test-sanitize fuzz fuzz-smoke
+
+SANITIZE_BUILD ?= build-asan
+FUZZ_BUILD ?= build-fuzz
+FUZZ_TARGETS = safetensors config tokenizer_load tokenizer_encode chat_template reference
+FUZZ_SECONDS ?= 20
 
 deps:
 	@missing=$$(for p in $(DEBIAN_PACKAGES); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q 'install ok installed' || echo $$p; done); \
@@ -35,8 +43,33 @@ test: build
 run: build
 	$(BUILD)/bringup generate --model $(MODEL) --prompt-ids "1 2 3 4 5 6 7 8 9 10 11 12" --max-new-tokens 24
 
+# Every test under AddressSanitizer + UndefinedBehaviorSanitizer (clang), then each fuzzer briefly.
+test-sanitize: deps
+	CC=clang CXX=clang++ cmake -S . -B $(SANITIZE_BUILD) -G Ninja -DBRINGUP_SANITIZE=ON \
+	  -DCMAKE_BUILD_TYPE=RelWithDebInfo $(CMAKE_FLAGS)
+	cmake --build $(SANITIZE_BUILD) -j $(JOBS)
+	cd $(SANITIZE_BUILD) && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
+	  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 ctest --output-on-failure -j $(JOBS)
+	$(MAKE) fuzz-smoke
+
+# The libFuzzer targets (fuzz/), one per parser.
+fuzz: deps
+	CC=clang CXX=clang++ cmake -S . -B $(FUZZ_BUILD) -G Ninja -DBRINGUP_FUZZ=ON -DBUILD_TESTING=OFF \
+	  -DCMAKE_BUILD_TYPE=RelWithDebInfo
+	cmake --build $(FUZZ_BUILD) -j $(JOBS) --target fuzz_targets
+
+# Each fuzzer for FUZZ_SECONDS on a copy of its seed corpus (the committed one stays as it is).
+fuzz-smoke: fuzz
+	@for t in $(FUZZ_TARGETS); do \
+	  rm -rf $(FUZZ_BUILD)/corpus-$$t && cp -r fuzz/corpus/$$t $(FUZZ_BUILD)/corpus-$$t && \
+	  echo "fuzz_$$t: $(FUZZ_SECONDS) s" && \
+	  $(FUZZ_BUILD)/fuzz/fuzz_$$t -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=4096 -print_final_stats=1 \
+	    -artifact_prefix=$(FUZZ_BUILD)/crash-$$t- $(FUZZ_BUILD)/corpus-$$t 2>&1 | grep -E "stat::number_of_executed_units|ERROR|SUMMARY" ; \
+	  test $${PIPESTATUS[0]} -eq 0 || exit 1; \
+	done
+
 format:
 	clang-format -i $$(git ls-files '*.cpp' '*.h')
 
 clean:
-	rm -rf $(BUILD)
+	rm -rf $(BUILD) $(SANITIZE_BUILD) $(FUZZ_BUILD)

@@ -73,5 +73,8 @@ struct ExpectedTensor {
   std::vector<int64_t> shape;
 };
 std::vector<ExpectedTensor> qwen2_expected_tensors(const ModelConfig& c);
+// Every tensor the config implies is present with its shape; the error names `dir` or the file.
+void check_qwen2_tensors(const ModelConfig& c, const std::map<std::string, TensorView>& tensors,
+                         const std::string& dir);
 
 }  // namespace bringup

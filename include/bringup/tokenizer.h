@@ -18,10 +18,16 @@ class Tokenizer {
   // Reads dir/tokenizer.json and, when present, dir/tokenizer_config.json. Throws Error naming the
   // file and field when they are missing, malformed or use a feature not implemented.
   static Tokenizer load(const std::filesystem::path& dir);
+  // The same from the files' text (tokenizer_config may be empty); `source` names them in errors.
+  static Tokenizer parse(std::string_view tokenizer_json, std::string_view tokenizer_config_json,
+                         const std::string& source);
 
   Tokenizer(Tokenizer&&) noexcept;
   Tokenizer& operator=(Tokenizer&&) noexcept;
   ~Tokenizer();
+
+  // Longest text one encode() call takes (its working memory is a few times the text).
+  static constexpr size_t kMaxEncodeBytes = size_t{32} << 20;
 
   // Text (UTF-8; invalid UTF-8 is an Error) to ids. Special tokens written in the text become
   // their ids, as transformers does by default.

@@ -2,7 +2,6 @@
 // the argument (or all of stdin); --jsonl takes one JSON string (or array of ids) per stdin line
 // and writes one JSON array (or string) per line.
 #include <iostream>
-#include <iterator>
 
 #include "cli/commands.h"
 #include "cli/common.h"
@@ -19,8 +18,21 @@ struct TokenizeArgs {
   CLI::Option* input_opt = nullptr;
 };
 
+// All of stdin, read in blocks; more than the tokenizer takes in one call is refused as soon as
+// it is seen, so memory stays bounded whatever arrives.
 std::string all_stdin() {
-  return std::string(std::istreambuf_iterator<char>(std::cin), std::istreambuf_iterator<char>());
+  std::string text;
+  std::vector<char> block(size_t{1} << 20);
+  for (;;) {
+    const size_t n = std::fread(block.data(), 1, block.size(), stdin);
+    text.append(block.data(), n);
+    if (text.size() > Tokenizer::kMaxEncodeBytes) {
+      throw Error("stdin holds more than the tokenizer's " +
+                  std::to_string(Tokenizer::kMaxEncodeBytes >> 20) +
+                  " MiB limit per call (split it)");
+    }
+    if (n < block.size()) return text;
+  }
 }
 
 int run_tokenize(const TokenizeArgs& a) {

@@ -17,6 +17,20 @@ float f16_to_f32(uint16_t h) {
   return bits_f32(sign | ((exp + 112) << 23) | (man << 13));
 }
 
+uint16_t f32_to_f16(float f) {
+  const uint32_t u = f32_bits(f);
+  const uint16_t sign = static_cast<uint16_t>((u >> 16) & 0x8000u);
+  const uint32_t abs = u & 0x7fffffffu;
+  if (abs > 0x7f800000u) return sign | 0x7e00;                    // NaN
+  if (abs >= 0x477ff000u) return sign | 0x7c00;                   // rounds to >= 65520: infinity
+  if (abs < 0x38800000u) {                                        // below 2^-14: subnormal or zero
+    const float scaled = bits_f32(abs) * 16777216.0f;             // in units of 2^-24, exact
+    return sign | static_cast<uint16_t>(std::nearbyint(scaled));  // ties to even (default mode)
+  }
+  const uint32_t rounded = abs + 0xfffu + ((abs >> 13) & 1u);
+  return sign | static_cast<uint16_t>((rounded - 0x38000000u) >> 13);
+}
+
 BfpBlock bfp_encode_block(const float* values, int w) {
   BfpBlock b{};
   uint32_t shared = 0;

@@ -34,6 +34,8 @@ inline float round_to_bf16(float f) {
 }
 
 float f16_to_f32(uint16_t h);
+// Round to nearest even; overflow gives infinity, tiny values f16 subnormals.
+uint16_t f32_to_f16(float f);
 
 // One block of 16 values sharing an 8-bit exponent. Codes are sign-magnitude as stored on the
 // device: bit (w) is the sign, the low w bits the magnitude with an explicit leading one.

@@ -46,7 +46,13 @@ void MappedFile::release(size_t offset, size_t bytes) const {
   if (end > begin) madvise(const_cast<std::byte*>(data_) + begin, end - begin, MADV_DONTNEED);
 }
 
-std::string read_text_file(const std::filesystem::path& path) {
+std::string read_text_file(const std::filesystem::path& path, size_t max_bytes) {
+  std::error_code ec;
+  const auto size = std::filesystem::file_size(path, ec);
+  if (!ec && size > max_bytes) {
+    throw Error(path.string() + ": file of " + std::to_string(size >> 20) + " MiB exceeds the " +
+                std::to_string(max_bytes >> 20) + " MiB limit for this kind of file");
+  }
   std::ifstream in(path, std::ios::binary);
   if (!in) throw Error(path.string() + ": cannot open");
   std::ostringstream ss;

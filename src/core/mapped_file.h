@@ -27,7 +27,9 @@ class MappedFile {
   size_t size_ = 0;
 };
 
-// Reads a whole (small) file into a string; throws Error naming the path on failure.
-std::string read_text_file(const std::filesystem::path& path);
+// Reads a whole (small) file into a string; throws Error naming the path on failure, and for files
+// larger than max_bytes (JSON is parsed into a DOM several times its size).
+constexpr size_t kMaxTextFile = size_t{256} << 20;
+std::string read_text_file(const std::filesystem::path& path, size_t max_bytes = kMaxTextFile);
 
 }  // namespace bringup

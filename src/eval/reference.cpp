@@ -72,6 +72,7 @@ Reference parse_reference(const std::string& text, const std::string& source) {
   }
   const Json& cases = f.value("cases");
   if (!cases.is_array() || cases.empty()) f.fail("cases", "must be a non-empty array");
+  int64_t steps = 0;
   for (size_t i = 0; i < cases.size(); ++i) {
     const std::string where = source + ": cases[" + std::to_string(i) + "]";
     const JsonFields c(cases[i], where);
@@ -79,6 +80,11 @@ Reference parse_reference(const std::string& text, const std::string& source) {
     rc.name = c.optional_string("name").value_or("case" + std::to_string(i));
     rc.prompt_ids = id_list(c, "prompt_ids", kMaxReferencePrompt);
     rc.reference_ids = id_list(c, "reference_ids", kMaxReferenceSteps);
+    steps += static_cast<int64_t>(rc.reference_ids.size());
+    if (steps > kMaxReferenceSteps) {
+      throw Error(where + ": the reference holds more than " + std::to_string(kMaxReferenceSteps) +
+                  " steps in all");
+    }
     rc.top5_ids = rows5<int32_t>(c, "top5_ids", rc.reference_ids.size());
     rc.top5_logits = rows5<float>(c, "top5_logits", rc.reference_ids.size());
     rc.logits_npy = c.optional_string("logits_npy");
@@ -94,7 +100,7 @@ Reference parse_reference(const std::string& text, const std::string& source) {
 }
 
 Reference load_reference(const std::filesystem::path& file) {
-  Reference r = parse_reference(read_text_file(file), file.string());
+  Reference r = parse_reference(read_text_file(file, kMaxReferenceFile), file.string());
   r.dir = file.parent_path();
   return r;
 }

@@ -31,9 +31,10 @@ struct Reference {
   std::filesystem::path dir;  // where the .npy files named by cases are
 };
 
-// Limits that keep a hostile file from exhausting memory.
-constexpr int64_t kMaxReferenceSteps = int64_t{1} << 20;   // per case
+// Limits that keep a hostile file from exhausting memory and time.
+constexpr int64_t kMaxReferenceSteps = int64_t{1} << 18;   // scored steps, all cases together
 constexpr int64_t kMaxReferencePrompt = int64_t{1} << 22;  // tokens per case
+constexpr size_t kMaxReferenceFile = size_t{64} << 20;     // bytes of JSON
 
 Reference load_reference(const std::filesystem::path& file);
 Reference parse_reference(const std::string& json_text, const std::string& source);

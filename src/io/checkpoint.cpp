@@ -128,10 +128,16 @@ Checkpoint Checkpoint::open(const fs::path& dir) {
                   "' listed in model.safetensors.index.json is not in this file");
     }
   }
-  for (const ExpectedTensor& e : qwen2_expected_tensors(ck.config_)) {
-    auto it = ck.tensors_.find(e.name);
-    if (it == ck.tensors_.end()) {
-      throw Error(dir.string() + ": missing tensor '" + e.name + "' (config.json implies shape " +
+  check_qwen2_tensors(ck.config_, ck.tensors_, dir.string());
+  return ck;
+}
+
+void check_qwen2_tensors(const ModelConfig& c, const std::map<std::string, TensorView>& tensors,
+                         const std::string& dir) {
+  for (const ExpectedTensor& e : qwen2_expected_tensors(c)) {
+    auto it = tensors.find(e.name);
+    if (it == tensors.end()) {
+      throw Error(dir + ": missing tensor '" + e.name + "' (config.json implies shape " +
                   shape_string(e.shape) + ")");
     }
     if (it->second.shape != e.shape) {
@@ -140,7 +146,6 @@ Checkpoint Checkpoint::open(const fs::path& dir) {
                   shape_string(e.shape));
     }
   }
-  return ck;
 }
 
 const TensorView& Checkpoint::tensor(const std::string& name) const {

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <fstream>
 
 #include "bringup/error.h"
 #include "kernels/cpu/packed_weight.h"
@@ -64,6 +65,23 @@ MemoryPlan plan_memory(const ModelConfig& c, Precision precision, int64_t max_se
   p.working_bytes = bytes;
   p.runtime_bytes = size_t{24} << 20;
   return p;
+}
+
+size_t available_memory() {
+  std::ifstream in("/proc/meminfo");
+  for (std::string line; std::getline(in, line);) {
+    if (line.rfind("MemAvailable:", 0) == 0) return std::stoull(line.substr(13)) * 1024;
+  }
+  return 0;
+}
+
+void check_fits_in_memory(const MemoryPlan& plan, const std::string& what) {
+  const size_t available = available_memory();
+  if (available == 0 || plan.total() <= available) return;
+  throw Error(what + " needs " + format_bytes(plan.total()) + " (weights " +
+              format_bytes(plan.weight_bytes) + ", kv cache " + format_bytes(plan.kv_cache_bytes) +
+              ") but only " + format_bytes(available) +
+              " of memory are available; lower --max-seq-len or choose a smaller --precision");
 }
 
 size_t parse_bytes(const std::string& text, const std::string& what) {

@@ -30,6 +30,11 @@ MemoryPlan plan_memory(const ModelConfig& c, Precision precision, int64_t max_se
                        int64_t batch, int threads, int64_t prefill_chunk = 512,
                        int64_t kv_block_size = 32);
 
+// Memory this process can still take (MemAvailable in /proc/meminfo; 0 if unknown).
+size_t available_memory();
+// Throws Error, naming what the plan holds and what is available, when it cannot fit.
+void check_fits_in_memory(const MemoryPlan& plan, const std::string& what);
+
 // "12GiB", "512 MiB", "3.5GB", "1000000" (bytes). Throws Error naming `what` otherwise.
 size_t parse_bytes(const std::string& text, const std::string& what);
 std::string format_bytes(size_t bytes);  // "10.12 GiB"

@@ -171,8 +171,9 @@ void Tokenizer::Impl::encode_plain(std::string_view text, std::vector<int32_t>& 
   std::vector<std::pair<size_t, size_t>> pieces = {{0, text.size()}};
   for (const auto& re : splits) {
     std::vector<std::pair<size_t, size_t>> next;
-    for (const auto& [b, e] : pieces) {
-      re->split(text.substr(b, e - b), [&](size_t pb, size_t pe) {
+    for (const auto& piece : pieces) {
+      const size_t b = piece.first;
+      re->split(text.substr(b, piece.second - b), [&](size_t pb, size_t pe) {
         next.push_back({b + pb, b + pe});
       });
     }
@@ -194,9 +195,16 @@ Tokenizer::~Tokenizer() = default;
 
 Tokenizer Tokenizer::load(const fs::path& dir) {
   const fs::path path = dir / "tokenizer.json";
-  const std::string source = path.string();
-  if (!fs::exists(path)) throw Error(source + ": no tokenizer.json in the checkpoint");
-  const Json j = parse_json(read_text_file(path), source);
+  if (!fs::exists(path)) throw Error(path.string() + ": no tokenizer.json in the checkpoint");
+  const fs::path config_path = dir / "tokenizer_config.json";
+  const std::string config = fs::exists(config_path) ? read_text_file(config_path) : "";
+  return parse(read_text_file(path), config, dir.string());
+}
+
+Tokenizer Tokenizer::parse(std::string_view tokenizer_json, std::string_view tokenizer_config_json,
+                           const std::string& dir) {
+  const std::string source = (fs::path(dir) / "tokenizer.json").string();
+  const Json j = parse_json(std::string(tokenizer_json), source);
   const JsonFields f(j, source);
   auto impl = std::make_unique<Impl>();
 
@@ -336,10 +344,9 @@ Tokenizer Tokenizer::load(const fs::path& dir) {
     }
   }
 
-  const fs::path config_path = dir / "tokenizer_config.json";
-  if (fs::exists(config_path)) {
-    const std::string csource = config_path.string();
-    const Json c = parse_json(read_text_file(config_path), csource);
+  if (!tokenizer_config_json.empty()) {
+    const std::string csource = (fs::path(dir) / "tokenizer_config.json").string();
+    const Json c = parse_json(std::string(tokenizer_config_json), csource);
     const JsonFields cf(c, csource);
     if (!cf.is_null("chat_template")) {
       const Json& tpl = cf.value("chat_template");
@@ -363,6 +370,10 @@ Tokenizer Tokenizer::load(const fs::path& dir) {
 }
 
 std::vector<int32_t> Tokenizer::encode(std::string_view text) const {
+  if (text.size() > kMaxEncodeBytes) {
+    throw Error("text of " + std::to_string(text.size() >> 20) + " MiB exceeds the tokenizer's " +
+                std::to_string(kMaxEncodeBytes >> 20) + " MiB limit per call (split it)");
+  }
   if (const size_t bad = utf8::first_invalid(text); bad != std::string_view::npos) {
     throw Error("text is not valid UTF-8 (at byte " + std::to_string(bad) + ")");
   }

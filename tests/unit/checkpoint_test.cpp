@@ -7,6 +7,7 @@
 
 #include "../cli/cli_runner.h"
 #include "../model/model_test_util.h"
+#include "core/dtype.h"
 #include "core/mapped_file.h"
 #include "io/safetensors.h"
 
@@ -93,7 +94,7 @@ void convert_checkpoint(const fs::path& from, const fs::path& to, StorageDType d
         if (dtype == StorageDType::kF32) {
           std::memcpy(out + 4 * j, &v, 4);
         } else {
-          const _Float16 h = static_cast<_Float16>(v);
+          const uint16_t h = f32_to_f16(v);
           std::memcpy(out + 2 * j, &h, 2);
         }
       }

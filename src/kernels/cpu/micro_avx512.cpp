@@ -8,8 +8,10 @@
 // templates of its own in an anonymous namespace.
 // GCC 12's AVX-512 headers self-initialise "undefined" vectors, which -W(maybe-)uninitialized
 // misreports at every inlined call site.
+#if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #pragma GCC diagnostic ignored "-Wuninitialized"
+#endif
 #include <immintrin.h>
 
 #include <cstdint>

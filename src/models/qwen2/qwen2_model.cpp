@@ -6,6 +6,7 @@
 
 #include "bringup/error.h"
 #include "ops/ops.h"
+#include "runtime/memory_plan.h"
 
 namespace bringup::qwen2 {
 
@@ -29,6 +30,14 @@ KvCacheShape cache_shape(const ModelConfig& c, const ModelOptions& o, CacheDType
 }
 
 }  // namespace
+
+void check_model_fits(const Checkpoint& ck, const Device& dev, const ModelOptions& o) {
+  const KvCacheShape kv = cache_shape(ck.config(), o, CacheDType::kBf16);
+  const MemoryPlan plan = plan_memory(ck.config(), o.precision, kv.max_seq_len, o.max_sequences,
+                                      dev.threads(), o.prefill_chunk, o.kv_block_size);
+  check_fits_in_memory(plan,
+                       ck.dir().string() + " under " + std::string(precision_name(o.precision)));
+}
 
 Qwen2Model::Qwen2Model(const Checkpoint& ck, Device& dev, const ModelOptions& o)
     : config_(ck.config()),
@@ -159,6 +168,7 @@ std::unique_ptr<Model> build_model(const Checkpoint& ck, Device& dev, const Mode
   if (ck.config().model_type != "qwen2") {
     throw Error("model_type '" + ck.config().model_type + "' is not supported");
   }
+  qwen2::check_model_fits(ck, dev, o);  // before anything is allocated
   return std::make_unique<qwen2::Qwen2Model>(ck, dev, o);
 }
 

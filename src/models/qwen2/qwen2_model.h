@@ -23,6 +23,9 @@ struct Activations {
   Tensor last, logits;  // final-normed rows and their logits
 };
 
+// Throws Error when the weights, KV cache and buffers would not fit in the memory available.
+void check_model_fits(const Checkpoint& ck, const Device& dev, const ModelOptions& o);
+
 class Qwen2Model final : public Model {
  public:
   Qwen2Model(const Checkpoint& ck, Device& dev, const ModelOptions& options);
