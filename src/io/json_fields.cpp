@@ -9,6 +9,8 @@ Json parse_json(const std::string& text, const std::string& source) {
     return Json::parse(text);
   } catch (const Json::parse_error& e) {
     throw Error(source + ": malformed JSON at byte " + std::to_string(e.byte));
+  } catch (const Json::exception& e) {  // out_of_range: a number too large for a double
+    throw Error(source + ": malformed JSON (" + std::string(e.what()) + ")");
   }
 }
 
