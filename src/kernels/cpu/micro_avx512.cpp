@@ -14,6 +14,7 @@
 #endif
 #include <immintrin.h>
 
+#include <cstddef>
 #include <cstdint>
 #include <cstring>
 
@@ -196,18 +197,34 @@ void BfpToBf16(const int8_t* codes, const uint8_t* exps, int64_t kn, int exp_bia
 // 16 independent accumulators hide the latency; 16 x 64 flops per iteration.
 double Dpbf16Loop(int64_t iterations) {
   __m512 acc[16];
-  for (auto& a : acc) a = _mm512_setzero_ps();
+#pragma GCC unroll 16
+  for (int j = 0; j < 16; ++j) acc[j] = _mm512_setzero_ps();
   const __m512bh x = (__m512bh)_mm512_set1_epi32(0x3f803f80);  // (1.0, 1.0)
   const __m512bh y = (__m512bh)_mm512_set1_epi32(0x00010001);  // tiny, so sums stay finite
   for (int64_t i = 0; i < iterations; ++i) {
-    for (auto& a : acc) a = _mm512_dpbf16_ps(a, x, y);
-    __asm__ volatile(""
-                     : "+v"(acc[0]), "+v"(acc[1]), "+v"(acc[2]), "+v"(acc[3]), "+v"(acc[4]),
-                       "+v"(acc[5]), "+v"(acc[6]), "+v"(acc[7]));
+#pragma GCC unroll 16
+    for (int j = 0; j < 16; ++j) acc[j] = _mm512_dpbf16_ps(acc[j], x, y);
   }
   __m512 s = acc[0];
-  for (int i = 1; i < 16; ++i) s = _mm512_add_ps(s, acc[i]);
+#pragma GCC unroll 16
+  for (int j = 1; j < 16; ++j) s = _mm512_add_ps(s, acc[j]);
   return static_cast<double>(_mm512_reduce_add_ps(s));
+}
+
+// Sums 64-byte lines with four independent accumulators: the memory-read probe's inner loop.
+uint64_t SumLines(const uint64_t* p, size_t words) {
+  __m512i a = _mm512_setzero_si512(), b = a, c = a, d = a;
+  size_t i = 0;
+  for (; i + 32 <= words; i += 32) {
+    a = _mm512_add_epi64(a, _mm512_loadu_si512(p + i));
+    b = _mm512_add_epi64(b, _mm512_loadu_si512(p + i + 8));
+    c = _mm512_add_epi64(c, _mm512_loadu_si512(p + i + 16));
+    d = _mm512_add_epi64(d, _mm512_loadu_si512(p + i + 24));
+  }
+  uint64_t s = static_cast<uint64_t>(
+      _mm512_reduce_add_epi64(_mm512_add_epi64(_mm512_add_epi64(a, b), _mm512_add_epi64(c, d))));
+  for (; i < words; ++i) s += p[i];
+  return s;
 }
 
 }  // namespace
@@ -217,5 +234,6 @@ double Dpbf16Loop(int64_t iterations) {
 extern const MicroKernels kAvx512Bf16Kernels = {"avx512-bf16", nullptr, Bf16Tile, BfpTile,
                                                 BfpToBf16};
 extern double (*const kAvx512Dpbf16Probe)(int64_t) = Dpbf16Loop;
+extern uint64_t (*const kAvx512ReadProbe)(const uint64_t*, size_t) = SumLines;
 
 }  // namespace bringup::cpu
