@@ -5,7 +5,7 @@
 SHELL := /bin/bash
 BUILD ?= build
 JOBS ?= $(shell nproc)
-MODEL ?= tests/data/golden/qwen2-gqa7-small
+MODEL ?= models/bringup/tiny-shakespeare-qwen2
 CMAKE_FLAGS ?=
 
 DEBIAN_PACKAGES = build-essential cmake ninja-build pkg-config clang clang-format libclang-rt-14-dev \
@@ -41,7 +41,7 @@ test: build
 	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
 
 run: build
-	$(BUILD)/bringup generate --model $(MODEL) --prompt-ids "1 2 3 4 5 6 7 8 9 10 11 12" --max-new-tokens 24
+	$(BUILD)/bringup generate --model $(MODEL) --prompt "ROMEO:" --max-new-tokens 120 --seed 7
 
 # Every test under AddressSanitizer + UndefinedBehaviorSanitizer (clang), then each fuzzer briefly.
 test-sanitize: deps
