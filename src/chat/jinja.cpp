@@ -973,7 +973,10 @@ class Renderer {
       }
       case Expr::kNeg: {
         const Value v = eval(*e.sub[0]);
-        if (v.kind() == Value::Kind::kInt) return Value(-v.as_int());
+        if (v.kind() == Value::Kind::kInt) {
+          if (v.as_int() == INT64_MIN) fail(e.line, "integer overflow");
+          return Value(-v.as_int());
+        }
         if (v.is_number()) return Value(-v.as_float());
         fail(e.line, std::string("cannot negate a ") + v.type_name());
       }
@@ -1036,12 +1039,13 @@ class Renderer {
     const int64_t stop = e.sub[2] ? clamp(part(2, 0), false) : (step > 0 ? n : -1);
     List l;
     std::string s;
-    for (int64_t i = start; step > 0 ? i < stop : i > stop; i += step) {
+    for (int64_t i = start; step > 0 ? i < stop : i > stop;) {
       if (obj.is_list()) {
         l.push_back(obj.list()[i]);
       } else {
         s += obj.str()[i];
       }
+      if (__builtin_add_overflow(i, step, &i)) break;
     }
     return obj.is_list() ? Value(std::move(l)) : Value(s);
   }
@@ -1090,9 +1094,24 @@ class Renderer {
       const bool ints = a.kind() != Value::Kind::kFloat && b.kind() != Value::Kind::kFloat;
       const int64_t x = a.as_int(), y = b.as_int();
       const double fx = a.as_float(), fy = b.as_float();
-      if (op == "+") return ints ? Value(x + y) : Value(fx + fy);
-      if (op == "-") return ints ? Value(x - y) : Value(fx - fy);
-      if (op == "*") return ints ? Value(x * y) : Value(fx * fy);
+      // Python's ints do not overflow; int64 ones do, and that is an error here, never UB.
+      auto checked = [&](bool (*fn)(int64_t, int64_t, int64_t*)) {
+        int64_t r;
+        if (fn(x, y, &r)) fail(e.line, "integer overflow in '" + op + "'");
+        return Value(r);
+      };
+      if (op == "+") {
+        return ints ? checked([](int64_t p, int64_t q, int64_t* r) { return __builtin_add_overflow(p, q, r); })
+                    : Value(fx + fy);
+      }
+      if (op == "-") {
+        return ints ? checked([](int64_t p, int64_t q, int64_t* r) { return __builtin_sub_overflow(p, q, r); })
+                    : Value(fx - fy);
+      }
+      if (op == "*") {
+        return ints ? checked([](int64_t p, int64_t q, int64_t* r) { return __builtin_mul_overflow(p, q, r); })
+                    : Value(fx * fy);
+      }
       if (op == "/") {
         if (fy == 0) fail(e.line, "division by zero");
         return Value(fx / fy);
@@ -1100,6 +1119,7 @@ class Renderer {
       if (op == "//" || op == "%") {
         if (fy == 0) fail(e.line, "division by zero");
         if (ints) {
+          if (x == INT64_MIN && y == -1) fail(e.line, "integer overflow in '" + op + "'");
           int64_t q = x / y;
           if ((x % y != 0) && ((x < 0) != (y < 0))) --q;  // Python floors
           return op == "//" ? Value(q) : Value(x - q * y);
@@ -1107,13 +1127,20 @@ class Renderer {
         const double q = std::floor(fx / fy);
         return op == "//" ? Value(q) : Value(fx - q * fy);
       }
-      if (op == "**")
-        return ints && y >= 0 ? Value(static_cast<int64_t>(std::pow(fx, fy)))
-                              : Value(std::pow(fx, fy));
+      if (op == "**") {
+        if (!ints || y < 0) return Value(std::pow(fx, fy));
+        int64_t result = 1, base = x;
+        for (int64_t n = y; n > 0; n >>= 1) {  // square and multiply, overflow-checked
+          if ((n & 1) && __builtin_mul_overflow(result, base, &result)) fail(e.line, "integer overflow in '**'");
+          if (n > 1 && __builtin_mul_overflow(base, base, &base)) fail(e.line, "integer overflow in '**'");
+        }
+        return Value(result);
+      }
     }
     if (op == "*" && a.is_string() && b.kind() == Value::Kind::kInt) {
-      if (b.as_int() * static_cast<int64_t>(a.str().size()) >
-          static_cast<int64_t>(limits_.max_output_bytes)) {
+      int64_t total = 0;
+      if (__builtin_mul_overflow(b.as_int(), static_cast<int64_t>(a.str().size()), &total) ||
+          total > static_cast<int64_t>(limits_.max_output_bytes)) {
         fail(e.line, "string repetition too large");
       }
       std::string s;
@@ -1158,9 +1185,10 @@ class Renderer {
       }
       if (step == 0) fail(e.line, "range() step cannot be zero");
       List l;
-      for (int64_t i = start; step > 0 ? i < stop : i > stop; i += step) {
+      for (int64_t i = start; step > 0 ? i < stop : i > stop;) {
         if (l.size() >= limits_.max_loop_iterations) fail(e.line, "range() too long");
         l.push_back(Value(i));
+        if (__builtin_add_overflow(i, step, &i)) break;
       }
       return Value(std::move(l));
     }
@@ -1287,8 +1315,9 @@ class Renderer {
     const std::string& f = e.name;
     if (f == "tojson") {
       const Value indent = keyword(e.args, "indent", args.empty() ? Value::none() : args[0]);
-      return Value(to_python_json(
-          v, indent.is_none() || indent.is_undefined() ? -1 : static_cast<int>(indent.as_int())));
+      if (indent.is_none() || indent.is_undefined()) return Value(to_python_json(v, -1));
+      if (indent.as_int() < 0 || indent.as_int() > 64) fail(e.line, "tojson indent must be 0..64");
+      return Value(to_python_json(v, static_cast<int>(indent.as_int())));
     }
     if (f == "trim") return Value(strip_chars(v.to_string(), "", true, true));
     if (f == "length" || f == "count") {

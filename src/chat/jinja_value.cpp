@@ -233,6 +233,14 @@ nlohmann::json Value::to_json() const {
   return nullptr;
 }
 
+int64_t Value::as_int() const {
+  if (kind_ != Kind::kFloat) return int_;
+  if (std::isnan(float_)) return 0;
+  if (float_ >= 9223372036854775807.0) return INT64_MAX;
+  if (float_ <= -9223372036854775808.0) return INT64_MIN;
+  return static_cast<int64_t>(float_);
+}
+
 bool Value::truthy() const {
   switch (kind_) {
     case Kind::kUndefined:

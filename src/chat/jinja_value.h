@@ -50,7 +50,8 @@ class Value {
   bool is_namespace() const { return is_namespace_; }
 
   bool truthy() const;
-  int64_t as_int() const { return kind_ == Kind::kFloat ? static_cast<int64_t>(float_) : int_; }
+  // Floats are truncated toward zero and saturate at the int64 range (NaN gives 0).
+  int64_t as_int() const;
   double as_float() const { return kind_ == Kind::kFloat ? float_ : static_cast<double>(int_); }
   const std::string& str() const { return *str_; }
   const List& list() const { return *list_; }

@@ -119,6 +119,8 @@ TEST(ChatTemplate, UnsupportedConstructsAreNamed) {
                   "Only user and assistant roles");
   expect_rejected("{{ 'unterminated }}", "unclosed '{{'");
   expect_rejected("{{ 'a' + 1 }}", "unsupported operand types");
+  expect_rejected("{{ 9223372036854775807 + 1 }}", "integer overflow");
+  expect_rejected("{{ 3 ** 70 }}", "integer overflow");
   expect_rejected("{% for %}", "expected a name");
 }
 
