@@ -4,6 +4,7 @@
 
 #include "cli/commands.h"
 #include "cli/common.h"
+#include "runtime/kv_cache.h"
 #include "runtime/memory_plan.h"
 
 namespace bringup::cli {
@@ -21,12 +22,7 @@ struct PlanArgs {
 int run_plan(const PlanArgs& a) {
   const ModelConfig c = load_model_config(std::filesystem::path(a.model) / "config.json");
   const Precision p = parse_precision(a.precision);
-  const int64_t len = a.max_seq_len > 0 ? a.max_seq_len : c.max_position_embeddings;
-  if (len > c.max_position_embeddings) {
-    throw Error("--max-seq-len " + std::to_string(len) +
-                " exceeds the model's max_position_embeddings " +
-                std::to_string(c.max_position_embeddings));
-  }
+  const int64_t len = checked_max_seq_len(c, a.max_seq_len);
   if (a.batch < 1) throw Error("--batch must be at least 1");
   const size_t device = parse_bytes(a.device_memory, "--device-memory");
   const int threads =

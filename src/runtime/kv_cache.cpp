@@ -6,6 +6,17 @@
 
 namespace bringup {
 
+int64_t checked_max_seq_len(const ModelConfig& c, int64_t requested) {
+  if (requested < 0) throw Error("max_seq_len must be positive");
+  const int64_t len = requested > 0 ? requested : c.max_position_embeddings;
+  if (len > c.max_position_embeddings) {
+    throw Error("max_seq_len " + std::to_string(len) +
+                " exceeds the model's max_position_embeddings " +
+                std::to_string(c.max_position_embeddings));
+  }
+  return len;
+}
+
 KvCache::KvCache(const KvCacheShape& s) : shape_(s) {
   if (s.block_size < 1) throw Error("kv cache block size must be positive");
   num_blocks_ = (s.max_seq_len + s.block_size - 1) / s.block_size * s.max_sequences;

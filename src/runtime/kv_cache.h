@@ -14,6 +14,10 @@
 
 namespace bringup {
 
+// The cache length to use: `requested`, or the model's max_position_embeddings when it is 0;
+// more than max_position_embeddings is an Error.
+int64_t checked_max_seq_len(const ModelConfig& c, int64_t requested);
+
 struct KvCacheShape {
   int64_t layers = 0, kv_heads = 0, head_dim = 0;
   int64_t block_size = 32;

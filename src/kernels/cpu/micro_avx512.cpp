@@ -19,6 +19,7 @@
 #include <cstring>
 
 #include "kernels/cpu/microkernels.h"
+#include "kernels/cpu/tile_dispatch.h"
 
 // Loops over tile rows and groups have compile-time trip counts; "GCC unroll" makes sure they
 // are unrolled so the accumulators stay in registers (GCC does not at -O2 by itself).
@@ -32,11 +33,9 @@ namespace {
 template <int MR, int NG>
 constexpr int kSplit = MR* NG >= 8 ? 1 : 8 / (MR * NG);
 
-template <int MR, int NG>
-void Bf16TileT(const uint16_t* a, int64_t lda, const uint16_t* const* b, int64_t pairs,
-               float* acc) {
-  constexpr int S = kSplit<MR, NG>;
-  __m512 c[S][MR][NG];
+// The accumulator tile into partial sum 0, the others zeroed; and back, partial sums added.
+template <int S, int MR, int NG>
+inline void load_partials(const float* acc, __m512 (&c)[S][MR][NG]) {
 #pragma GCC unroll 16
   for (int s = 0; s < S; ++s)
 #pragma GCC unroll 16
@@ -44,6 +43,26 @@ void Bf16TileT(const uint16_t* a, int64_t lda, const uint16_t* const* b, int64_t
 #pragma GCC unroll 16
       for (int g = 0; g < NG; ++g)
         c[s][m][g] = s == 0 ? _mm512_loadu_ps(acc + m * kAccStride + g * 16) : _mm512_setzero_ps();
+}
+
+template <int S, int MR, int NG>
+inline void store_partials(__m512 (&c)[S][MR][NG], float* acc) {
+#pragma GCC unroll 16
+  for (int m = 0; m < MR; ++m)
+#pragma GCC unroll 16
+    for (int g = 0; g < NG; ++g) {
+#pragma GCC unroll 16
+      for (int s = 1; s < S; ++s) c[0][m][g] = _mm512_add_ps(c[0][m][g], c[s][m][g]);
+      _mm512_storeu_ps(acc + m * kAccStride + g * 16, c[0][m][g]);
+    }
+}
+
+template <int MR, int NG>
+void Bf16TileT(const uint16_t* a, int64_t lda, const uint16_t* const* b, int64_t pairs,
+               float* acc) {
+  constexpr int S = kSplit<MR, NG>;
+  __m512 c[S][MR][NG];
+  load_partials<S, MR, NG>(acc, c);
   auto step = [&](int64_t p, __m512(&cs)[MR][NG]) __attribute__((always_inline)) {
     __m512bh w[NG];
 #pragma GCC unroll 16
@@ -63,14 +82,7 @@ void Bf16TileT(const uint16_t* a, int64_t lda, const uint16_t* const* b, int64_t
     for (int s = 0; s < S; ++s) step(p + s, c[s]);
   }
   for (; p < pairs; ++p) step(p, c[0]);
-#pragma GCC unroll 16
-  for (int m = 0; m < MR; ++m)
-#pragma GCC unroll 16
-    for (int g = 0; g < NG; ++g) {
-#pragma GCC unroll 16
-      for (int s = 1; s < S; ++s) c[0][m][g] = _mm512_add_ps(c[0][m][g], c[s][m][g]);
-      _mm512_storeu_ps(acc + m * kAccStride + g * 16, c[0][m][g]);
-    }
+  store_partials<S, MR, NG>(c, acc);
 }
 
 // First every activation times its block's 2^(exp - bias) (vscalefps, exact) for the whole range,
@@ -103,13 +115,7 @@ void BfpTileT(const float* a, int64_t lda, const int8_t* const* codes, const uin
     }
   }
   __m512 c[S][MR][NG];
-#pragma GCC unroll 16
-  for (int s = 0; s < S; ++s)
-#pragma GCC unroll 16
-    for (int m = 0; m < MR; ++m)
-#pragma GCC unroll 16
-      for (int g = 0; g < NG; ++g)
-        c[s][m][g] = s == 0 ? _mm512_loadu_ps(acc + m * kAccStride + g * 16) : _mm512_setzero_ps();
+  load_partials<S, MR, NG>(acc, c);
   auto step = [&](int64_t k, __m512(&cs)[MR][NG]) __attribute__((always_inline)) {
 #pragma GCC unroll 16
     for (int g = 0; g < NG; ++g) {
@@ -131,49 +137,22 @@ void BfpTileT(const float* a, int64_t lda, const int8_t* const* codes, const uin
     for (int s = 0; s < S; ++s) step(k + s, c[s]);
   }
   for (; k < kn; ++k) step(k, c[0]);
-#pragma GCC unroll 16
-  for (int m = 0; m < MR; ++m)
-#pragma GCC unroll 16
-    for (int g = 0; g < NG; ++g) {
-#pragma GCC unroll 16
-      for (int s = 1; s < S; ++s) c[0][m][g] = _mm512_add_ps(c[0][m][g], c[s][m][g]);
-      _mm512_storeu_ps(acc + m * kAccStride + g * 16, c[0][m][g]);
-    }
+  store_partials<S, MR, NG>(c, acc);
 }
 
 void Bf16Tile(int rows, int groups, const uint16_t* a, int64_t lda, const uint16_t* const* b,
               int64_t pairs, float* acc) {
-#define BRINGUP_CASE(R)                       \
-  case R:                                     \
-    if (groups == 2)                          \
-      Bf16TileT<R, 2>(a, lda, b, pairs, acc); \
-    else                                      \
-      Bf16TileT<R, 1>(a, lda, b, pairs, acc); \
-    break;
-  switch (rows) {
-    BRINGUP_CASE(1)
-    BRINGUP_CASE(2)
-    BRINGUP_CASE(3) BRINGUP_CASE(4) BRINGUP_CASE(5) BRINGUP_CASE(6) BRINGUP_CASE(7) BRINGUP_CASE(8)
-  }
-#undef BRINGUP_CASE
+  dispatch_tile<kTileRows>(rows, groups, [&]<int R, int G>(int m0) {
+    Bf16TileT<R, G>(a + m0 * lda, lda, b, pairs, acc + m0 * kAccStride);
+  });
 }
 
+// 4 rows x 2 groups at a time keeps the scaled activations and accumulators in L1 / registers.
 void BfpTile(int rows, int groups, const float* a, int64_t lda, const int8_t* const* codes,
              const uint8_t* const* exps, int64_t kn, int exp_bias, float* acc) {
-  for (int m0 = 0; m0 < rows; m0 += 4) {  // 4 rows x 2 groups keeps xs and c in L1/registers
-    const int r = rows - m0 < 4 ? rows - m0 : 4;
-    const float* am = a + m0 * lda;
-    float* cm = acc + m0 * kAccStride;
-#define BRINGUP_CASE(R)                                       \
-  case R:                                                     \
-    if (groups == 2)                                          \
-      BfpTileT<R, 2>(am, lda, codes, exps, kn, exp_bias, cm); \
-    else                                                      \
-      BfpTileT<R, 1>(am, lda, codes, exps, kn, exp_bias, cm); \
-    break;
-    switch (r) { BRINGUP_CASE(1) BRINGUP_CASE(2) BRINGUP_CASE(3) BRINGUP_CASE(4) }
-#undef BRINGUP_CASE
-  }
+  dispatch_tile<4>(rows, groups, [&]<int R, int G>(int m0) {
+    BfpTileT<R, G>(a + m0 * lda, lda, codes, exps, kn, exp_bias, acc + m0 * kAccStride);
+  });
 }
 
 // Decodes two inputs' 16 weights at a time, then interleaves them into bf16 pairs.

@@ -10,6 +10,7 @@
 
 #include "core/dtype.h"
 #include "kernels/cpu/microkernels.h"
+#include "kernels/cpu/tile_dispatch.h"
 
 // Loops over tile rows and groups have compile-time trip counts; "GCC unroll" makes sure they
 // are unrolled so the accumulators stay in registers (GCC does not at -O2 by itself).
@@ -159,74 +160,25 @@ void BfpTileT(const float* a, int64_t lda, const int8_t* const* codes, const uin
         hn::StoreU(c[m][g][v], d, acc + m * kAccStride + g * 16 + v * kLanes);
 }
 
-// Runtime (rows, groups) -> template instance, kRowsPerPass rows at a time.
 void F32Tile(int rows, int groups, const float* a, int64_t lda, const float* const* b, int64_t kn,
              float* acc) {
-  for (int m0 = 0; m0 < rows; m0 += kRowsPerPass) {
-    const int r = rows - m0 < kRowsPerPass ? rows - m0 : kRowsPerPass;
-    const float* am = a + m0 * lda;
-    float* cm = acc + m0 * kAccStride;
-#define BRINGUP_CASE(R)                   \
-  case R:                                 \
-    if (groups == 2)                      \
-      F32TileT<R, 2>(am, lda, b, kn, cm); \
-    else                                  \
-      F32TileT<R, 1>(am, lda, b, kn, cm); \
-    break;
-    switch (r) {
-      BRINGUP_CASE(1)
-      BRINGUP_CASE(2)
-      BRINGUP_CASE(3)
-      BRINGUP_CASE(4) BRINGUP_CASE(5) BRINGUP_CASE(6) BRINGUP_CASE(7) BRINGUP_CASE(8)
-    }
-#undef BRINGUP_CASE
-  }
+  dispatch_tile<kRowsPerPass>(rows, groups, [&]<int R, int G>(int m0) {
+    F32TileT<R, G>(a + m0 * lda, lda, b, kn, acc + m0 * kAccStride);
+  });
 }
 
 void Bf16Tile(int rows, int groups, const uint16_t* a, int64_t lda, const uint16_t* const* b,
               int64_t pairs, float* acc) {
-  for (int m0 = 0; m0 < rows; m0 += kRowsPerPass) {
-    const int r = rows - m0 < kRowsPerPass ? rows - m0 : kRowsPerPass;
-    const uint16_t* am = a + m0 * lda;
-    float* cm = acc + m0 * kAccStride;
-#define BRINGUP_CASE(R)                       \
-  case R:                                     \
-    if (groups == 2)                          \
-      Bf16TileT<R, 2>(am, lda, b, pairs, cm); \
-    else                                      \
-      Bf16TileT<R, 1>(am, lda, b, pairs, cm); \
-    break;
-    switch (r) {
-      BRINGUP_CASE(1)
-      BRINGUP_CASE(2)
-      BRINGUP_CASE(3)
-      BRINGUP_CASE(4) BRINGUP_CASE(5) BRINGUP_CASE(6) BRINGUP_CASE(7) BRINGUP_CASE(8)
-    }
-#undef BRINGUP_CASE
-  }
+  dispatch_tile<kRowsPerPass>(rows, groups, [&]<int R, int G>(int m0) {
+    Bf16TileT<R, G>(a + m0 * lda, lda, b, pairs, acc + m0 * kAccStride);
+  });
 }
 
 void BfpTile(int rows, int groups, const float* a, int64_t lda, const int8_t* const* codes,
              const uint8_t* const* exps, int64_t kn, int exp_bias, float* acc) {
-  for (int m0 = 0; m0 < rows; m0 += kRowsPerPass) {
-    const int r = rows - m0 < kRowsPerPass ? rows - m0 : kRowsPerPass;
-    const float* am = a + m0 * lda;
-    float* cm = acc + m0 * kAccStride;
-#define BRINGUP_CASE(R)                                       \
-  case R:                                                     \
-    if (groups == 2)                                          \
-      BfpTileT<R, 2>(am, lda, codes, exps, kn, exp_bias, cm); \
-    else                                                      \
-      BfpTileT<R, 1>(am, lda, codes, exps, kn, exp_bias, cm); \
-    break;
-    switch (r) {
-      BRINGUP_CASE(1)
-      BRINGUP_CASE(2)
-      BRINGUP_CASE(3)
-      BRINGUP_CASE(4) BRINGUP_CASE(5) BRINGUP_CASE(6) BRINGUP_CASE(7) BRINGUP_CASE(8)
-    }
-#undef BRINGUP_CASE
-  }
+  dispatch_tile<kRowsPerPass>(rows, groups, [&]<int R, int G>(int m0) {
+    BfpTileT<R, G>(a + m0 * lda, lda, codes, exps, kn, exp_bias, acc + m0 * kAccStride);
+  });
 }
 
 void BfpToBf16(const int8_t* codes, const uint8_t* exps, int64_t kn, int exp_bias, uint16_t* out) {

@@ -13,12 +13,7 @@ namespace bringup::qwen2 {
 namespace {
 
 KvCacheShape cache_shape(const ModelConfig& c, const ModelOptions& o, CacheDType dtype) {
-  const int64_t max_len = o.max_seq_len > 0 ? o.max_seq_len : c.max_position_embeddings;
-  if (max_len > c.max_position_embeddings) {
-    throw Error("max_seq_len " + std::to_string(max_len) +
-                " exceeds the model's max_position_embeddings " +
-                std::to_string(c.max_position_embeddings));
-  }
+  const int64_t max_len = checked_max_seq_len(c, o.max_seq_len);
   if (o.max_sequences < 1) throw Error("max_sequences must be at least 1");
   return {c.num_hidden_layers,
           c.num_key_value_heads,
