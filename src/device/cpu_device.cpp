@@ -76,10 +76,6 @@ Weight CpuDevice::upload_weight(std::span<const HostMatrix> parts, WeightFormat 
   return w;
 }
 
-void CpuDevice::weight_row(const Weight& w, int64_t row, float* out) {
-  cpu::unpack_row(packed(w), row, out);
-}
-
 void CpuDevice::embedding(const Weight& table, std::span<const int32_t> ids, Tensor& out) {
   for_rows(static_cast<int64_t>(ids.size()), table.cols,
            [&](int64_t r, int) { cpu::unpack_row(packed(table), ids[r], out.row(r)); });

@@ -21,7 +21,6 @@ class CpuDevice final : public Device {
   ThreadPool& pool() { return pool_; }
 
   Weight upload_weight(std::span<const HostMatrix> parts, WeightFormat format) override;
-  void weight_row(const Weight& w, int64_t row, float* out) override;
 
   void embedding(const Weight& table, std::span<const int32_t> ids, Tensor& out) override;
   void linear(const Tensor& x, const Weight& w, const Tensor* bias, Tensor& out) override;

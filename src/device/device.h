@@ -25,8 +25,6 @@ class Device {
   // Converts one or more host matrices (stacked along the output dimension) into `format` and
   // the layout this device's kernels read.
   virtual Weight upload_weight(std::span<const HostMatrix> parts, WeightFormat format) = 0;
-  // Output row `row` of `w` decoded to fp32: the embedding lookup.
-  virtual void weight_row(const Weight& w, int64_t row, float* out) = 0;
 
   virtual void embedding(const Weight& table, std::span<const int32_t> ids, Tensor& out) = 0;
   virtual void linear(const Tensor& x, const Weight& w, const Tensor* bias, Tensor& out) = 0;

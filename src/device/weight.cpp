@@ -39,12 +39,6 @@ HostMatrix HostMatrix::of(const float* data, int64_t rows, int64_t cols) {
   return HostMatrix{StorageDType::kF32, reinterpret_cast<const std::byte*>(data), rows, cols};
 }
 
-float HostMatrix::at(int64_t r, int64_t c) const {
-  float f;
-  convert_to_f32(dtype, data + (r * cols + c) * storage_dtype_size(dtype), 1, &f);
-  return f;
-}
-
 void HostMatrix::row(int64_t r, float* out) const {
   convert_to_f32(dtype, data + r * cols * storage_dtype_size(dtype), cols, out);
 }

@@ -24,7 +24,6 @@ struct HostMatrix {
 
   static HostMatrix of(const TensorView& t);  // 1-D tensors become one row
   static HostMatrix of(const float* data, int64_t rows, int64_t cols);
-  float at(int64_t r, int64_t c) const;
   void row(int64_t r, float* out) const;  // cols values converted to fp32
 };
 
