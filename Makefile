@@ -31,7 +31,8 @@ deps:
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	  $$SUDO apt-get update && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y nodejs npm; }
 	@# Hugging Face tokenizers (Rust, Node.js binding): the tokenizer tests' reference
-	@[ -d tests/reference-js/node_modules/tokenizers ] || npm ci --prefix tests/reference-js --no-audit --no-fund
+	@# (npm install, not ci: the package names optional platform builds that were never published)
+	@[ -d tests/reference-js/node_modules/tokenizers ] || npm install --prefix tests/reference-js --no-audit --no-fund --no-save
 
 build: deps
 	cmake -S . -B $(BUILD) -G Ninja $(CMAKE_FLAGS)
