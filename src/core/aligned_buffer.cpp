@@ -15,7 +15,7 @@ namespace {
 constexpr size_t kMapThreshold = size_t{1} << 20;
 }
 
-AlignedBuffer::AlignedBuffer(size_t bytes) : bytes_(bytes) {
+AlignedBuffer::AlignedBuffer(size_t bytes, Pages pages) : bytes_(bytes) {
   if (bytes == 0) return;
   if (bytes >= kMapThreshold) {
     void* p = mmap(nullptr, bytes, PROT_READ | PROT_WRITE,
@@ -23,9 +23,8 @@ AlignedBuffer::AlignedBuffer(size_t bytes) : bytes_(bytes) {
     if (p == MAP_FAILED) {
       throw Error("out of memory: cannot reserve " + std::to_string(bytes) + " bytes");
     }
-    // Weights are streamed once per token: 2 MiB pages spare the TLB misses of 4 KiB ones
-    // (transparent huge pages are often enabled only on request).
-    madvise(p, bytes, MADV_HUGEPAGE);
+    // Transparent huge pages are often enabled only on request (madvise mode).
+    if (pages == Pages::kHuge) madvise(p, bytes, MADV_HUGEPAGE);
     data_ = p;
     mapped_ = true;
     return;

@@ -1,5 +1,9 @@
 // A 64-byte aligned heap buffer. Large buffers come from anonymous mmap, so pages that are
 // never written (an unused tail of the KV cache) cost no resident memory.
+//
+// Pages::kHuge asks for 2 MiB transparent huge pages: right for weights, which are written
+// whole once and streamed every token (fewer TLB misses), wrong for a buffer used only in part,
+// where each touched byte would make 2 MiB resident.
 #pragma once
 
 #include <cstddef>
@@ -9,8 +13,10 @@ namespace bringup {
 
 class AlignedBuffer {
  public:
+  enum class Pages { kDefault, kHuge };
+
   AlignedBuffer() = default;
-  explicit AlignedBuffer(size_t bytes);
+  explicit AlignedBuffer(size_t bytes, Pages pages = Pages::kDefault);
   AlignedBuffer(AlignedBuffer&& o) noexcept
       : data_(std::exchange(o.data_, nullptr)),
         bytes_(std::exchange(o.bytes_, 0)),

@@ -106,8 +106,8 @@ PackedWeight pack_weight(ThreadPool& pool, std::span<const HostMatrix> parts, We
   }
   w.groups = static_cast<int64_t>(sources.size());
   const PackedSize size = packed_size(format, w.groups, w.k);
-  w.values = AlignedBuffer(size.values);
-  w.exps = AlignedBuffer(size.exps);
+  w.values = AlignedBuffer(size.values, AlignedBuffer::Pages::kHuge);
+  w.exps = AlignedBuffer(size.exps, AlignedBuffer::Pages::kHuge);
   std::vector<std::vector<float>> scratch(pool.size());
   pool.parallel_for(w.groups,
                     [&](int64_t g, int thread) { pack_group(w, sources[g], g, scratch[thread]); });

@@ -57,8 +57,8 @@ double fma_loop(int64_t iterations) {
 }  // namespace
 
 ProbeResult probe_memory_read(ThreadPool& pool, size_t bytes, int reps) {
-  AlignedBuffer buf(bytes);
-  std::memset(buf.as<char>(), 1, bytes);  // back every page
+  AlignedBuffer buf(bytes, AlignedBuffer::Pages::kHuge);  // as the weights are
+  std::memset(buf.as<char>(), 1, bytes);                  // back every page
   const size_t words = bytes / 8;
   const int threads = pool.size();
   // 64-byte loads where the CPU has them: the probe should find the limit, not the loop's.
