@@ -28,6 +28,9 @@ class Tokenizer {
 
   // Longest text one encode() call takes (its working memory is a few times the text).
   static constexpr size_t kMaxEncodeBytes = size_t{32} << 20;
+  // Ids are indices into dense tables; real vocabularies stay far below this (Qwen2: 151665),
+  // and it bounds what a hostile tokenizer.json can make us allocate.
+  static constexpr int64_t kMaxTokenId = int64_t{1} << 22;
 
   // Text (UTF-8; invalid UTF-8 is an Error) to ids. Special tokens written in the text become
   // their ids, as transformers does by default.

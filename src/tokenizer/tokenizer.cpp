@@ -221,8 +221,9 @@ Tokenizer Tokenizer::parse(std::string_view tokenizer_json, std::string_view tok
   vocab.reserve(vocab_json.size());
   int64_t size = 0;
   for (const auto& [token, id] : vocab_json.items()) {
-    if (!id.is_number_integer() || id.get<int64_t>() < 0 || id.get<int64_t>() >= (1 << 24)) {
-      model.fail("vocab", "maps '" + token + "' to something that is not a token id");
+    if (!id.is_number_integer() || id.get<int64_t>() < 0 || id.get<int64_t>() >= kMaxTokenId) {
+      model.fail("vocab", "maps '" + token + "' to something that is not a token id (0.." +
+                              std::to_string(kMaxTokenId - 1) + ")");
     }
     vocab.emplace(token, static_cast<int32_t>(id.get<int64_t>()));
     size = std::max<int64_t>(size, id.get<int64_t>() + 1);
@@ -258,13 +259,16 @@ Tokenizer Tokenizer::parse(std::string_view tokenizer_json, std::string_view tok
     if (!added.is_array()) f.fail("added_tokens", "must be an array");
     for (const Json& a : added) {
       const JsonFields af(a, source + ": added_tokens");
-      AddedToken t{static_cast<int32_t>(af.integer("id")), af.string("content"),
+      const int64_t id = af.integer("id");  // checked before it narrows to int32
+      if (id < 0 || id >= kMaxTokenId) {
+        af.fail("id",
+                "is " + std::to_string(id) + "; expected 0.." + std::to_string(kMaxTokenId - 1));
+      }
+      AddedToken t{static_cast<int32_t>(id), af.string("content"),
                    af.optional_boolean("special").value_or(false),
                    af.optional_boolean("lstrip").value_or(false),
                    af.optional_boolean("rstrip").value_or(false)};
-      if (t.id < 0 || t.id >= (1 << 24) || t.content.empty()) {
-        af.fail("id", "or content is invalid for added token '" + t.content + "'");
-      }
+      if (t.content.empty()) af.fail("content", "is empty for added token " + std::to_string(id));
       if (af.optional_boolean("single_word").value_or(false)) {
         af.fail("single_word", "is true for '" + t.content + "'; not supported");
       }

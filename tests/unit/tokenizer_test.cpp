@@ -106,5 +106,22 @@ TEST(Tokenizer, MissingOrMalformedFilesAreClearErrors) {
   std::filesystem::remove_all(dir);
 }
 
+// An added token's id past the id limit is refused by value: 2^32 + 5 must not wrap to id 5, and
+// a huge id must not size the id tables.
+TEST(Tokenizer, AddedTokenIdOutOfRangeIsRefused) {
+  std::ifstream in(kDir / "tokenizer.json");
+  nlohmann::json j = nlohmann::json::parse(in);
+  for (const int64_t id : {(int64_t{1} << 32) + 5, Tokenizer::kMaxTokenId, int64_t{-1}}) {
+    j["added_tokens"][0]["id"] = id;
+    try {
+      Tokenizer::parse(j.dump(), "", "tok.json");
+      ADD_FAILURE() << "id " << id << " was accepted";
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find("id"), std::string::npos) << e.what();
+      EXPECT_NE(std::string(e.what()).find(std::to_string(id)), std::string::npos) << e.what();
+    }
+  }
+}
+
 }  // namespace
 }  // namespace bringup
