@@ -123,51 +123,51 @@ void write_text(const fs::path& p, const std::string& text) {
   if (!out) throw Error(p.string() + ": write failed");
 }
 
+// The published shapes (config.json of each Hugging Face checkpoint).
+struct Preset {
+  const char* name;
+  int64_t vocab, hidden, intermediate, layers, heads, kv_heads, max_positions;
+  bool tied;
+};
+constexpr Preset kPresets[] = {
+    {"arcee-spark", 152064, 3584, 18944, 28, 28, 4, 32768, false},
+    {"qwen2-7b", 152064, 3584, 18944, 28, 28, 4, 32768, false},
+    {"qwen2-1.5b", 151936, 1536, 8960, 28, 12, 2, 131072, true},
+    {"qwen2-0.5b", 151936, 896, 4864, 24, 14, 2, 131072, true},
+};
+
 }  // namespace
 
 std::vector<std::string> synth_preset_names() {
-  return {"arcee-spark", "qwen2-7b", "qwen2-1.5b", "qwen2-0.5b"};
+  std::vector<std::string> names;
+  for (const Preset& p : kPresets) names.emplace_back(p.name);
+  return names;
 }
 
 ModelConfig synth_preset(const std::string& name) {
+  const Preset* p = nullptr;
+  for (const Preset& candidate : kPresets) {
+    if (name == candidate.name) p = &candidate;
+  }
+  if (!p) {
+    std::string names;
+    for (const auto& n : synth_preset_names()) names += (names.empty() ? "" : ", ") + n;
+    throw Error("unknown synth preset '" + name + "' (expected one of: " + names + ")");
+  }
   ModelConfig c;
   c.model_type = "qwen2";
   c.hidden_act = "silu";
   c.rms_norm_eps = 1e-6;
   c.rope_theta = 1e6;
   c.torch_dtype = "bfloat16";
-  if (name == "arcee-spark" || name == "qwen2-7b") {
-    c.vocab_size = 152064;
-    c.hidden_size = 3584;
-    c.intermediate_size = 18944;
-    c.num_hidden_layers = 28;
-    c.num_attention_heads = 28;
-    c.num_key_value_heads = 4;
-    c.max_position_embeddings = 32768;
-    c.tie_word_embeddings = false;
-  } else if (name == "qwen2-1.5b") {
-    c.vocab_size = 151936;
-    c.hidden_size = 1536;
-    c.intermediate_size = 8960;
-    c.num_hidden_layers = 28;
-    c.num_attention_heads = 12;
-    c.num_key_value_heads = 2;
-    c.max_position_embeddings = 131072;
-    c.tie_word_embeddings = true;
-  } else if (name == "qwen2-0.5b") {
-    c.vocab_size = 151936;
-    c.hidden_size = 896;
-    c.intermediate_size = 4864;
-    c.num_hidden_layers = 24;
-    c.num_attention_heads = 14;
-    c.num_key_value_heads = 2;
-    c.max_position_embeddings = 131072;
-    c.tie_word_embeddings = true;
-  } else {
-    std::string names;
-    for (const auto& n : synth_preset_names()) names += (names.empty() ? "" : ", ") + n;
-    throw Error("unknown synth preset '" + name + "' (expected one of: " + names + ")");
-  }
+  c.vocab_size = p->vocab;
+  c.hidden_size = p->hidden;
+  c.intermediate_size = p->intermediate;
+  c.num_hidden_layers = p->layers;
+  c.num_attention_heads = p->heads;
+  c.num_key_value_heads = p->kv_heads;
+  c.max_position_embeddings = p->max_positions;
+  c.tie_word_embeddings = p->tied;
   c.head_dim = c.hidden_size / c.num_attention_heads;
   c.sliding_window = c.max_position_embeddings;
   c.max_window_layers = c.num_hidden_layers;
