@@ -167,6 +167,9 @@ def main():
     bad_regex = json.loads(json.dumps(small))
     bad_regex["pre_tokenizer"]["pretokenizers"][0]["pattern"]["Regex"] = "(unclosed"
     put(tk, "pre-tokenizer-regex-does-not-compile.json", json.dumps(bad_regex, ensure_ascii=False), "does not compile")
+    wrapping_id = json.loads(json.dumps(small))
+    wrapping_id["added_tokens"][0]["id"] = 2**32 + 5  # must not wrap to id 5
+    put(tk, "added-token-id-past-int32.json", json.dumps(wrapping_id, ensure_ascii=False), "4294967301")
     put(tk, "normalizer-nfkc-unsupported.json", json.dumps({**small, "normalizer": {"type": "NFKC"}}, ensure_ascii=False),
         "only NFC")
 
