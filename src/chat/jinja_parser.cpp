@@ -1,12 +1,32 @@
 // Parsing tokens into expression trees and segments into the statement tree.
 #include <algorithm>
 #include <cctype>
+#include <utility>
+#include <vector>
 
 #include "chat/jinja_syntax.h"
 
 namespace bringup::jinja::detail {
 
 namespace {
+
+// The height of an expression tree, found without recursion (the tree may be hostile).
+int height(const Expr& root) {
+  int best = 0;
+  std::vector<std::pair<const Expr*, int>> stack{{&root, 1}};
+  while (!stack.empty()) {
+    const auto [e, h] = stack.back();
+    stack.pop_back();
+    best = std::max(best, h);
+    for (const ExprPtr& s : e->sub) {
+      if (s) stack.emplace_back(s.get(), h + 1);
+    }
+    for (const Arg& a : e->args) {
+      if (a.value) stack.emplace_back(a.value.get(), h + 1);
+    }
+  }
+  return best;
+}
 
 ExprPtr make(Expr::Kind k, int line) {
   auto e = std::make_unique<Expr>();
@@ -15,15 +35,27 @@ ExprPtr make(Expr::Kind k, int line) {
   return e;
 }
 
+// Recursive descent, bounded twice so that no template can exhaust the stack, here or when the
+// tree is evaluated or destroyed: the descent's depth (nested brackets, repeated prefix operators
+// such as '- - -' or 'not not') and the finished tree's height (left-deep chains such as
+// '1+1+1+…', built by loops) stay within max_depth; one expression holds at most kMaxTokens.
 class ExprParser {
  public:
+  static constexpr size_t kMaxTokens = 4096;
+
   ExprParser(std::vector<Tok> toks, int line, int max_depth)
-      : t_(std::move(toks)), line_(line), max_depth_(max_depth) {}
+      : t_(std::move(toks)), line_(line), max_depth_(max_depth) {
+    if (t_.size() > kMaxTokens) {
+      fail(line_, "expression of " + std::to_string(t_.size()) + " tokens is too long (at most " +
+                      std::to_string(kMaxTokens) + ")");
+    }
+  }
 
   ExprPtr expression() {
-    if (++depth_ > max_depth_) fail(line_, "expression nested too deeply");
+    descend();
     ExprPtr e = cond();
     --depth_;
+    if (depth_ == 0 && height(*e) > max_depth_) fail(line_, "expression nested too deeply");
     return e;
   }
   bool at_end() const { return t_[p_].kind == Tok::kEnd; }
@@ -47,6 +79,9 @@ class ExprParser {
   }
 
  private:
+  void descend() {
+    if (++depth_ > max_depth_) fail(line_, "expression nested too deeply");
+  }
   ExprPtr cond() {
     ExprPtr a = or_expr();
     if (peek_name("if")) {
@@ -56,7 +91,9 @@ class ExprParser {
       c->sub.push_back(or_expr());
       if (peek_name("else")) {
         ++p_;
+        descend();
         c->sub.push_back(cond());
+        --depth_;
       }
       return c;
     }
@@ -88,7 +125,9 @@ class ExprParser {
     if (peek_name("not")) {
       ++p_;
       auto n = make(Expr::kNot, line_);
+      descend();
       n->sub.push_back(not_expr());
+      --depth_;
       return n;
     }
     return compare();
@@ -155,7 +194,9 @@ class ExprParser {
     ExprPtr e;
     if (peek_op("-") || peek_op("+")) {
       const bool neg = t_[p_++].text == "-";
+      descend();
       ExprPtr inner = unary(false);
+      --depth_;
       if (neg) {
         e = make(Expr::kNeg, line_);
         e->sub.push_back(std::move(inner));

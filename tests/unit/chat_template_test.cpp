@@ -135,5 +135,25 @@ TEST(ChatTemplate, HostileTemplatesStayBounded) {
   expect_rejected("{{ 'x' * 100000000 }}", "too large");
 }
 
+// Expressions deep enough to exhaust the stack while parsing, evaluating or freeing them are
+// refused; the first was found by fuzz_chat_template as a stack overflow in the renderer.
+TEST(ChatTemplate, DeepExpressionsAreRefused) {
+  const auto repeat = [](const std::string& s, int n) {
+    std::string out;
+    for (int i = 0; i < n; ++i) out += s;
+    return out;
+  };
+  expect_rejected("{{ m" + repeat("-", 3000) + "1 }}", "nested too deeply");
+  expect_rejected("{{ " + repeat("not ", 3000) + "x }}", "nested too deeply");
+  expect_rejected("{{ " + repeat("(", 1000) + "1" + repeat(")", 1000) + " }}", "nested too deeply");
+  expect_rejected("{{ " + repeat("1 + ", 1500) + "1 }}", "nested too deeply");
+  expect_rejected("{{ 'a'" + repeat(" | trim", 1000) + " }}", "nested too deeply");
+  expect_rejected("{{ 1 if x else " + repeat("1 if x else ", 1000) + "2 }}", "nested too deeply");
+  expect_rejected("{{ " + repeat("1 + ", 100000) + "1 }}", "too long");
+  // Chains of an ordinary length still render.
+  const jinja::Template ok("{{ " + repeat("1 + ", 100) + "1 }}");
+  EXPECT_EQ(ok.render(jinja::Value(jinja::Dict{})), "101");
+}
+
 }  // namespace
 }  // namespace bringup
