@@ -1,8 +1,11 @@
 #include "chat/jinja_value.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+
+#include "bringup/error.h"
 
 namespace bringup::jinja {
 
@@ -178,7 +181,62 @@ void dump(std::string& out, const Value& v, int indent, int depth) {
 
 }  // namespace
 
-Value Value::from_json(const nlohmann::json& j) {
+namespace {
+
+int container_depth(int child_depth) {
+  if (child_depth + 1 > Value::kMaxDepth) {
+    throw Error("chat template: a value is nested more than " + std::to_string(Value::kMaxDepth) +
+                " levels deep");
+  }
+  return child_depth + 1;
+}
+
+// Whether v is or holds a namespace object (v is acyclic, so the walk ends).
+bool holds_namespace(const Value& v) {
+  std::vector<const Value*> stack{&v};
+  while (!stack.empty()) {
+    const Value* x = stack.back();
+    stack.pop_back();
+    if (x->is_namespace()) return true;
+    if (x->is_list()) {
+      for (const Value& e : x->list()) stack.push_back(&e);
+    } else if (x->is_dict()) {
+      for (const auto& kv : x->dict()) stack.push_back(&kv.second);
+    }
+  }
+  return false;
+}
+
+}  // namespace
+
+Value::Value(List l) : kind_(Kind::kList) {
+  int deepest = 0;
+  for (const Value& e : l) deepest = std::max(deepest, e.depth_);
+  depth_ = container_depth(deepest);
+  list_ = std::make_shared<List>(std::move(l));
+}
+
+Value::Value(Dict d) : kind_(Kind::kDict) {
+  int deepest = 0;
+  for (const auto& kv : d) deepest = std::max(deepest, kv.second.depth_);
+  depth_ = container_depth(deepest);
+  dict_ = std::make_shared<Dict>(std::move(d));
+}
+
+Value Value::namespace_object(Dict d) {
+  for (const auto& [key, v] : d) {
+    if (holds_namespace(v)) {
+      throw Error("chat template: namespace attribute '" + key +
+                  "' cannot hold a namespace (not supported)");
+    }
+  }
+  Value v(std::move(d));
+  v.is_namespace_ = true;
+  return v;
+}
+
+Value Value::from_json(const nlohmann::json& j, int depth) {
+  if (depth > kMaxDepth) container_depth(depth);  // throws
   switch (j.type()) {
     case nlohmann::json::value_t::null:
       return none();
@@ -193,12 +251,12 @@ Value Value::from_json(const nlohmann::json& j) {
       return Value(j.get<std::string>());
     case nlohmann::json::value_t::array: {
       List l;
-      for (const auto& e : j) l.push_back(from_json(e));
+      for (const auto& e : j) l.push_back(from_json(e, depth + 1));
       return Value(std::move(l));
     }
     case nlohmann::json::value_t::object: {
       Dict d;
-      for (const auto& [k, e] : j.items()) d.emplace_back(k, from_json(e));
+      for (const auto& [k, e] : j.items()) d.emplace_back(k, from_json(e, depth + 1));
       return Value(std::move(d));
     }
     default:
@@ -270,6 +328,11 @@ Value Value::get(const std::string& key) const {
 }
 
 void Value::set(const std::string& key, Value v) {
+  if (is_namespace_ && holds_namespace(v)) {
+    throw Error("chat template: namespace attribute '" + key +
+                "' cannot hold a namespace (not supported)");
+  }
+  depth_ = std::max(depth_, container_depth(v.depth_));
   for (auto& [k, old] : *dict_) {
     if (k == key) {
       old = std::move(v);

@@ -15,9 +15,15 @@ class Value;
 using List = std::vector<Value>;
 using Dict = std::vector<std::pair<std::string, Value>>;  // insertion-ordered, like Python
 
+// Lists are immutable once built; namespace objects are the one container that changes (their
+// attributes are assigned) and may hold no namespace, so no value can contain itself. Together
+// with kMaxDepth on every container built, that keeps each value acyclic and shallow enough for
+// the recursive printing, comparison and destruction below (a template looping
+// `set ns.x = [ns.x]` would otherwise nest a million levels deep).
 class Value {
  public:
   enum class Kind { kUndefined, kNone, kBool, kInt, kFloat, kString, kList, kDict };
+  static constexpr int kMaxDepth = 256;
 
   Value() = default;  // undefined
   static Value none() { return Value(Kind::kNone); }
@@ -26,18 +32,16 @@ class Value {
   Value(int i) : kind_(Kind::kInt), int_(i) {}         // NOLINT
   Value(double d) : kind_(Kind::kFloat), float_(d) {}  // NOLINT
   Value(std::string s)
-      : kind_(Kind::kString), str_(std::make_shared<std::string>(std::move(s))) {}    // NOLINT
-  Value(const char* s) : Value(std::string(s)) {}                                     // NOLINT
-  Value(List l) : kind_(Kind::kList), list_(std::make_shared<List>(std::move(l))) {}  // NOLINT
-  Value(Dict d) : kind_(Kind::kDict), dict_(std::make_shared<Dict>(std::move(d))) {}  // NOLINT
-  // A namespace() object: a dict whose attributes can be assigned.
-  static Value namespace_object(Dict d) {
-    Value v(std::move(d));
-    v.is_namespace_ = true;
-    return v;
-  }
+      : kind_(Kind::kString), str_(std::make_shared<std::string>(std::move(s))) {}  // NOLINT
+  Value(const char* s) : Value(std::string(s)) {}                                   // NOLINT
+  // Containers throw Error when nested deeper than kMaxDepth.
+  Value(List l);  // NOLINT: implicit, as in Python
+  Value(Dict d);  // NOLINT
+  // A namespace() object: a dict whose attributes can be assigned. Throws Error if an attribute
+  // holds a namespace.
+  static Value namespace_object(Dict d);
 
-  static Value from_json(const nlohmann::json& j);
+  static Value from_json(const nlohmann::json& j, int depth = 0);
   nlohmann::json to_json() const;
 
   Kind kind() const { return kind_; }
@@ -61,6 +65,7 @@ class Value {
 
   // dict[key] or undefined
   Value get(const std::string& key) const;
+  // Adds or replaces a key of a dict being built, or assigns a namespace attribute.
   void set(const std::string& key, Value v);
   // Python's str(): what {{ v }} prints.
   std::string to_string() const;
@@ -73,6 +78,7 @@ class Value {
   explicit Value(Kind k) : kind_(k) {}
   Kind kind_ = Kind::kUndefined;
   bool is_namespace_ = false;
+  int depth_ = 0;  // of containers nested in this one when it was built
   int64_t int_ = 0;
   double float_ = 0;
   std::shared_ptr<std::string> str_;

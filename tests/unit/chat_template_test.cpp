@@ -135,9 +135,9 @@ TEST(ChatTemplate, HostileTemplatesStayBounded) {
   expect_rejected("{{ 'x' * 100000000 }}", "too large");
 }
 
-// Expressions deep enough to exhaust the stack while parsing, evaluating or freeing them are
-// refused; the first was found by fuzz_chat_template as a stack overflow in the renderer.
-TEST(ChatTemplate, DeepExpressionsAreRefused) {
+// Expressions and values deep enough to exhaust the stack while parsing, evaluating, printing or
+// freeing them are refused; the first was found by fuzz_chat_template as a stack overflow.
+TEST(ChatTemplate, DeepExpressionsAndValuesAreRefused) {
   const auto repeat = [](const std::string& s, int n) {
     std::string out;
     for (int i = 0; i < n; ++i) out += s;
@@ -150,6 +150,14 @@ TEST(ChatTemplate, DeepExpressionsAreRefused) {
   expect_rejected("{{ 'a'" + repeat(" | trim", 1000) + " }}", "nested too deeply");
   expect_rejected("{{ 1 if x else " + repeat("1 if x else ", 1000) + "2 }}", "nested too deeply");
   expect_rejected("{{ " + repeat("1 + ", 100000) + "1 }}", "too long");
+  // Values: nesting grown by a loop, and a namespace holding itself (Python prints the cycle;
+  // we do not support namespaces inside namespaces).
+  expect_rejected(
+      "{% set ns = namespace(x=[]) %}{% for i in range(100000) %}{% set ns.x = [ns.x] %}"
+      "{% endfor %}{{ ns.x|tojson }}",
+      "nested more than 256 levels");
+  expect_rejected("{% set ns = namespace(a=1) %}{% set ns.b = [ns] %}{{ ns.b|tojson }}",
+                  "cannot hold a namespace");
   // Chains of an ordinary length still render.
   const jinja::Template ok("{{ " + repeat("1 + ", 100) + "1 }}");
   EXPECT_EQ(ok.render(jinja::Value(jinja::Dict{})), "101");
