@@ -1,10 +1,45 @@
 #include "io/json_fields.h"
 
+#include <algorithm>
 #include <cmath>
 
 namespace bringup {
 
+namespace {
+
+// The deepest nesting of arrays and objects in JSON text (brackets inside strings skipped).
+size_t nesting_depth(const std::string& text) {
+  size_t depth = 0, deepest = 0;
+  bool in_string = false;
+  for (size_t i = 0; i < text.size(); ++i) {
+    const char c = text[i];
+    if (in_string) {
+      if (c == '\\') {
+        ++i;
+      } else if (c == '"') {
+        in_string = false;
+      }
+    } else if (c == '"') {
+      in_string = true;
+    } else if (c == '[' || c == '{') {
+      deepest = std::max(deepest, ++depth);
+    } else if ((c == ']' || c == '}') && depth > 0) {
+      --depth;
+    }
+  }
+  return deepest;
+}
+
+}  // namespace
+
 Json parse_json(const std::string& text, const std::string& source) {
+  // serde_json's limit, so we refuse what Hugging Face's Rust readers refuse; it also keeps the
+  // recursive walks over the parsed values (e.g. nested "Sequence" normalizers) off the stack's
+  // edge.
+  if (const size_t depth = nesting_depth(text); depth > kMaxJsonDepth) {
+    throw Error(source + ": JSON nested " + std::to_string(depth) + " levels deep (at most " +
+                std::to_string(kMaxJsonDepth) + ")");
+  }
   try {
     return Json::parse(text);
   } catch (const Json::parse_error& e) {

@@ -13,6 +13,9 @@ namespace bringup {
 using Json = nlohmann::json;
 
 // Parses text as JSON; a syntax error names the source and the byte where it was found.
+// Arrays and objects nested deeper than this are refused, as serde_json refuses them.
+inline constexpr size_t kMaxJsonDepth = 128;
+
 Json parse_json(const std::string& text, const std::string& source);
 
 class JsonFields {

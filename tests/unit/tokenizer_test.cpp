@@ -123,5 +123,28 @@ TEST(Tokenizer, AddedTokenIdOutOfRangeIsRefused) {
   }
 }
 
+// A Sequence normalizer nested 100000 deep once overflowed the stack of the recursive walk over
+// it; JSON nested deeper than serde_json's 128 levels is now refused when it is parsed.
+TEST(Tokenizer, DeeplyNestedJsonIsRefused) {
+  std::ifstream in(kDir / "tokenizer.json");
+  const nlohmann::json j = nlohmann::json::parse(in);
+  std::string text = j.dump();
+  const std::string key = "\"normalizer\":{\"type\":\"NFC\"}";
+  const size_t at = text.find(key);
+  ASSERT_NE(at, std::string::npos);
+  std::string deep;
+  for (int i = 0; i < 100000; ++i) deep += R"({"type":"Sequence","normalizers":[)";
+  deep += R"({"type":"NFC"})";
+  for (int i = 0; i < 100000; ++i) deep += "]}";
+  text.replace(at, key.size(), "\"normalizer\":" + deep);
+  try {
+    Tokenizer::parse(text, "", "tok.json");
+    FAIL() << "accepted";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("levels deep (at most 128)"), std::string::npos)
+        << e.what();
+  }
+}
+
 }  // namespace
 }  // namespace bringup

@@ -170,6 +170,9 @@ def main():
     wrapping_id = json.loads(json.dumps(small))
     wrapping_id["added_tokens"][0]["id"] = 2**32 + 5  # must not wrap to id 5
     put(tk, "added-token-id-past-int32.json", json.dumps(wrapping_id, ensure_ascii=False), "4294967301")
+    nested = json.loads(json.dumps(small))
+    nested["normalizer"] = json.loads('{"type": "Sequence", "normalizers": [' * 200 + '{"type": "NFC"}' + ']}' * 200)
+    put(tk, "normalizer-sequence-nested-200-deep.json", json.dumps(nested, ensure_ascii=False), "levels deep")
     put(tk, "normalizer-nfkc-unsupported.json", json.dumps({**small, "normalizer": {"type": "NFKC"}}, ensure_ascii=False),
         "only NFC")
 
