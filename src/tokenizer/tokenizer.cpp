@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <cstdlib>
+#include <memory>
 
 #include "bringup/error.h"
 #include "core/mapped_file.h"
@@ -97,13 +98,22 @@ class Regex {
   // Calls piece(begin, end) for every match and every gap between matches ("Isolated").
   template <typename Fn>
   void split(std::string_view text, Fn&& piece) const {
-    pcre2_match_data* md = pcre2_match_data_create_from_pattern(code_, nullptr);
+    const std::unique_ptr<pcre2_match_data, decltype(&pcre2_match_data_free)> md(
+        pcre2_match_data_create_from_pattern(code_, nullptr), &pcre2_match_data_free);
+    if (!md) throw Error("out of memory for a regex match");
     const auto* subject = reinterpret_cast<PCRE2_SPTR>(text.data());
     size_t pos = 0, gap = 0;
     while (pos < text.size()) {
-      const int rc = pcre2_match(code_, subject, text.size(), pos, PCRE2_NO_UTF_CHECK, md, nullptr);
-      if (rc < 0) break;
-      const PCRE2_SIZE* ov = pcre2_get_ovector_pointer(md);
+      const int rc =
+          pcre2_match(code_, subject, text.size(), pos, PCRE2_NO_UTF_CHECK, md.get(), nullptr);
+      if (rc == PCRE2_ERROR_NOMATCH) break;
+      if (rc < 0) {  // a match or depth limit: never split the rest silently some other way
+        PCRE2_UCHAR msg[256];
+        pcre2_get_error_message(rc, msg, sizeof msg);
+        throw Error("the pre_tokenizer regex failed on this text: " +
+                    std::string(reinterpret_cast<char*>(msg)));
+      }
+      const PCRE2_SIZE* ov = pcre2_get_ovector_pointer(md.get());
       if (ov[1] == ov[0]) {  // empty match: step over one character
         utf8::next(text, pos);
         continue;
@@ -113,7 +123,6 @@ class Regex {
       pos = gap = ov[1];
     }
     if (gap < text.size()) piece(gap, text.size());
-    pcre2_match_data_free(md);
   }
 
  private:

@@ -146,5 +146,28 @@ TEST(Tokenizer, DeeplyNestedJsonIsRefused) {
   }
 }
 
+// A pre-tokenizer regex that backtracks past PCRE2's match limit is an error, not a silently
+// different split of the rest of the text.
+TEST(Tokenizer, RegexMatchLimitIsAnError) {
+  std::ifstream in(kDir / "tokenizer.json");
+  nlohmann::json j = nlohmann::json::parse(in);
+  j["pre_tokenizer"] = {
+      {"type", "Sequence"},
+      {"pretokenizers",
+       {{{"type", "Split"},
+         {"pattern", {{"Regex", "(x+x+)+y"}}},
+         {"behavior", "Isolated"},
+         {"invert", false}},
+        {{"type", "ByteLevel"}, {"add_prefix_space", false}, {"use_regex", false}}}}};
+  const Tokenizer t = Tokenizer::parse(j.dump(), "", "tok.json");
+  EXPECT_EQ(t.decode(t.encode("xxy z")), "xxy z");
+  try {
+    t.encode(std::string(40, 'x') + "z y");
+    FAIL() << "accepted";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("match limit"), std::string::npos) << e.what();
+  }
+}
+
 }  // namespace
 }  // namespace bringup
