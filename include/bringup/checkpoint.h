@@ -46,6 +46,8 @@ class Checkpoint {
   ~Checkpoint();
 
   const std::filesystem::path& dir() const { return dir_; }
+  // The directory's own name ("Arcee-Spark" for /models/Arcee-Spark/), used to label results.
+  std::string name() const;
   const ModelConfig& config() const { return config_; }
   const GenerationConfig& generation_config() const { return generation_; }
   // Throws Error naming the tensor when it is absent.

@@ -148,7 +148,7 @@ int run_bench(const BenchArgs& a) {
   const double pp_pct =
       100.0 * pps.mean / static_cast<double>(a.prompt) * flops_per_prompt / (compute * 1e9);
   const size_t rss = peak_rss();
-  const std::string name = std::filesystem::path(a.model.model).filename().string();
+  const std::string name = m.checkpoint.name();
   const std::string prec(precision_name(model.precision()));
 
   if (a.json) {

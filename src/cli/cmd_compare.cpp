@@ -100,12 +100,8 @@ int run_compare(const CompareArgs& a) {
   }
   const std::string prec(precision_name(m.model->precision()));
   if (a.json) {
-    Json j = {{"model", ck.dir().filename().string()},
-              {"precision", prec},
-              {"baseline", baseline},
-              {"positions", got.positions},
-              {"pcc_threshold", a.pcc},
-              {"rows", Json::array()}};
+    Json j = {{"model", ck.name()},         {"precision", prec},      {"baseline", baseline},
+              {"positions", got.positions}, {"pcc_threshold", a.pcc}, {"rows", Json::array()}};
     for (const Row& r : rows)
       j["rows"].push_back({{"block", r.name}, {"pcc", r.pcc}, {"max_abs_err", r.max_abs_err}});
     j["first_divergence"] = first ? Json(first->name) : Json(nullptr);
@@ -113,7 +109,7 @@ int run_compare(const CompareArgs& a) {
     return 0;
   }
   std::printf("%s under %s against %s, %lld prompt positions (residual stream after each block)\n",
-              ck.dir().filename().string().c_str(), prec.c_str(), baseline.c_str(),
+              ck.name().c_str(), prec.c_str(), baseline.c_str(),
               static_cast<long long>(got.positions));
   std::printf("| %-28s | %-10s | %-11s |\n| %s | %s | %s |\n", "block", "PCC", "max abs err",
               std::string(28, '-').c_str(), std::string(10, '-').c_str(),

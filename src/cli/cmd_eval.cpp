@@ -71,7 +71,7 @@ Scoring reference_from_prompt(const EvalArgs& a, std::vector<int32_t> prompt) {
       build_model(ck, *device, a.model.max_seq_len > 0 ? a.model.max_seq_len : 0, Precision::kFp32);
   Scoring s;
   s.source = "the fp32 path";
-  s.ref.model = ck.dir().filename().string();
+  s.ref.model = ck.name();
   s.ref.generator = "bringup fp32, greedy with KV cache";
   s.logits.emplace_back();
   s.ref.cases.push_back(
@@ -132,7 +132,7 @@ int run_eval(const EvalArgs& a) {
 
   const double steps = static_cast<double>(total.steps);
   Json metrics = {{"mode", a.prefill_decode ? "cpu-prefill-decode" : "cpu"},
-                  {"model", m.checkpoint.dir().filename().string()},
+                  {"model", m.checkpoint.name()},
                   {"precision", std::string(precision_name(m.model->precision()))},
                   {"top1", total.top1 / steps},
                   {"top5", total.top5 / steps},

@@ -37,7 +37,7 @@ int run_reference(const ReferenceArgs& a) {
   }
 
   Reference ref;
-  ref.model = ck.dir().filename().string();
+  ref.model = ck.name();
   ref.generator = "bringup fp32 (the project's exact path), greedy with KV cache";
   std::vector<std::filesystem::path> files;
   if (std::filesystem::exists(ck.dir() / "model.safetensors")) {

@@ -170,4 +170,13 @@ void Checkpoint::release(const TensorView& t) const {
   }
 }
 
+std::string Checkpoint::name() const {
+  // weakly_canonical resolves "." and "..", and a trailing '/' would leave filename() empty.
+  std::error_code ec;
+  fs::path p = fs::weakly_canonical(dir_, ec);
+  if (ec) p = dir_.lexically_normal();
+  if (!p.has_filename()) p = p.parent_path();
+  return p.filename().string();
+}
+
 }  // namespace bringup

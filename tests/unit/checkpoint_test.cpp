@@ -162,5 +162,13 @@ TEST(Checkpoint, ReleaseKeepsTensorsReadable) {
   EXPECT_THROW(ck.tensor("no.such.tensor"), Error);
 }
 
+// Results are labelled with the checkpoint's directory name however the path was typed.
+TEST(Checkpoint, NameIgnoresTrailingSlashAndDot) {
+  const fs::path dir = test::golden("qwen2-gqa7-small");
+  for (const std::string suffix : {"", "/", "/."}) {
+    EXPECT_EQ(Checkpoint::open(dir.string() + suffix).name(), "qwen2-gqa7-small") << suffix;
+  }
+}
+
 }  // namespace
 }  // namespace bringup
