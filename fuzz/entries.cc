@@ -13,6 +13,7 @@
 #include "chat/jinja.h"
 #include "eval/reference.h"
 #include "io/safetensors.h"
+#include "models/family.h"
 
 namespace bringup::fuzz {
 
@@ -55,7 +56,7 @@ void safetensors(const uint8_t* data, size_t size) {
       if (v.numel() > 0) (void)(v.at(0) + v.at(v.numel() - 1));
       tensors.emplace(e.name, std::move(v));
     }
-    check_qwen2_tensors(config, tensors, "fuzz");
+    check_tensors(expected_tensors(config), tensors, "fuzz");
   } catch (const Error&) {
   }
 }

@@ -69,14 +69,13 @@ class Checkpoint {
   std::map<std::string, TensorView> tensors_;
 };
 
-// The tensor names and [rows, cols] / [n] shapes a Qwen2 config implies.
+// A tensor name and the [rows, cols] / [n] shape a config implies (a model family's tensor list).
 struct ExpectedTensor {
   std::string name;
   std::vector<int64_t> shape;
 };
-std::vector<ExpectedTensor> qwen2_expected_tensors(const ModelConfig& c);
-// Every tensor the config implies is present with its shape; the error names `dir` or the file.
-void check_qwen2_tensors(const ModelConfig& c, const std::map<std::string, TensorView>& tensors,
-                         const std::string& dir);
+// Every expected tensor is present with its shape; the error names `dir` or the file.
+void check_tensors(const std::vector<ExpectedTensor>& expected,
+                   const std::map<std::string, TensorView>& tensors, const std::string& dir);
 
 }  // namespace bringup

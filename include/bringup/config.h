@@ -11,7 +11,7 @@
 namespace bringup {
 
 struct ModelConfig {
-  std::string model_type;  // "qwen2"
+  std::string model_type;  // "qwen2", "llama": a family in models/family.h
   int64_t vocab_size = 0;
   int64_t hidden_size = 0;
   int64_t intermediate_size = 0;
@@ -26,6 +26,8 @@ struct ModelConfig {
   bool use_sliding_window = false;
   int64_t sliding_window = 0;
   int64_t max_window_layers = 0;
+  std::optional<bool> attention_bias;  // q/k/v/o biases (Llama); Qwen2 always has q/k/v biases
+  bool mlp_bias = false;
   std::string hidden_act;   // "silu"
   std::string torch_dtype;  // informational: the dtype the weights were saved in
 
@@ -49,8 +51,8 @@ struct GenerationConfig {
 };
 
 // Parse and validate; the error names the file and field. Unsupported features (rope_scaling
-// other than default, sliding windows, activations other than silu, model types other than
-// qwen2) are refused rather than ignored.
+// other than default, sliding windows, activations other than silu) are refused rather than
+// ignored; whether the model family exists is checked when a model is built (models/family.h).
 ModelConfig parse_model_config(const std::string& json_text, const std::string& source_name);
 ModelConfig load_model_config(const std::filesystem::path& file);
 GenerationConfig parse_generation_config(const std::string& json_text,

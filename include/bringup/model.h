@@ -1,5 +1,6 @@
-// Building a model on a device and running it: prefill a sequence of ids, then decode one id at a
-// time against the sequence's KV cache.
+// Building a model on a device and running it: forward steps over a batch of rows from many
+// sequences (continuous batching), with prefill and decode of one sequence as thin wrappers. All
+// sequences share one paged KV pool sized by a token budget.
 #pragma once
 
 #include <cstdint>
@@ -26,8 +27,8 @@ int device_threads(const Device& device);
 
 class KvCache;
 
-// One sequence's KV cache: a block table into the model's paged cache and the number of positions
-// it holds. Create it with Model::new_sequence(); it must not outlive the model.
+// One sequence's KV cache: a block table into the model's paged pool and the number of positions
+// it holds. Create it with Model::new_sequence() or Model::fork(); it must not outlive the model.
 class Sequence {
  public:
   Sequence(const Sequence&) = delete;
@@ -51,9 +52,27 @@ class Sequence {
 struct ModelOptions {
   int64_t max_seq_len = 0;  // 0: the model's max_position_embeddings
   Precision precision = Precision::kBfp8Mixed;
-  int max_sequences = 1;        // sequences that may hold cache blocks at once
-  int kv_block_size = 32;       // positions per KV-cache block
-  int64_t prefill_chunk = 512;  // prompt tokens processed per forward pass
+  int64_t kv_budget_tokens = 0;  // positions the shared KV pool holds, all sequences together
+  int max_sequences = 1;         // when kv_budget_tokens is 0: budget = this x max_seq_len
+  int kv_block_size = 32;        // positions per KV-cache block
+  int64_t prefill_chunk = 512;   // the most rows one forward step runs
+};
+
+// One row of a batched forward step: the next token of one sequence. A step may hold several
+// rows of one sequence (a prompt chunk), in order, and rows of many sequences in any order.
+struct BatchRow {
+  Sequence* seq = nullptr;
+  int32_t id = 0;
+  int64_t pos = 0;      // must be the sequence's next position (its length, plus its earlier rows)
+  bool logits = false;  // whether step() returns this row's logits
+};
+
+// The KV pool's state, for schedulers and metrics.
+struct KvPoolStats {
+  int64_t block_size = 0;
+  int64_t total_blocks = 0;
+  int64_t free_blocks = 0;
+  int64_t budget_tokens = 0;
 };
 
 // Where `compare` and other tools can look inside the forward pass: the residual stream after each
@@ -79,15 +98,29 @@ class Model {
   virtual size_t weight_bytes() const = 0;
   // Bytes of weights read to decode one token (every matrix once, one embedding row).
   virtual size_t weight_bytes_per_token() const = 0;
-  // Bytes the KV cache takes when every sequence is at max_seq_len.
+  // Bytes of the KV pool (its whole token budget).
   virtual size_t kv_cache_bytes() const = 0;
 
-  // Throws Error when no cache blocks are free (more than max_sequences alive).
+  // A new empty sequence; it takes KV blocks only as it grows.
   virtual std::unique_ptr<Sequence> new_sequence() = 0;
-  // Runs ids after what seq already holds. Returns the logits of the last position ([vocab]),
-  // or of every position ([ids.size() * vocab]) when all_positions. The span stays valid until
-  // the next call on this model. Throws Error for ids outside the vocabulary or a sequence that
-  // would grow past max_seq_len.
+  // A sequence with the same positions as seq, sharing its KV blocks until either writes into a
+  // shared one (copy-on-write): n samples of one prompt, beam search, prefix reuse.
+  virtual std::unique_ptr<Sequence> fork(const Sequence& seq) = 0;
+  virtual KvPoolStats kv_pool() const = 0;
+  // The most rows one step() may hold.
+  virtual int64_t max_step_rows() const = 0;
+
+  // One forward step over rows of any sequences: every linear runs once over all rows, each row
+  // attends to its own sequence. Returns the logits of the rows with `logits` set, in row order
+  // ([n * vocab]); valid until the next call on this model. A sequence's logits are bit-identical
+  // whatever else shares its steps and wherever its prompt is split into steps. Throws Error for
+  // ids outside the vocabulary, positions that do not continue their sequence, sequences growing
+  // past max_seq_len, or a KV pool without room (nothing is computed then, and no sequence
+  // changes length).
+  virtual std::span<const float> step(std::span<const BatchRow> rows) = 0;
+  // Runs ids after what seq already holds, in steps of at most max_step_rows(). Returns the logits
+  // of the last position ([vocab]), or of every position ([ids.size() * vocab]) when
+  // all_positions. The span stays valid until the next call on this model.
   virtual std::span<const float> prefill(Sequence& seq, std::span<const int32_t> ids,
                                          bool all_positions = false) = 0;
   // One decode step: the single-token path with paged_update_cache and decode attention.

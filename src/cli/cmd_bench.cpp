@@ -15,8 +15,8 @@
 #include "core/thread_pool.h"
 #include "io/json_fields.h"
 #include "kernels/cpu/probes.h"
+#include "models/memory_plan.h"
 #include "runtime/generate.h"
-#include "runtime/memory_plan.h"
 
 namespace bringup::cli {
 
@@ -135,8 +135,8 @@ int run_bench(const BenchArgs& a) {
   }
 
   const Stats pps = stats(pp), tgs = stats(tg), ttfts = stats(ttft);
-  const MemoryPlan plan =
-      plan_memory(c, model.precision(), model.max_seq_len(), 1, device_threads(*m.device));
+  const MemoryPlan plan = plan_memory(c, model.precision(), model.max_seq_len(),
+                                      model.max_seq_len(), device_threads(*m.device));
   const double bytes_per_token = static_cast<double>(model.weight_bytes_per_token());
   const double embed = static_cast<double>(c.vocab_size * c.hidden_size);
   const double layer_params =

@@ -4,8 +4,8 @@
 
 #include "cli/commands.h"
 #include "cli/common.h"
+#include "models/memory_plan.h"
 #include "runtime/kv_cache.h"
-#include "runtime/memory_plan.h"
 
 namespace bringup::cli {
 
@@ -27,7 +27,7 @@ int run_plan(const PlanArgs& a) {
   const size_t device = parse_bytes(a.device_memory, "--device-memory");
   const int threads =
       a.threads > 0 ? a.threads : static_cast<int>(std::thread::hardware_concurrency());
-  const MemoryPlan plan = plan_memory(c, p, len, a.batch, threads);
+  const MemoryPlan plan = plan_memory(c, p, len, len * a.batch, threads);
   std::printf(
       "memory plan: %s (%lld layers, hidden %lld, %.2f B parameters), %s, max_seq_len %lld, batch "
       "%lld\n",

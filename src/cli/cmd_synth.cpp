@@ -5,7 +5,7 @@
 #include "cli/commands.h"
 #include "cli/common.h"
 #include "io/synth.h"
-#include "runtime/memory_plan.h"
+#include "models/memory_plan.h"
 
 namespace bringup::cli {
 

@@ -3,7 +3,7 @@
 #include <thread>
 
 #include "io/json_fields.h"
-#include "runtime/memory_plan.h"
+#include "models/memory_plan.h"
 #include "tokenizer/utf8.h"
 
 #include <chrono>
@@ -126,7 +126,7 @@ std::vector<int32_t> resolve_prompt(const PromptArgs& a, const std::string& mode
 }
 
 void check_fp32_fits(const ModelConfig& c, int64_t max_seq_len) {
-  const MemoryPlan plan = plan_memory(c, Precision::kFp32, max_seq_len, 1,
+  const MemoryPlan plan = plan_memory(c, Precision::kFp32, max_seq_len, max_seq_len,
                                       static_cast<int>(std::thread::hardware_concurrency()));
   std::ifstream in("/proc/meminfo");
   for (std::string line; std::getline(in, line);) {

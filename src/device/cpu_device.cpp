@@ -22,12 +22,14 @@ const cpu::PackedWeight& packed(const Weight& w) {
 // at a fixed size so the result does not depend on the thread count.
 constexpr int64_t kDecodeChunk = 256;
 
-void write_cache_rows(const KvView& kv, void* base, const Tensor& src, int64_t pos0) {
-  const int64_t t = src.dim(1), hd = kv.head_dim;
-  for (int64_t h = 0; h < kv.kv_heads; ++h) {
-    for (int64_t r = 0; r < t; ++r) {
+void write_cache_rows(const KvView& layer, std::span<const KvRow> rows, void* base,
+                      const Tensor& src) {
+  const int64_t t = src.dim(1), hd = layer.head_dim;
+  for (int64_t r = 0; r < t; ++r) {
+    const KvView kv = row_view(layer, rows[r]);
+    for (int64_t h = 0; h < kv.kv_heads; ++h) {
       const float* row = src.data() + (h * t + r) * hd;
-      const int64_t off = kv.offset(h, pos0 + r);
+      const int64_t off = kv.offset(h, rows[r].pos);
       if (kv.dtype == CacheDType::kF32) {
         std::memcpy(static_cast<float*>(base) + off, row, hd * sizeof(float));
       } else {
@@ -37,6 +39,11 @@ void write_cache_rows(const KvView& kv, void* base, const Tensor& src, int64_t p
     }
   }
 }
+
+struct HostMemory final : DeviceMemory::Storage {
+  explicit HostMemory(size_t bytes) : buffer(bytes) {}
+  AlignedBuffer buffer;
+};
 
 }  // namespace
 
@@ -63,6 +70,12 @@ void CpuDevice::for_rows(int64_t rows, int64_t work_per_row,
   } else {
     for (int64_t r = 0; r < rows; ++r) fn(r, 0);
   }
+}
+
+DeviceMemory CpuDevice::allocate(size_t bytes) {
+  auto mem = std::make_unique<HostMemory>(bytes);
+  void* data = mem->buffer.as<void>();
+  return DeviceMemory(std::move(mem), data, bytes);
 }
 
 Weight CpuDevice::upload_weight(std::span<const HostMatrix> parts, WeightFormat format) {
@@ -123,40 +136,30 @@ void CpuDevice::concat_heads(const Tensor& heads, Tensor& out) {
   }
 }
 
-void CpuDevice::scaled_dot_product_attention(const Tensor& q, const KvView& kv, int64_t pos0,
-                                             float scale, Tensor& out) {
-  const int64_t t = q.dim(1), hd = q.dim(2), group = q.dim(0) / kv.kv_heads;
-  // One task per (KV head, query position): its group of query heads reads each K/V row once.
-  pool_.parallel_for(kv.kv_heads * t, [&](int64_t task, int thread) {
-    const int64_t h = task / t, r = task % t, end = pos0 + r + 1;
-    float* scratch = thread_scratch(thread, group * (end + hd + 2) + hd);
-    float* o = scratch + group * end + hd;
-    float* mx = o + group * hd;
-    float* sum = mx + group;
-    std::vector<const float*> qs(group);
-    for (int64_t j = 0; j < group; ++j) qs[j] = q.data() + ((h * group + j) * t + r) * hd;
-    cpu::attend_range(static_cast<int>(group), qs.data(), kv, h, 0, end, scale, scratch, o, mx,
-                      sum);
-    for (int64_t j = 0; j < group; ++j) {
-      float* dst = out.data() + ((h * group + j) * t + r) * hd;
-      const float inv = 1.0f / sum[j];
-      for (int64_t i = 0; i < hd; ++i) dst[i] = o[j * hd + i] * inv;
-    }
-  });
-}
-
-void CpuDevice::scaled_dot_product_attention_decode(const Tensor& q, const KvView& kv, int64_t pos,
-                                                    float scale, Tensor& out) {
-  const int64_t hd = q.dim(2), group = q.dim(0) / kv.kv_heads, len = pos + 1;
-  const int64_t chunks = (len + kDecodeChunk - 1) / kDecodeChunk;
+// Every row attends in chunks of kDecodeChunk positions counted from position 0, one task per
+// (row, KV head, chunk), and the chunks' partial softmaxes are merged in order: the same
+// arithmetic for a row whether it is a decode token or one of many prompt rows, wherever its
+// prompt was split into steps and whatever else is in the step.
+void CpuDevice::paged_scaled_dot_product_attention(const Tensor& q, const KvView& layer,
+                                                   std::span<const KvRow> rows, float scale,
+                                                   Tensor& out) {
+  const int64_t t = q.dim(1), hd = q.dim(2), heads = layer.kv_heads, group = q.dim(0) / heads;
+  chunk_start_.assign(t + 1, 0);
+  for (int64_t r = 0; r < t; ++r) {
+    chunk_start_[r + 1] = chunk_start_[r] + (rows[r].pos + kDecodeChunk) / kDecodeChunk;
+  }
+  const int64_t chunks = chunk_start_[t];
   // Per (KV head, chunk): group * (out[hd], max, sum).
   const int64_t stride = group * (hd + 2);
-  const size_t need = static_cast<size_t>(kv.kv_heads * chunks * stride) * sizeof(float);
+  const size_t need = static_cast<size_t>(heads * chunks * stride) * sizeof(float);
   if (partials_.bytes() < need) partials_ = AlignedBuffer(need);
   float* partials = partials_.as<float>();
-  pool_.parallel_for(kv.kv_heads * chunks, [&](int64_t task, int thread) {
-    const int64_t h = task / chunks, c = task % chunks;
-    const int64_t begin = c * kDecodeChunk, end = std::min(len, begin + kDecodeChunk);
+  pool_.parallel_for(heads * chunks, [&](int64_t task, int thread) {
+    const int64_t h = task / chunks, ci = task % chunks;
+    const int64_t r =
+        std::upper_bound(chunk_start_.begin(), chunk_start_.end(), ci) - chunk_start_.begin() - 1;
+    const int64_t c = ci - chunk_start_[r];
+    const int64_t begin = c * kDecodeChunk, end = std::min(rows[r].pos + 1, begin + kDecodeChunk);
     float* scratch = thread_scratch(thread, group * (end - begin) + hd);
     float* p = partials + task * stride;
     const float* qs[64];
@@ -166,21 +169,23 @@ void CpuDevice::scaled_dot_product_attention_decode(const Tensor& q, const KvVie
       many.resize(group);
       qp = many.data();
     }
-    for (int64_t j = 0; j < group; ++j) qp[j] = q.data() + (h * group + j) * hd;
-    cpu::attend_range(static_cast<int>(group), qp, kv, h, begin, end, scale, scratch, p,
-                      p + group * hd, p + group * hd + group);
+    for (int64_t j = 0; j < group; ++j) qp[j] = q.data() + ((h * group + j) * t + r) * hd;
+    cpu::attend_range(static_cast<int>(group), qp, row_view(layer, rows[r]), h, begin, end, scale,
+                      scratch, p, p + group * hd, p + group * hd + group);
   });
-  // Merge the chunks' partial softmaxes (log-sum-exp).
-  for (int64_t h = 0; h < kv.kv_heads; ++h) {
+  // Merge each row's chunks (log-sum-exp), in chunk order.
+  for_rows(t * heads, group * hd * 4, [&](int64_t task, int) {
+    const int64_t r = task / heads, h = task % heads;
+    const int64_t c0 = chunk_start_[r], c1 = chunk_start_[r + 1];
     for (int64_t j = 0; j < group; ++j) {
       float m = -INFINITY;
-      for (int64_t c = 0; c < chunks; ++c) {
+      for (int64_t c = c0; c < c1; ++c) {
         m = std::max(m, partials[(h * chunks + c) * stride + group * hd + j]);
       }
-      float* dst = out.data() + (h * group + j) * hd;
+      float* dst = out.data() + ((h * group + j) * t + r) * hd;
       std::fill(dst, dst + hd, 0.0f);
       float total = 0;
-      for (int64_t c = 0; c < chunks; ++c) {
+      for (int64_t c = c0; c < c1; ++c) {
         const float* p = partials + (h * chunks + c) * stride;
         const float w = std::exp(p[group * hd + j] - m);
         total += p[group * hd + group + j] * w;
@@ -189,18 +194,22 @@ void CpuDevice::scaled_dot_product_attention_decode(const Tensor& q, const KvVie
       const float inv = 1.0f / total;
       for (int64_t i = 0; i < hd; ++i) dst[i] *= inv;
     }
+  });
+}
+
+void CpuDevice::paged_update_cache(const KvView& layer, std::span<const KvRow> rows,
+                                   const Tensor& k, const Tensor& v) {
+  write_cache_rows(layer, rows, layer.k, k);
+  write_cache_rows(layer, rows, layer.v, v);
+}
+
+void CpuDevice::copy_cache_block(const KvView& layer, int32_t from, int32_t to) {
+  const size_t bytes =
+      static_cast<size_t>(layer.block_elems()) * (layer.dtype == CacheDType::kF32 ? 4 : 2);
+  for (void* base : {layer.k, layer.v}) {
+    std::byte* b = static_cast<std::byte*>(base);
+    std::memcpy(b + to * bytes, b + from * bytes, bytes);
   }
-}
-
-void CpuDevice::fill_cache(const KvView& kv, const Tensor& k, const Tensor& v, int64_t pos0) {
-  write_cache_rows(kv, kv.k, k, pos0);
-  write_cache_rows(kv, kv.v, v, pos0);
-}
-
-void CpuDevice::paged_update_cache(const KvView& kv, const Tensor& k, const Tensor& v,
-                                   int64_t pos) {
-  write_cache_rows(kv, kv.k, k, pos);
-  write_cache_rows(kv, kv.v, v, pos);
 }
 
 void CpuDevice::silu_mul(const Tensor& gate_up, Tensor& out) {

@@ -20,6 +20,7 @@ class CpuDevice final : public Device {
   int threads() const override { return pool_.size(); }
   ThreadPool& pool() { return pool_; }
 
+  DeviceMemory allocate(size_t bytes) override;
   Weight upload_weight(std::span<const HostMatrix> parts, WeightFormat format) override;
 
   void embedding(const Weight& table, std::span<const int32_t> ids, Tensor& out) override;
@@ -28,12 +29,12 @@ class CpuDevice final : public Device {
   void rotary_embedding(Tensor& x, const Tensor& cos, const Tensor& sin) override;
   void create_qkv_heads(const Tensor& qkv, Tensor& q, Tensor& k, Tensor& v) override;
   void concat_heads(const Tensor& heads, Tensor& out) override;
-  void scaled_dot_product_attention(const Tensor& q, const KvView& kv, int64_t pos0, float scale,
-                                    Tensor& out) override;
-  void scaled_dot_product_attention_decode(const Tensor& q, const KvView& kv, int64_t pos,
-                                           float scale, Tensor& out) override;
-  void fill_cache(const KvView& kv, const Tensor& k, const Tensor& v, int64_t pos0) override;
-  void paged_update_cache(const KvView& kv, const Tensor& k, const Tensor& v, int64_t pos) override;
+  void paged_update_cache(const KvView& layer, std::span<const KvRow> rows, const Tensor& k,
+                          const Tensor& v) override;
+  void paged_scaled_dot_product_attention(const Tensor& q, const KvView& layer,
+                                          std::span<const KvRow> rows, float scale,
+                                          Tensor& out) override;
+  void copy_cache_block(const KvView& layer, int32_t from, int32_t to) override;
   void silu_mul(const Tensor& gate_up, Tensor& out) override;
   void add(const Tensor& a, const Tensor& b, Tensor& out) override;
 
@@ -48,6 +49,7 @@ class CpuDevice final : public Device {
   cpu::MatmulScratch matmul_scratch_;
   std::vector<AlignedBuffer> scratch_;
   AlignedBuffer partials_;
+  std::vector<int64_t> chunk_start_;
 };
 
 }  // namespace bringup

@@ -1,7 +1,8 @@
-// How an attention op sees one layer of one sequence's KV cache: fixed-size blocks of positions,
-// found through the sequence's block table. K and V are stored once per KV head (never repeated
-// for the query heads that share it). A contiguous [kv_heads, S, head_dim] tensor is the special
-// case of one block of S positions.
+// How an attention op sees one layer of the paged KV cache: fixed-size blocks of positions, found
+// through a sequence's block table. K and V are stored once per KV head (never repeated for the
+// query heads that share it). A contiguous [kv_heads, S, head_dim] tensor is the special case of
+// one block of S positions. In a batched step every row brings its own block table and position
+// (KvRow), as TTNN's paged ops take a page table and a position per user.
 #pragma once
 
 #include <cstdint>
@@ -24,6 +25,23 @@ struct KvView {
     const int64_t block = block_table[pos / block_size];
     return ((block * kv_heads + head) * block_size + pos % block_size) * head_dim;
   }
+  // Elements of one block of K (or V): every head's block_size positions.
+  int64_t block_elems() const { return kv_heads * block_size * head_dim; }
 };
+
+// One row of a batched step: the block table of its sequence and the row's position in it.
+struct KvRow {
+  const int32_t* block_table = nullptr;
+  int64_t table_blocks = 0;
+  int64_t pos = 0;
+};
+
+// The layer seen through one row's block table.
+inline KvView row_view(const KvView& layer, const KvRow& row) {
+  KvView v = layer;
+  v.block_table = row.block_table;
+  v.table_blocks = row.table_blocks;
+  return v;
+}
 
 }  // namespace bringup

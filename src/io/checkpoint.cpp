@@ -1,6 +1,6 @@
 // Opening a Hugging Face checkpoint directory: config, generation config, safetensors weights
-// (single file or shards with an index), every tensor the config implies checked for presence
-// and shape.
+// (single file or shards with an index). Which tensors a config implies is the model family's
+// knowledge (models/family.h); check_tensors checks a list of them.
 #include "bringup/checkpoint.h"
 
 #include <set>
@@ -25,29 +25,6 @@ float TensorView::at(int64_t i) const {
   float f;
   convert_to_f32(dtype, data + i * static_cast<int64_t>(storage_dtype_size(dtype)), 1, &f);
   return f;
-}
-
-std::vector<ExpectedTensor> qwen2_expected_tensors(const ModelConfig& c) {
-  const int64_t h = c.hidden_size, q = c.q_dim(), kv = c.kv_dim(), i = c.intermediate_size;
-  std::vector<ExpectedTensor> out = {{"model.embed_tokens.weight", {c.vocab_size, h}},
-                                     {"model.norm.weight", {h}}};
-  if (!c.tie_word_embeddings) out.push_back({"lm_head.weight", {c.vocab_size, h}});
-  for (int64_t l = 0; l < c.num_hidden_layers; ++l) {
-    const std::string p = "model.layers." + std::to_string(l) + ".";
-    out.push_back({p + "input_layernorm.weight", {h}});
-    out.push_back({p + "self_attn.q_proj.weight", {q, h}});
-    out.push_back({p + "self_attn.q_proj.bias", {q}});
-    out.push_back({p + "self_attn.k_proj.weight", {kv, h}});
-    out.push_back({p + "self_attn.k_proj.bias", {kv}});
-    out.push_back({p + "self_attn.v_proj.weight", {kv, h}});
-    out.push_back({p + "self_attn.v_proj.bias", {kv}});
-    out.push_back({p + "self_attn.o_proj.weight", {h, q}});
-    out.push_back({p + "post_attention_layernorm.weight", {h}});
-    out.push_back({p + "mlp.gate_proj.weight", {i, h}});
-    out.push_back({p + "mlp.up_proj.weight", {i, h}});
-    out.push_back({p + "mlp.down_proj.weight", {h, i}});
-  }
-  return out;
 }
 
 namespace {
@@ -128,13 +105,12 @@ Checkpoint Checkpoint::open(const fs::path& dir) {
                   "' listed in model.safetensors.index.json is not in this file");
     }
   }
-  check_qwen2_tensors(ck.config_, ck.tensors_, dir.string());
   return ck;
 }
 
-void check_qwen2_tensors(const ModelConfig& c, const std::map<std::string, TensorView>& tensors,
-                         const std::string& dir) {
-  for (const ExpectedTensor& e : qwen2_expected_tensors(c)) {
+void check_tensors(const std::vector<ExpectedTensor>& expected,
+                   const std::map<std::string, TensorView>& tensors, const std::string& dir) {
+  for (const ExpectedTensor& e : expected) {
     auto it = tensors.find(e.name);
     if (it == tensors.end()) {
       throw Error(dir + ": missing tensor '" + e.name + "' (config.json implies shape " +

@@ -39,9 +39,7 @@ ModelConfig parse_model_config(const std::string& text, const std::string& sourc
   const JsonFields f(j, source);
   ModelConfig c;
   c.model_type = f.string("model_type");
-  if (c.model_type != "qwen2") {
-    f.fail("model_type", "is '" + c.model_type + "'; only 'qwen2' is supported");
-  }
+  if (c.model_type.empty()) f.fail("model_type", "must not be empty");
   constexpr int64_t kMaxDim = int64_t{1} << 20;
   c.vocab_size = bounded(f, "vocab_size", f.integer("vocab_size"), 1, int64_t{1} << 24);
   c.hidden_size = bounded(f, "hidden_size", f.integer("hidden_size"), 1, kMaxDim);
@@ -85,6 +83,8 @@ ModelConfig parse_model_config(const std::string& text, const std::string& sourc
   if (c.use_sliding_window) {
     f.fail("use_sliding_window", "is true; sliding-window attention is not supported yet");
   }
+  c.attention_bias = f.optional_boolean("attention_bias");
+  c.mlp_bias = f.optional_boolean("mlp_bias").value_or(false);
   c.hidden_act = f.optional_string("hidden_act").value_or("silu");
   if (c.hidden_act != "silu") {
     f.fail("hidden_act", "is '" + c.hidden_act + "'; only 'silu' is supported");

@@ -20,27 +20,34 @@ void expect_rank(const char* op, const char* name, const Tensor& t, int rank) {
   }
 }
 
-void expect_kv(const char* op, const Tensor& q, const KvView& kv, int64_t last_pos) {
+void expect_kv(const char* op, const Tensor& q, const KvView& kv) {
   expect_rank(op, "q", q, 3);
   if (q.dim(0) % kv.kv_heads != 0 || q.dim(2) != kv.head_dim) {
     bad_shape(op, "q " + q.shape_string() + " does not fit " + std::to_string(kv.kv_heads) +
                       " KV heads of size " + std::to_string(kv.head_dim));
   }
-  if (last_pos >= kv.capacity()) {
-    bad_shape(op, "position " + std::to_string(last_pos) + " is beyond the cache's " +
-                      std::to_string(kv.capacity()) + " positions");
-  }
 }
 
-void expect_cache_update(const char* op, const KvView& kv, const Tensor& k, const Tensor& v,
-                         int64_t pos0) {
+void expect_cache_update(const char* op, const KvView& kv, const Tensor& k, const Tensor& v) {
   expect_rank(op, "k", k, 3);
   if (k.shape() != v.shape() || k.dim(0) != kv.kv_heads || k.dim(2) != kv.head_dim) {
     bad_shape(op, "k " + k.shape_string() + " / v " + v.shape_string() + " do not match the cache");
   }
-  if (pos0 < 0 || pos0 + k.dim(1) > kv.capacity()) {
-    bad_shape(op, "positions " + std::to_string(pos0) + ".." + std::to_string(pos0 + k.dim(1)) +
-                      " exceed the cache's " + std::to_string(kv.capacity()));
+}
+
+// One KvRow per position of x ([heads, T, head_dim]), each inside its own block table.
+void expect_rows(const char* op, const KvView& layer, const Tensor& x,
+                 std::span<const KvRow> rows) {
+  if (static_cast<int64_t>(rows.size()) != x.dim(1)) {
+    bad_shape(op,
+              std::to_string(rows.size()) + " rows for " + std::to_string(x.dim(1)) + " positions");
+  }
+  for (const KvRow& r : rows) {
+    const int64_t capacity = r.table_blocks * layer.block_size;
+    if (r.pos < 0 || r.block_table == nullptr || r.pos >= capacity) {
+      bad_shape(op, "position " + std::to_string(r.pos) + " is beyond its sequence's " +
+                        std::to_string(capacity) + " cache positions");
+    }
   }
 }
 
@@ -106,31 +113,55 @@ void concat_heads(Device& dev, const Tensor& heads, Tensor& out) {
   dev.concat_heads(heads, out);
 }
 
+void paged_update_cache(Device& dev, const KvView& layer, std::span<const KvRow> rows,
+                        const Tensor& k, const Tensor& v) {
+  expect_cache_update("paged_update_cache", layer, k, v);
+  expect_rows("paged_update_cache", layer, k, rows);
+  dev.paged_update_cache(layer, rows, k, v);
+}
+
+void paged_scaled_dot_product_attention(Device& dev, const Tensor& q, const KvView& layer,
+                                        std::span<const KvRow> rows, float scale, Tensor& out) {
+  expect_kv("paged_scaled_dot_product_attention", q, layer);
+  expect_rows("paged_scaled_dot_product_attention", layer, q, rows);
+  out.resize(q.shape());
+  dev.paged_scaled_dot_product_attention(q, layer, rows, scale, out);
+}
+
+namespace {
+
+// The rows of one sequence at positions pos0, pos0 + 1, ...
+std::vector<KvRow> sequence_rows(const KvView& kv, int64_t pos0, int64_t t) {
+  std::vector<KvRow> rows(t);
+  for (int64_t r = 0; r < t; ++r) rows[r] = {kv.block_table, kv.table_blocks, pos0 + r};
+  return rows;
+}
+
+}  // namespace
+
 void scaled_dot_product_attention(Device& dev, const Tensor& q, const KvView& kv, int64_t pos0,
                                   float scale, Tensor& out) {
-  expect_kv("scaled_dot_product_attention", q, kv, pos0 + q.dim(1) - 1);
-  out.resize(q.shape());
-  dev.scaled_dot_product_attention(q, kv, pos0, scale, out);
+  expect_rank("scaled_dot_product_attention", "q", q, 3);
+  paged_scaled_dot_product_attention(dev, q, kv, sequence_rows(kv, pos0, q.dim(1)), scale, out);
 }
 
 void scaled_dot_product_attention_decode(Device& dev, const Tensor& q, const KvView& kv,
                                          int64_t pos, float scale, Tensor& out) {
-  expect_kv("scaled_dot_product_attention_decode", q, kv, pos);
+  expect_rank("scaled_dot_product_attention_decode", "q", q, 3);
   if (q.dim(1) != 1) bad_shape("scaled_dot_product_attention_decode", "q must hold one position");
-  out.resize(q.shape());
-  dev.scaled_dot_product_attention_decode(q, kv, pos, scale, out);
+  paged_scaled_dot_product_attention(dev, q, kv, sequence_rows(kv, pos, 1), scale, out);
 }
 
 void fill_cache(Device& dev, const KvView& kv, const Tensor& k, const Tensor& v, int64_t pos0) {
-  expect_cache_update("fill_cache", kv, k, v, pos0);
-  dev.fill_cache(kv, k, v, pos0);
+  expect_rank("fill_cache", "k", k, 3);
+  paged_update_cache(dev, kv, sequence_rows(kv, pos0, k.dim(1)), k, v);
 }
 
 void paged_update_cache(Device& dev, const KvView& kv, const Tensor& k, const Tensor& v,
                         int64_t pos) {
-  expect_cache_update("paged_update_cache", kv, k, v, pos);
+  expect_rank("paged_update_cache", "k", k, 3);
   if (k.dim(1) != 1) bad_shape("paged_update_cache", "k and v must hold one position");
-  dev.paged_update_cache(kv, k, v, pos);
+  paged_update_cache(dev, kv, sequence_rows(kv, pos, 1), k, v);
 }
 
 void silu_mul(Device& dev, const Tensor& gate_up, Tensor& out) {
@@ -162,11 +193,19 @@ std::vector<float> rope_inv_freq(int64_t head_dim, double theta) {
 
 void rope_tables(std::span<const float> inv_freq, int64_t pos0, int64_t t, Tensor& cos,
                  Tensor& sin) {
+  std::vector<int64_t> positions(t);
+  for (int64_t r = 0; r < t; ++r) positions[r] = pos0 + r;
+  rope_tables(inv_freq, positions, cos, sin);
+}
+
+void rope_tables(std::span<const float> inv_freq, std::span<const int64_t> positions, Tensor& cos,
+                 Tensor& sin) {
   const int64_t half = static_cast<int64_t>(inv_freq.size());
+  const int64_t t = static_cast<int64_t>(positions.size());
   cos.resize({t, half});
   sin.resize({t, half});
   for (int64_t r = 0; r < t; ++r) {
-    const float pos = static_cast<float>(pos0 + r);
+    const float pos = static_cast<float>(positions[r]);
     for (int64_t i = 0; i < half; ++i) {
       const float angle = pos * inv_freq[i];  // rounded to fp32 as in the reference
       cos.row(r)[i] = static_cast<float>(std::cos(static_cast<double>(angle)));

@@ -12,6 +12,9 @@
 //   scaled_dot_product_attention_decode  q [q_heads, 1, head_dim] at position pos
 //   fill_cache                k, v [kv_heads, T, head_dim] into positions pos0.. of the cache
 //   paged_update_cache        k, v [kv_heads, 1, head_dim] into position pos
+//   batched forms, one KvRow (block table, position) per row of a step that mixes sequences:
+//   paged_update_cache                   k, v [kv_heads, T, head_dim], row r at rows[r].pos
+//   paged_scaled_dot_product_attention   q [q_heads, T, head_dim], row r over 0..rows[r].pos
 //   silu_mul                  [T, 2 * n] (gate then up) -> [T, n]
 //   add                       [.., n] + [.., n]
 #pragma once
@@ -39,6 +42,10 @@ void scaled_dot_product_attention_decode(Device& dev, const Tensor& q, const KvV
 void fill_cache(Device& dev, const KvView& kv, const Tensor& k, const Tensor& v, int64_t pos0);
 void paged_update_cache(Device& dev, const KvView& kv, const Tensor& k, const Tensor& v,
                         int64_t pos);
+void paged_update_cache(Device& dev, const KvView& layer, std::span<const KvRow> rows,
+                        const Tensor& k, const Tensor& v);
+void paged_scaled_dot_product_attention(Device& dev, const Tensor& q, const KvView& layer,
+                                        std::span<const KvRow> rows, float scale, Tensor& out);
 void silu_mul(Device& dev, const Tensor& gate_up, Tensor& out);
 void add(Device& dev, const Tensor& a, const Tensor& b, Tensor& out);
 
@@ -47,6 +54,9 @@ std::vector<float> rope_inv_freq(int64_t head_dim, double theta);
 // cos and sin [T, head_dim / 2] of positions pos0 .. pos0 + T - 1: fp32 position times fp32
 // frequency, as Hugging Face's Qwen2RotaryEmbedding does.
 void rope_tables(std::span<const float> inv_freq, int64_t pos0, int64_t t, Tensor& cos,
+                 Tensor& sin);
+// The same for one position per row.
+void rope_tables(std::span<const float> inv_freq, std::span<const int64_t> positions, Tensor& cos,
                  Tensor& sin);
 
 }  // namespace bringup::ops

@@ -17,23 +17,72 @@ int64_t checked_max_seq_len(const ModelConfig& c, int64_t requested) {
   return len;
 }
 
-KvCache::KvCache(const KvCacheShape& s) : shape_(s) {
-  if (s.block_size < 1) throw Error("kv cache block size must be positive");
-  num_blocks_ = (s.max_seq_len + s.block_size - 1) / s.block_size * s.max_sequences;
-  layer_elems_ = static_cast<size_t>(num_blocks_ * s.kv_heads * s.block_size * s.head_dim);
-  const size_t elem = s.dtype == CacheDType::kF32 ? 4 : 2;
-  k_ = AlignedBuffer(layer_elems_ * s.layers * elem);
-  v_ = AlignedBuffer(layer_elems_ * s.layers * elem);
-  for (int64_t b = num_blocks_ - 1; b >= 0; --b) free_blocks_.push_back(static_cast<int32_t>(b));
+size_t KvCacheShape::bytes_per_position() const {
+  const size_t elem = dtype == CacheDType::kF32 ? 4 : 2;
+  return 2 * elem * static_cast<size_t>(layers * kv_heads * head_dim);
 }
 
-size_t KvCache::bytes_per_position() const {
-  const size_t elem = shape_.dtype == CacheDType::kF32 ? 4 : 2;
-  return 2 * elem * static_cast<size_t>(shape_.layers * shape_.kv_heads * shape_.head_dim);
+size_t KvCacheShape::bytes() const {
+  return bytes_per_position() * static_cast<size_t>(num_blocks() * block_size);
+}
+
+KvCacheShape kv_cache_shape(const ModelConfig& c, const ModelOptions& o, CacheDType dtype) {
+  KvCacheShape s;
+  s.layers = c.num_hidden_layers;
+  s.kv_heads = c.num_key_value_heads;
+  s.head_dim = c.head_dim;
+  s.block_size = o.kv_block_size;
+  s.max_seq_len = checked_max_seq_len(c, o.max_seq_len);
+  s.dtype = dtype;
+  if (o.kv_block_size < 1) throw Error("kv cache block size must be positive");
+  if (o.max_sequences < 1) throw Error("max_sequences must be at least 1");
+  if (o.kv_budget_tokens < 0) throw Error("kv budget must not be negative");
+  // By default, room for max_sequences sequences of max_seq_len positions in whole blocks.
+  const int64_t per_seq = (s.max_seq_len + s.block_size - 1) / s.block_size * s.block_size;
+  s.budget_tokens = o.kv_budget_tokens > 0 ? o.kv_budget_tokens : per_seq * o.max_sequences;
+  if (s.budget_tokens > (int64_t{1} << 31)) {
+    throw Error("kv budget of " + std::to_string(s.budget_tokens) + " tokens is too large");
+  }
+  return s;
+}
+
+KvCache::KvCache(const KvCacheShape& s, Device& dev) : shape_(s), dev_(dev) {
+  const size_t layer_bytes = shape_.bytes() / 2 / static_cast<size_t>(s.layers);
+  for (int64_t l = 0; l < s.layers; ++l) {
+    k_.push_back(dev.allocate(layer_bytes));
+    v_.push_back(dev.allocate(layer_bytes));
+  }
+  refs_.assign(num_blocks(), 0);
+  for (int64_t b = num_blocks() - 1; b >= 0; --b) free_.push_back(static_cast<int32_t>(b));
 }
 
 std::unique_ptr<Sequence> KvCache::new_sequence() {
   return std::unique_ptr<Sequence>(new Sequence(this));
+}
+
+std::unique_ptr<Sequence> KvCache::fork(const Sequence& parent) {
+  if (!owns(parent)) throw Error("fork: the sequence belongs to another model");
+  std::unique_ptr<Sequence> child(new Sequence(this));
+  child->block_table_ = parent.block_table_;
+  child->length_ = parent.length_;
+  for (int32_t b : child->block_table_) ++refs_[b];
+  return child;
+}
+
+int32_t KvCache::take_block() {
+  if (free_.empty()) {
+    throw Error("kv cache is full: all " + std::to_string(num_blocks()) + " blocks (budget " +
+                std::to_string(shape_.budget_tokens) +
+                " tokens) are in use by live sequences (raise --kv-budget or end a sequence)");
+  }
+  const int32_t b = free_.back();
+  free_.pop_back();
+  refs_[b] = 1;
+  return b;
+}
+
+void KvCache::drop_block(int32_t block) {
+  if (--refs_[block] == 0) free_.push_back(block);
 }
 
 void KvCache::reserve(Sequence& seq, int64_t length) {
@@ -41,15 +90,19 @@ void KvCache::reserve(Sequence& seq, int64_t length) {
     throw Error("sequence of " + std::to_string(length) + " positions exceeds max_seq_len " +
                 std::to_string(shape_.max_seq_len) + " (raise --max-seq-len)");
   }
-  const size_t blocks = static_cast<size_t>((length + shape_.block_size - 1) / shape_.block_size);
-  while (seq.block_table_.size() < blocks) {
-    if (free_blocks_.empty()) {
-      throw Error("kv cache has no free blocks: more sequences alive than max_sequences (" +
-                  std::to_string(shape_.max_sequences) + ")");
-    }
-    seq.block_table_.push_back(free_blocks_.back());
-    free_blocks_.pop_back();
+  const int64_t bs = shape_.block_size;
+  // Shared blocks about to be written get a copy of their own.
+  for (int64_t i = seq.length_ / bs;
+       i < (length + bs - 1) / bs && i < static_cast<int64_t>(seq.block_table_.size()); ++i) {
+    const int32_t shared = seq.block_table_[i];
+    if (refs_[shared] == 1) continue;
+    const int32_t own = take_block();
+    for (int64_t l = 0; l < shape_.layers; ++l) dev_.copy_cache_block(layer(l), shared, own);
+    drop_block(shared);
+    seq.block_table_[i] = own;
   }
+  const size_t blocks = static_cast<size_t>((length + bs - 1) / bs);
+  while (seq.block_table_.size() < blocks) seq.block_table_.push_back(take_block());
 }
 
 void KvCache::truncate(Sequence& seq, int64_t n) {
@@ -59,21 +112,25 @@ void KvCache::truncate(Sequence& seq, int64_t n) {
   }
   const size_t keep = static_cast<size_t>((n + shape_.block_size - 1) / shape_.block_size);
   while (seq.block_table_.size() > keep) {
-    free_blocks_.push_back(seq.block_table_.back());
+    drop_block(seq.block_table_.back());
     seq.block_table_.pop_back();
   }
   seq.length_ = n;
 }
 
-KvView KvCache::view(const Sequence& seq, int64_t layer) {
+KvView KvCache::layer(int64_t l) const {
   KvView v;
   v.dtype = shape_.dtype;
-  const size_t elem = shape_.dtype == CacheDType::kF32 ? 4 : 2;
-  v.k = k_.as<std::byte>() + layer * layer_elems_ * elem;
-  v.v = v_.as<std::byte>() + layer * layer_elems_ * elem;
+  v.k = k_[l].data();
+  v.v = v_[l].data();
   v.kv_heads = shape_.kv_heads;
   v.head_dim = shape_.head_dim;
   v.block_size = shape_.block_size;
+  return v;
+}
+
+KvView KvCache::view(const Sequence& seq, int64_t l) const {
+  KvView v = layer(l);
   v.block_table = seq.block_table_.data();
   v.table_blocks = static_cast<int64_t>(seq.block_table_.size());
   return v;

@@ -1,7 +1,9 @@
-// The paged KV cache: one pool of fixed-size blocks of positions per layer for K and for V, and a
-// block table per sequence (vLLM's and TTNN's paged attention layout). Blocks are taken as a
-// sequence grows, so memory follows the tokens actually held; the pool is reserved for
-// max_sequences sequences of max_seq_len positions, but pages never written stay unbacked.
+// The paged KV pool shared by every sequence of a model: per layer one device allocation of
+// fixed-size blocks of positions for K and for V, and a block table per sequence (vLLM's and
+// TTNN's paged attention layout). The pool is sized by a token budget, not by sequences x
+// max_seq_len: blocks are taken as sequences grow and returned when they shrink or end. Blocks
+// carry a reference count, so a forked sequence shares its parent's blocks until one of them
+// writes into a shared block, which is then copied (copy-on-write).
 #pragma once
 
 #include <cstdint>
@@ -9,7 +11,7 @@
 #include <vector>
 
 #include "bringup/model.h"
-#include "core/aligned_buffer.h"
+#include "device/device.h"
 #include "device/kv_view.h"
 
 namespace bringup {
@@ -21,38 +23,53 @@ int64_t checked_max_seq_len(const ModelConfig& c, int64_t requested);
 struct KvCacheShape {
   int64_t layers = 0, kv_heads = 0, head_dim = 0;
   int64_t block_size = 32;
-  int64_t max_seq_len = 0;
-  int64_t max_sequences = 1;
+  int64_t max_seq_len = 0;    // longest sequence
+  int64_t budget_tokens = 0;  // positions the pool holds, all sequences together
   CacheDType dtype = CacheDType::kBf16;
+
+  int64_t num_blocks() const { return (budget_tokens + block_size - 1) / block_size; }
+  size_t bytes_per_position() const;  // K and V, every layer
+  size_t bytes() const;               // the whole pool
 };
+
+// The pool shape from model options: budget = kv_budget_tokens, or max_sequences x max_seq_len
+// when it is 0. Throws Error for bad options.
+KvCacheShape kv_cache_shape(const ModelConfig& c, const ModelOptions& o, CacheDType dtype);
 
 class KvCache {
  public:
-  explicit KvCache(const KvCacheShape& shape);
+  KvCache(const KvCacheShape& shape, Device& dev);
 
   std::unique_ptr<Sequence> new_sequence();
-  // Makes room in seq for positions [0, length); throws Error past max_seq_len or when the pool
-  // is exhausted.
+  // A sequence holding the same positions as `parent`, sharing its blocks.
+  std::unique_ptr<Sequence> fork(const Sequence& parent);
+  // Makes room in seq for positions [0, length) and gives it blocks of its own for the positions
+  // from seq.length() on, which are about to be written; throws Error past max_seq_len or when
+  // the pool has no free block.
   void reserve(Sequence& seq, int64_t length);
   void set_length(Sequence& seq, int64_t length) { seq.length_ = length; }
   // Keeps the first n positions of seq and returns the blocks past them to the pool.
   void truncate(Sequence& seq, int64_t n);
   void release(Sequence& seq) { truncate(seq, 0); }
+  bool owns(const Sequence& seq) const { return seq.cache_ == this; }
 
-  KvView view(const Sequence& seq, int64_t layer);
+  // One layer of the pool; its block_table is unset (attention ops take one per row).
+  KvView layer(int64_t layer) const;
+  KvView view(const Sequence& seq, int64_t layer) const;
   const KvCacheShape& shape() const { return shape_; }
-  int64_t num_blocks() const { return num_blocks_; }
-  // Bytes of the whole pool (K and V, every layer).
-  size_t bytes() const { return k_.bytes() + v_.bytes(); }
-  // Bytes one position takes in every layer (K and V).
-  size_t bytes_per_position() const;
+  int64_t num_blocks() const { return shape_.num_blocks(); }
+  int64_t free_blocks() const { return static_cast<int64_t>(free_.size()); }
+  size_t bytes() const { return shape_.bytes(); }
 
  private:
+  int32_t take_block();
+  void drop_block(int32_t block);
+
   KvCacheShape shape_;
-  int64_t num_blocks_ = 0;
-  size_t layer_elems_ = 0;  // elements of one layer's K (or V) pool
-  AlignedBuffer k_, v_;
-  std::vector<int32_t> free_blocks_;
+  Device& dev_;
+  std::vector<DeviceMemory> k_, v_;  // per layer
+  std::vector<int32_t> refs_;        // per block
+  std::vector<int32_t> free_;
 };
 
 }  // namespace bringup

@@ -155,9 +155,9 @@ TEST_F(BadInput, ActivationNotSupported) {
 }
 
 TEST_F(BadInput, ModelTypeNotSupported) {
-  const fs::path ck = checkpoint("llama");
-  edit_config(ck, [](json& c) { c["model_type"] = "llama"; });
-  expect_generate_refused(ck, "model_type");
+  const fs::path ck = checkpoint("gemma2");
+  edit_config(ck, [](json& c) { c["model_type"] = "gemma2"; });
+  expect_generate_refused(ck, "'model_type' is 'gemma2', which is not supported");
 }
 
 TEST_F(BadInput, HeadsNotDivisible) {

@@ -9,6 +9,7 @@
 #include "../model/model_test_util.h"
 #include "cli_runner.h"
 #include "io/synth.h"
+#include "models/family.h"
 
 namespace bringup {
 namespace {
@@ -39,7 +40,7 @@ TEST(ResourceLimits, CheckpointLargerThanMemory) {
   std::ofstream(dir / "config.json") << model_config_json(c);
   nlohmann::json header = nlohmann::json::object();
   uint64_t offset = 0;
-  for (const ExpectedTensor& t : qwen2_expected_tensors(c)) {
+  for (const ExpectedTensor& t : expected_tensors(c)) {
     uint64_t n = 2;
     for (int64_t d : t.shape) n *= static_cast<uint64_t>(d);
     header[t.name] = {

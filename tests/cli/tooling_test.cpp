@@ -7,7 +7,7 @@
 
 #include "../model/model_test_util.h"
 #include "cli_runner.h"
-#include "runtime/memory_plan.h"
+#include "models/memory_plan.h"
 
 namespace bringup {
 namespace {
@@ -127,7 +127,7 @@ TEST(Plan, MatchesTheBuiltModel) {
       const Checkpoint ck = Checkpoint::open(test::golden(name));
       auto dev = make_cpu_device(2);
       auto model = build_model(ck, *dev, 256, p);
-      const MemoryPlan plan = plan_memory(ck.config(), p, 256, 1, 2);
+      const MemoryPlan plan = plan_memory(ck.config(), p, 256, 256, 2);
       EXPECT_EQ(plan.weight_bytes, model->weight_bytes()) << name << " " << precision_name(p);
       EXPECT_EQ(plan.kv_cache_bytes, model->kv_cache_bytes()) << name << " " << precision_name(p);
     }

@@ -1,7 +1,9 @@
 // The blocking around the micro-kernels. Work is split over panels of kTileGroups groups (32
 // output features), so each output is computed by one thread in a fixed order and results do not
 // depend on the thread count. Within a panel, inputs are taken kBlockK at a time so the panel's
-// weights for that block stay in L1 while every row tile passes over them.
+// weights for that block stay in L1 while every row tile passes over them. Every row takes the
+// same path whatever the number of rows: a row's result depends on its own inputs alone, so a
+// sequence's logits do not change with what else shares its batch.
 #include "kernels/cpu/matmul.h"
 
 #include <algorithm>
@@ -25,15 +27,13 @@ void matmul(ThreadPool& pool, MatmulScratch& s, const MicroKernels& mk, const fl
             const PackedWeight& w, const float* bias, float* out) {
   const int64_t k = w.k, kp = w.k_pad;
   const int64_t n = w.col0.empty() ? 0 : w.col0.back() + w.count.back();
+  const bool f32 = w.format == WeightFormat::kF32;
   const bool bfp = w.format == WeightFormat::kBfp8 || w.format == WeightFormat::kBfp4;
-  const bool bfp_direct = bfp && m <= kBfpDirectRows;
-  const bool bf16_tiles = w.format == WeightFormat::kBf16 || (bfp && !bfp_direct);
 
-  // Activations in the form the kernels read: bf16 pairs, or fp32 rounded to bf16 (a hardware bf16
-  // dot product rounds its inputs the same way), or fp32 unchanged under the fp32 policy.
+  // Activations in the form the kernels read: fp32 rounded to bf16 pairs (a hardware bf16 dot
+  // product rounds its inputs the same way), or fp32 unchanged under the fp32 policy.
   const uint16_t* a16 = nullptr;
-  const float* a32 = x;
-  if (bf16_tiles) {
+  if (!f32) {
     ensure(s.activations, static_cast<size_t>(m * kp) * 2);
     uint16_t* dst = s.activations.as<uint16_t>();
     auto convert_row = [&](int64_t r, int) {
@@ -46,11 +46,6 @@ void matmul(ThreadPool& pool, MatmulScratch& s, const MicroKernels& mk, const fl
       for (int64_t r = 0; r < m; ++r) convert_row(r, 0);
     }
     a16 = dst;
-  } else if (bfp_direct) {
-    ensure(s.activations, static_cast<size_t>(m * k) * 4);
-    float* dst = s.activations.as<float>();
-    for (int64_t i = 0; i < m * k; ++i) dst[i] = round_to_bf16(x[i]);
-    a32 = dst;
   }
 
   const int threads = pool.size();
@@ -63,40 +58,31 @@ void matmul(ThreadPool& pool, MatmulScratch& s, const MicroKernels& mk, const fl
     ensure(s.acc[t], static_cast<size_t>(m * kAccStride) * 4);
     float* acc = s.acc[t].as<float>();
     std::memset(acc, 0, static_cast<size_t>(m * kAccStride) * 4);
-
-    const uint16_t* b16[kTileGroups] = {};
-    if (w.format == WeightFormat::kBf16) {
-      for (int g = 0; g < ng; ++g) b16[g] = w.bf16_group(g0 + g);
-    } else if (bf16_tiles) {  // block-float decoded once per panel, used by every row tile
-      ensure(s.panel[t], static_cast<size_t>(kTileGroups * kp * kGroup) * 2);
-      for (int g = 0; g < ng; ++g) {
-        uint16_t* dst = s.panel[t].as<uint16_t>() + g * kp * kGroup;
-        mk.bfp_to_bf16(w.code_group(g0 + g), w.exp_group(g0 + g), k, w.exponent_bias(), dst);
-        b16[g] = dst;
-      }
-    }
+    if (bfp) ensure(s.panel[t], static_cast<size_t>(kTileGroups * kBlockK * kGroup) * 2);
 
     for (int64_t k0 = 0; k0 < k; k0 += kBlockK) {
       const int64_t kn = std::min(kBlockK, k - k0);
+      const float* b32[kTileGroups] = {};
+      const uint16_t* b16[kTileGroups] = {};
+      for (int g = 0; g < ng; ++g) {
+        if (f32) {
+          b32[g] = w.f32_group(g0 + g) + k0 * kGroup;
+        } else if (bfp) {  // this block of the panel decoded once, used by every row tile
+          uint16_t* dst = s.panel[t].as<uint16_t>() + g * kBlockK * kGroup;
+          mk.bfp_to_bf16(w.code_group(g0 + g) + k0 * kGroup, w.exp_group(g0 + g) + k0, kn,
+                         w.exponent_bias(), dst);
+          b16[g] = dst;
+        } else {
+          b16[g] = w.bf16_group(g0 + g) + k0 * kGroup;
+        }
+      }
       for (int64_t r0 = 0; r0 < m; r0 += kTileRows) {
         const int rows = static_cast<int>(std::min<int64_t>(kTileRows, m - r0));
         float* c = acc + r0 * kAccStride;
-        if (w.format == WeightFormat::kF32) {
-          const float* b[kTileGroups];
-          for (int g = 0; g < ng; ++g) b[g] = w.f32_group(g0 + g) + k0 * kGroup;
-          mk.f32(rows, ng, a32 + r0 * k + k0, k, b, kn, c);
-        } else if (bf16_tiles) {
-          const uint16_t* b[kTileGroups];
-          for (int g = 0; g < ng; ++g) b[g] = b16[g] + k0 * kGroup;
-          mk.bf16(rows, ng, a16 + r0 * kp + k0, kp, b, (kn + 1) / 2, c);
+        if (f32) {
+          mk.f32(rows, ng, x + r0 * k + k0, k, b32, kn, c);
         } else {
-          const int8_t* codes[kTileGroups];
-          const uint8_t* exps[kTileGroups];
-          for (int g = 0; g < ng; ++g) {
-            codes[g] = w.code_group(g0 + g) + k0 * kGroup;
-            exps[g] = w.exp_group(g0 + g) + k0;
-          }
-          mk.bfp(rows, ng, a32 + r0 * k + k0, k, codes, exps, kn, w.exponent_bias(), c);
+          mk.bf16(rows, ng, a16 + r0 * kp + k0, kp, b16, (kn + 1) / 2, c);
         }
       }
     }

@@ -15,11 +15,8 @@ namespace bringup::cpu {
 struct MatmulScratch {
   AlignedBuffer activations;         // x converted for the kernels
   std::vector<AlignedBuffer> acc;    // per thread: [M][kAccStride] fp32
-  std::vector<AlignedBuffer> panel;  // per thread: block-float groups decoded to bf16
+  std::vector<AlignedBuffer> panel;  // per thread: a block of block-float groups as bf16
 };
-
-// Block-float weights are used directly (no decode to bf16) for at most this many rows.
-constexpr int64_t kBfpDirectRows = 4;
 
 void matmul(ThreadPool& pool, MatmulScratch& scratch, const MicroKernels& kernels, const float* x,
             int64_t m, const PackedWeight& w, const float* bias, float* out);

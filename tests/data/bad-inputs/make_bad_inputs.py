@@ -129,7 +129,8 @@ def main():
 
     cf = "config"
     put(cf, "not-json.json", '{"model_type": "qwen2",', "malformed JSON")
-    put(cf, "model-type-llama.json", json.dumps({**TINY, "model_type": "llama"}), "model_type")
+    put(cf, "model-type-gemma2.json", json.dumps({**TINY, "model_type": "gemma2"}),
+        "'model_type' is 'gemma2', which is not supported")
     put(cf, "hidden-act-gelu.json", json.dumps({**TINY, "hidden_act": "gelu"}), "hidden_act")
     put(cf, "rope-scaling-yarn.json", json.dumps({**TINY, "rope_scaling": {"type": "yarn", "factor": 4.0}}), "rope_scaling")
     put(cf, "sliding-window-enabled.json", json.dumps({**TINY, "use_sliding_window": True}), "use_sliding_window")

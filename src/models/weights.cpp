@@ -1,10 +1,10 @@
-#include "models/qwen2/qwen2_weights.h"
+#include "models/weights.h"
 
 #include <string>
 
 #include "core/dtype.h"
 
-namespace bringup::qwen2 {
+namespace bringup {
 
 namespace {
 
@@ -39,7 +39,8 @@ size_t Weights::bytes() const {
   return n;
 }
 
-Weights load_weights(const Checkpoint& ck, Device& dev, const WeightPolicy& policy) {
+Weights load_weights(const Checkpoint& ck, const FamilySpec& family, Device& dev,
+                     const WeightPolicy& policy) {
   const ModelConfig& c = ck.config();
   const bool bf16 = policy.vectors_bf16;
   Weights w;
@@ -52,21 +53,15 @@ Weights load_weights(const Checkpoint& ck, Device& dev, const WeightPolicy& poli
   }
   w.final_norm = vector(ck, {"model.norm.weight"}, bf16);
   for (int64_t l = 0; l < c.num_hidden_layers; ++l) {
-    const std::string p = "model.layers." + std::to_string(l) + ".";
+    const LayerTensorNames n = layer_tensor_names(family, l);
     LayerWeights L;
-    L.input_norm = vector(ck, {p + "input_layernorm.weight"}, bf16);
-    L.qkv = upload(ck, dev,
-                   {p + "self_attn.q_proj.weight", p + "self_attn.k_proj.weight",
-                    p + "self_attn.v_proj.weight"},
-                   policy.attention);
-    L.qkv_bias = vector(
-        ck, {p + "self_attn.q_proj.bias", p + "self_attn.k_proj.bias", p + "self_attn.v_proj.bias"},
-        bf16);
-    L.o_proj = upload(ck, dev, {p + "self_attn.o_proj.weight"}, policy.attention);
-    L.post_norm = vector(ck, {p + "post_attention_layernorm.weight"}, bf16);
-    L.gate_up =
-        upload(ck, dev, {p + "mlp.gate_proj.weight", p + "mlp.up_proj.weight"}, policy.gate_up);
-    L.down = upload(ck, dev, {p + "mlp.down_proj.weight"}, policy.down);
+    L.input_norm = vector(ck, {n.input_norm}, bf16);
+    L.qkv = upload(ck, dev, {n.q, n.k, n.v}, policy.attention);
+    if (family.qkv_bias) L.qkv_bias = vector(ck, {n.q_bias, n.k_bias, n.v_bias}, bf16);
+    L.o_proj = upload(ck, dev, {n.o}, policy.attention);
+    L.post_norm = vector(ck, {n.post_norm}, bf16);
+    L.gate_up = upload(ck, dev, {n.gate, n.up}, policy.gate_up);
+    L.down = upload(ck, dev, {n.down}, policy.down);
     w.layers.push_back(std::move(L));
   }
   const size_t per_value = bf16 ? 2 : 4;
@@ -77,4 +72,4 @@ Weights load_weights(const Checkpoint& ck, Device& dev, const WeightPolicy& poli
   return w;
 }
 
-}  // namespace bringup::qwen2
+}  // namespace bringup

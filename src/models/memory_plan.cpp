@@ -1,4 +1,4 @@
-#include "runtime/memory_plan.h"
+#include "models/memory_plan.h"
 
 #include <algorithm>
 #include <cmath>
@@ -7,12 +7,14 @@
 
 #include "bringup/error.h"
 #include "kernels/cpu/packed_weight.h"
+#include "models/family.h"
 #include "models/precision_policy.h"
 
 namespace bringup {
 
 MemoryPlan plan_memory(const ModelConfig& c, Precision precision, int64_t max_seq_len,
-                       int64_t batch, int threads, int64_t prefill_chunk, int64_t kv_block_size) {
+                       int64_t kv_tokens, int threads, int64_t prefill_chunk,
+                       int64_t kv_block_size) {
   const WeightPolicy pol = weight_policy(precision);
   const int64_t h = c.hidden_size, q = c.q_dim(), kv = c.kv_dim(), im = c.intermediate_size;
   const int64_t layers = c.num_hidden_layers;
@@ -35,17 +37,20 @@ MemoryPlan plan_memory(const ModelConfig& c, Precision precision, int64_t max_se
   add("attention o" + per, pol.attention, {h}, q, layers);
   add("mlp gate/up" + per, pol.gate_up, {im, im}, h, layers);
   add("mlp down" + per, pol.down, {h}, im, layers);
-  const size_t vector_elems = static_cast<size_t>(h + layers * (2 * h + q + 2 * kv));
+  size_t vector_elems = 0;  // norms and biases: the 1-D tensors of the family's list
+  for (const ExpectedTensor& t : expected_tensors(c)) {
+    if (t.shape.size() == 1) vector_elems += static_cast<size_t>(t.shape[0]);
+  }
   const size_t vector_bytes = vector_elems * (pol.vectors_bf16 ? 2 : 4);
   p.weights.push_back({"norms and biases", pol.vectors_bf16 ? "bf16" : "fp32", vector_bytes});
   p.weight_bytes += vector_bytes;
   p.parameters = static_cast<size_t>(c.vocab_size * h * (c.tie_word_embeddings ? 1 : 2) +
                                      layers * (h * (q + 2 * kv) + q * h + 3 * h * im));
 
-  // The cache reserves whole blocks for every sequence.
-  const int64_t blocks = (max_seq_len + kv_block_size - 1) / kv_block_size;
+  // The pool holds the budget in whole blocks.
+  const int64_t blocks = (kv_tokens + kv_block_size - 1) / kv_block_size;
   const size_t elem = pol.cache == CacheDType::kF32 ? 4 : 2;
-  p.kv_cache_bytes = static_cast<size_t>(layers * 2 * kv * blocks * kv_block_size * batch) * elem;
+  p.kv_cache_bytes = static_cast<size_t>(layers * 2 * kv * blocks * kv_block_size) * elem;
 
   // Activations of one prefill chunk (ops/ops.h shapes), kernel scratch per thread.
   const int64_t t = std::min(prefill_chunk, max_seq_len);
@@ -55,12 +60,12 @@ MemoryPlan plan_memory(const ModelConfig& c, Precision precision, int64_t max_se
   const int64_t max_k = std::max({h, q, im});
   floats += static_cast<size_t>(threads * t * 32);  // matmul accumulators
   floats += static_cast<size_t>(threads * (group * (max_seq_len + c.head_dim + 2) + c.head_dim));
-  floats += static_cast<size_t>(c.num_key_value_heads * ((max_seq_len + 255) / 256) * group *
-                                (c.head_dim + 2));
+  floats += static_cast<size_t>(c.num_key_value_heads * t * ((max_seq_len + 255) / 256) * group *
+                                (c.head_dim + 2));  // attention partials of every row
   size_t bytes = floats * 4 + static_cast<size_t>(t * max_k) * 2;  // bf16 activations
   if (pol.gate_up == WeightFormat::kBfp8 || pol.down == WeightFormat::kBfp8 ||
       pol.attention == WeightFormat::kBfp8) {
-    bytes += static_cast<size_t>(threads * 2 * ((max_k + 1) / 2 * 2) * 16) * 2;  // decoded panels
+    bytes += static_cast<size_t>(threads * 2 * 512 * 16) * 2;  // decoded blocks of panels
   }
   p.working_bytes = bytes;
   p.runtime_bytes = size_t{24} << 20;

@@ -26,8 +26,10 @@ struct MemoryPlan {
   size_t total() const { return weight_bytes + kv_cache_bytes + working_bytes + runtime_bytes; }
 };
 
+// kv_tokens: the KV pool's budget in positions, all sequences together (rounded up to blocks);
+// prefill_chunk: the most rows one forward step runs.
 MemoryPlan plan_memory(const ModelConfig& c, Precision precision, int64_t max_seq_len,
-                       int64_t batch, int threads, int64_t prefill_chunk = 512,
+                       int64_t kv_tokens, int threads, int64_t prefill_chunk = 512,
                        int64_t kv_block_size = 32);
 
 // Memory this process can still take (MemAvailable in /proc/meminfo; 0 if unknown).

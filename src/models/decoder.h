@@ -1,4 +1,5 @@
-// Qwen2 on a device: the forward pass written with the op set (ops/ops.h).
+// The decoder model on a device (Qwen2, Llama): batched forward steps written with the op set
+// (ops/ops.h) over weights loaded by a family spec, and one paged KV pool for every sequence.
 #pragma once
 
 #include <memory>
@@ -6,12 +7,13 @@
 
 #include "bringup/model.h"
 #include "device/device.h"
-#include "models/qwen2/qwen2_weights.h"
+#include "models/family.h"
+#include "models/weights.h"
 #include "runtime/kv_cache.h"
 
-namespace bringup::qwen2 {
+namespace bringup {
 
-// The activations of one forward pass, sized once and reused.
+// The activations of one forward step, sized by its rows and reused.
 struct Activations {
   Tensor x;             // residual stream [T, hidden]
   Tensor h;             // normed input of a block / concatenated heads
@@ -19,16 +21,17 @@ struct Activations {
   Tensor attn;          // attention output heads
   Tensor o;             // output of o_proj / down_proj
   Tensor gate_up, mlp;  // MLP
-  Tensor cos, sin;      // rotary tables for this pass's positions
+  Tensor cos, sin;      // rotary tables for the rows' positions
   Tensor last, logits;  // final-normed rows and their logits
 };
 
-// Throws Error when the weights, KV cache and buffers would not fit in the memory available.
+// Throws Error when the weights, KV pool and buffers would not fit in the memory available.
 void check_model_fits(const Checkpoint& ck, const Device& dev, const ModelOptions& o);
 
-class Qwen2Model final : public Model {
+class DecoderModel final : public Model {
  public:
-  Qwen2Model(const Checkpoint& ck, Device& dev, const ModelOptions& options);
+  DecoderModel(const Checkpoint& ck, const FamilySpec& family, Device& dev,
+               const ModelOptions& options);
 
   const ModelConfig& config() const override { return config_; }
   Precision precision() const override { return precision_; }
@@ -38,17 +41,21 @@ class Qwen2Model final : public Model {
   size_t kv_cache_bytes() const override { return cache_.bytes(); }
 
   std::unique_ptr<Sequence> new_sequence() override { return cache_.new_sequence(); }
+  std::unique_ptr<Sequence> fork(const Sequence& seq) override { return cache_.fork(seq); }
+  KvPoolStats kv_pool() const override;
+  int64_t max_step_rows() const override { return max_step_rows_; }
+  std::span<const float> step(std::span<const BatchRow> rows) override;
   std::span<const float> prefill(Sequence& seq, std::span<const int32_t> ids,
                                  bool all_positions) override;
   std::span<const float> decode(Sequence& seq, int32_t id) override;
   void set_tap(TapFn fn) override { tap_ = std::move(fn); }
 
  private:
-  // Runs ids at positions seq.length().. and appends them to seq. Leaves the logits of the last
-  // `logit_rows` positions in act_.logits.
-  void forward(Sequence& seq, std::span<const int32_t> ids, int64_t logit_rows);
-  void check_ids(std::span<const int32_t> ids) const;
-  void tap(Tap::Stage stage, int64_t layer, int64_t pos0, const Tensor& t);
+  // Checks rows, reserves their KV blocks and fills rows_ / positions_ (done once per step).
+  void prepare(std::span<const BatchRow> rows);
+  // The forward pass over prepared rows; leaves the logits of the flagged rows in act_.logits.
+  void forward(std::span<const BatchRow> rows);
+  void tap(Tap::Stage stage, int64_t layer, const Tensor& t);
 
   ModelConfig config_;
   Precision precision_;
@@ -56,10 +63,14 @@ class Qwen2Model final : public Model {
   Weights weights_;
   KvCache cache_;
   std::vector<float> inv_freq_;
-  int64_t prefill_chunk_;
+  int64_t max_step_rows_;
   Activations act_;
+  std::vector<KvRow> kv_rows_;       // per row: its sequence's block table and position
+  std::vector<int64_t> positions_;   // per row
+  std::vector<int32_t> ids_;         // per row
+  std::vector<int64_t> logit_rows_;  // rows whose logits are wanted
   std::vector<float> all_logits_;
   TapFn tap_;
 };
 
-}  // namespace bringup::qwen2
+}  // namespace bringup

@@ -1,5 +1,6 @@
-// Qwen2's weights on the device, in the formats of a precision policy. q/k/v are stacked into one
-// projection and gate/up into another, as TTNN bring-ups fuse them.
+// A decoder's weights on the device, in the formats of a precision policy, loaded by the names
+// its family gives. q/k/v are stacked into one projection and gate/up into another, as TTNN
+// bring-ups fuse them.
 #pragma once
 
 #include <memory>
@@ -8,18 +9,20 @@
 #include "bringup/checkpoint.h"
 #include "core/tensor.h"
 #include "device/device.h"
+#include "models/family.h"
 #include "models/precision_policy.h"
 
-namespace bringup::qwen2 {
+namespace bringup {
 
 struct LayerWeights {
   Tensor input_norm;  // [hidden]
   Weight qkv;         // [q + 2 kv, hidden]
-  Tensor qkv_bias;    // [q + 2 kv]
-  Weight o_proj;      // [hidden, q]
-  Tensor post_norm;   // [hidden]
-  Weight gate_up;     // [2 intermediate, hidden]
-  Weight down;        // [hidden, intermediate]
+  Tensor qkv_bias;    // [q + 2 kv]; empty when the family has none
+  const Tensor* bias() const { return qkv_bias.numel() ? &qkv_bias : nullptr; }
+  Weight o_proj;     // [hidden, q]
+  Tensor post_norm;  // [hidden]
+  Weight gate_up;    // [2 intermediate, hidden]
+  Weight down;       // [hidden, intermediate]
 };
 
 struct Weights {
@@ -34,6 +37,7 @@ struct Weights {
 };
 
 // Converts every tensor once; the checkpoint's pages are dropped from memory as each is done.
-Weights load_weights(const Checkpoint& ck, Device& dev, const WeightPolicy& policy);
+Weights load_weights(const Checkpoint& ck, const FamilySpec& family, Device& dev,
+                     const WeightPolicy& policy);
 
-}  // namespace bringup::qwen2
+}  // namespace bringup

@@ -1,0 +1,203 @@
+#include "models/decoder.h"
+
+#include <cmath>
+#include <cstring>
+#include <string>
+#include <unordered_map>
+
+#include "bringup/error.h"
+#include "models/memory_plan.h"
+#include "ops/ops.h"
+
+namespace bringup {
+
+void check_model_fits(const Checkpoint& ck, const Device& dev, const ModelOptions& o) {
+  const KvCacheShape kv = kv_cache_shape(ck.config(), o, CacheDType::kBf16);
+  const MemoryPlan plan = plan_memory(ck.config(), o.precision, kv.max_seq_len, kv.budget_tokens,
+                                      dev.threads(), o.prefill_chunk, o.kv_block_size);
+  check_fits_in_memory(plan,
+                       ck.dir().string() + " under " + std::string(precision_name(o.precision)));
+}
+
+DecoderModel::DecoderModel(const Checkpoint& ck, const FamilySpec& family, Device& dev,
+                           const ModelOptions& o)
+    : config_(ck.config()),
+      precision_(o.precision),
+      dev_(dev),
+      weights_(load_weights(ck, family, dev, weight_policy(o.precision))),
+      cache_(kv_cache_shape(config_, o, weight_policy(o.precision).cache), dev),
+      inv_freq_(ops::rope_inv_freq(config_.head_dim, config_.rope_theta)),
+      max_step_rows_(o.prefill_chunk > 0 ? o.prefill_chunk : 512) {}
+
+size_t DecoderModel::weight_bytes_per_token() const {
+  const size_t embed_row = weights_.embed.bytes / static_cast<size_t>(weights_.embed.rows);
+  return weights_.bytes() - weights_.embed.bytes +
+         weights_.lm_head().bytes * !weights_.lm_head_own + embed_row;
+}
+
+KvPoolStats DecoderModel::kv_pool() const {
+  return {cache_.shape().block_size, cache_.num_blocks(), cache_.free_blocks(),
+          cache_.shape().budget_tokens};
+}
+
+void DecoderModel::tap(Tap::Stage stage, int64_t layer, const Tensor& t) {
+  if (tap_)
+    tap_(Tap{stage, layer, positions_.empty() ? 0 : positions_[0], t.dim(0), t.dim(1), t.data()});
+}
+
+void DecoderModel::prepare(std::span<const BatchRow> rows) {
+  if (rows.empty()) throw Error("a forward step needs at least one row");
+  if (static_cast<int64_t>(rows.size()) > max_step_rows_) {
+    throw Error("a forward step of " + std::to_string(rows.size()) + " rows exceeds the " +
+                std::to_string(max_step_rows_) + " rows a step may hold (prefill_chunk)");
+  }
+  // Each sequence's rows must continue it in order: its length, then +1 per earlier row.
+  std::unordered_map<Sequence*, int64_t> next;
+  for (const BatchRow& r : rows) {
+    if (r.seq == nullptr || !cache_.owns(*r.seq)) {
+      throw Error("a batch row names no sequence of this model");
+    }
+    if (r.id < 0 || r.id >= config_.vocab_size) {
+      throw Error("token id " + std::to_string(r.id) + " is outside the model's vocabulary (0.." +
+                  std::to_string(config_.vocab_size - 1) + ")");
+    }
+    auto [it, fresh] = next.try_emplace(r.seq, r.seq->length());
+    if (r.pos != it->second) {
+      throw Error("batch row at position " + std::to_string(r.pos) +
+                  " does not continue its sequence, whose next position is " +
+                  std::to_string(it->second));
+    }
+    if (r.pos >= max_seq_len()) {
+      throw Error("sequence would grow past max_seq_len " + std::to_string(max_seq_len()) +
+                  " (raise --max-seq-len)");
+    }
+    ++it->second;
+  }
+  for (const auto& [seq, end] : next) cache_.reserve(*seq, end);
+  const size_t t = rows.size();
+  kv_rows_.resize(t);
+  positions_.resize(t);
+  ids_.resize(t);
+  logit_rows_.clear();
+  for (size_t i = 0; i < t; ++i) {
+    const Sequence& s = *rows[i].seq;
+    kv_rows_[i] = {s.block_table().data(), static_cast<int64_t>(s.block_table().size()),
+                   rows[i].pos};
+    positions_[i] = rows[i].pos;
+    ids_[i] = rows[i].id;
+    if (rows[i].logits) logit_rows_.push_back(static_cast<int64_t>(i));
+  }
+}
+
+// The forward pass, as the reference bring-up writes it with TTNN ops, over the rows of a step.
+void DecoderModel::forward(std::span<const BatchRow> rows) {
+  const ModelConfig& c = config_;
+  const Weights& w = weights_;
+  Activations& a = act_;
+  Device& dev = dev_;
+  const float eps = static_cast<float>(c.rms_norm_eps);
+  const float scale = 1.0f / std::sqrt(static_cast<float>(c.head_dim));
+  ops::rope_tables(inv_freq_, positions_, a.cos, a.sin);
+
+  ops::embedding(dev, w.embed, ids_, a.x);
+  tap(Tap::Stage::kEmbedding, -1, a.x);
+  for (int64_t l = 0; l < c.num_hidden_layers; ++l) {
+    const LayerWeights& L = w.layers[l];
+    const KvView kv = cache_.layer(l);
+    // Attention block.
+    ops::rms_norm(dev, a.x, L.input_norm, eps, a.h);
+    ops::linear(dev, a.h, L.qkv, L.bias(), a.qkv);
+    ops::create_qkv_heads(dev, a.qkv, c.num_attention_heads, c.num_key_value_heads, c.head_dim, a.q,
+                          a.k, a.v);
+    ops::rotary_embedding(dev, a.q, a.cos, a.sin);
+    ops::rotary_embedding(dev, a.k, a.cos, a.sin);
+    ops::paged_update_cache(dev, kv, kv_rows_, a.k, a.v);
+    ops::paged_scaled_dot_product_attention(dev, a.q, kv, kv_rows_, scale, a.attn);
+    ops::concat_heads(dev, a.attn, a.h);
+    ops::linear(dev, a.h, L.o_proj, nullptr, a.o);
+    ops::add(dev, a.x, a.o, a.x);
+    tap(Tap::Stage::kAfterAttention, l, a.x);
+    // MLP block.
+    ops::rms_norm(dev, a.x, L.post_norm, eps, a.h);
+    ops::linear(dev, a.h, L.gate_up, nullptr, a.gate_up);
+    ops::silu_mul(dev, a.gate_up, a.mlp);
+    ops::linear(dev, a.mlp, L.down, nullptr, a.o);
+    ops::add(dev, a.x, a.o, a.x);
+    tap(Tap::Stage::kAfterMlp, l, a.x);
+  }
+  for (const BatchRow& r : rows) cache_.set_length(*r.seq, r.pos + 1);
+
+  // Only the rows whose logits are wanted go through the final norm and lm_head (every row while
+  // a tap watches the final norm).
+  const int64_t n = static_cast<int64_t>(logit_rows_.size());
+  if (tap_) {
+    ops::rms_norm(dev, a.x, w.final_norm, eps, a.last);
+    tap(Tap::Stage::kFinalNorm, -1, a.last);
+  }
+  a.h.resize({n, c.hidden_size});
+  for (int64_t i = 0; i < n; ++i) {
+    std::memcpy(a.h.row(i), a.x.row(logit_rows_[i]), c.hidden_size * sizeof(float));
+  }
+  if (n == 0) {
+    a.logits.resize({0, c.vocab_size});
+    return;
+  }
+  ops::rms_norm(dev, a.h, w.final_norm, eps, a.last);
+  ops::linear(dev, a.last, w.lm_head(), nullptr, a.logits);
+}
+
+std::span<const float> DecoderModel::step(std::span<const BatchRow> rows) {
+  prepare(rows);
+  forward(rows);
+  return {act_.logits.data(), static_cast<size_t>(act_.logits.numel())};
+}
+
+std::span<const float> DecoderModel::prefill(Sequence& seq, std::span<const int32_t> ids,
+                                             bool all_positions) {
+  if (ids.empty()) throw Error("prefill needs at least one token id");
+  const int64_t total = seq.length() + static_cast<int64_t>(ids.size());
+  if (total > max_seq_len()) {
+    throw Error("prompt of " + std::to_string(ids.size()) + " tokens after " +
+                std::to_string(seq.length()) + " cached ones exceeds max_seq_len " +
+                std::to_string(max_seq_len()) + " (raise --max-seq-len)");
+  }
+  const size_t vocab = static_cast<size_t>(config_.vocab_size);
+  if (all_positions) all_logits_.resize(ids.size() * vocab);
+  std::vector<BatchRow> rows;
+  std::span<const float> logits;
+  for (size_t start = 0; start < ids.size(); start += max_step_rows_) {
+    const size_t n = std::min<size_t>(max_step_rows_, ids.size() - start);
+    rows.resize(n);
+    for (size_t i = 0; i < n; ++i) {
+      rows[i] = {&seq, ids[start + i], seq.length() + static_cast<int64_t>(i),
+                 all_positions || start + i + 1 == ids.size()};
+    }
+    logits = step(rows);
+    if (all_positions)
+      std::memcpy(all_logits_.data() + start * vocab, logits.data(), n * vocab * 4);
+  }
+  if (all_positions) return all_logits_;
+  return logits;
+}
+
+std::span<const float> DecoderModel::decode(Sequence& seq, int32_t id) {
+  const BatchRow row{&seq, id, seq.length(), true};
+  return step({&row, 1});
+}
+
+std::unique_ptr<Model> build_model(const Checkpoint& ck, Device& dev, const ModelOptions& o) {
+  check_checkpoint(ck);
+  const FamilySpec& family = family_of(ck.config(), (ck.dir() / "config.json").string());
+  check_model_fits(ck, dev, o);  // before anything is allocated
+  return std::make_unique<DecoderModel>(ck, family, dev, o);
+}
+
+std::unique_ptr<Model> build_model(const Checkpoint& ck, Device& dev, int64_t max_seq_len,
+                                   Precision precision) {
+  ModelOptions o;
+  o.max_seq_len = max_seq_len;
+  o.precision = precision;
+  return build_model(ck, dev, o);
+}
+
+}  // namespace bringup
