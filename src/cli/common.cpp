@@ -34,15 +34,29 @@ void add_model_args(CLI::App* app, ModelArgs& args, bool model_required) {
   app->add_option("--max-seq-len", args.max_seq_len,
                   "KV cache length (default: the model's max_position_embeddings)");
   app->add_option("--threads", args.threads, "CPU threads (default: every core)");
+  app->add_option("--kv-budget", args.kv_budget,
+                  "KV pool size in tokens, all sequences together (default: one sequence of "
+                  "--max-seq-len, or what a batch needs)");
 }
 
-LoadedModel load_model(const ModelArgs& args) {
-  const Precision precision = parse_precision(args.precision);
+void check_model_dir(const std::string& dir) {
+  if (!std::filesystem::is_directory(dir)) {
+    throw Error("--model '" + dir + "': no such directory");
+  }
+}
+
+LoadedModel load_model(const ModelArgs& args, int64_t kv_budget_default) {
+  ModelOptions o;
+  o.precision = parse_precision(args.precision);
   if (args.max_seq_len < 0) throw Error("--max-seq-len must be positive");
   if (args.threads < 0) throw Error("--threads must be positive");
+  if (args.kv_budget < 0) throw Error("--kv-budget must be positive");
+  o.max_seq_len = args.max_seq_len;
+  o.kv_budget_tokens = args.kv_budget > 0 ? args.kv_budget : kv_budget_default;
+  check_model_dir(args.model);
   const auto t0 = std::chrono::steady_clock::now();
   LoadedModel m{Checkpoint::open(args.model), make_cpu_device(args.threads), nullptr, 0};
-  m.model = build_model(m.checkpoint, *m.device, args.max_seq_len, precision);
+  m.model = build_model(m.checkpoint, *m.device, o);
   m.load_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   return m;
 }

@@ -20,6 +20,7 @@ struct ModelArgs {
   std::string precision = "bfp8-mixed";
   int64_t max_seq_len = 0;  // 0: the model's max_position_embeddings
   int threads = 0;          // 0: every core
+  int64_t kv_budget = 0;    // KV pool tokens, all sequences together; 0: one of max_seq_len
 };
 
 void add_model_args(CLI::App* app, ModelArgs& args, bool model_required = true);
@@ -33,7 +34,10 @@ struct LoadedModel {
   double load_seconds = 0;
 };
 
-LoadedModel load_model(const ModelArgs& args);
+// kv_budget_default: the KV budget when --kv-budget is not given (0: one max_seq_len sequence).
+LoadedModel load_model(const ModelArgs& args, int64_t kv_budget_default = 0);
+// A --model that is not a directory is named as such (before anything looks inside it).
+void check_model_dir(const std::string& dir);
 
 // A prompt given as text, a text file, a JSON file of ids, or ids on the command line.
 struct PromptArgs {

@@ -2,8 +2,6 @@
 
 #include <random>
 
-#include "runtime/stop_strings.h"
-
 namespace bringup::cli {
 
 void add_sampling_args(CLI::App* app, SamplingArgs& a) {
@@ -24,9 +22,7 @@ void add_sampling_args(CLI::App* app, SamplingArgs& a) {
 
 GenerationSettings settings_from(const SamplingArgs& a, const Checkpoint& ck,
                                  const Tokenizer* tok) {
-  const GenerationConfig& g = ck.generation_config();
-  GenerationSettings s;
-  s.sampling = SamplingParams::from(g);
+  GenerationSettings s = default_generation_settings(ck.generation_config(), tok);
   if (a.temperature_opt->count()) {
     if (a.temperature < 0) throw Error("--temperature must not be negative");
     s.sampling.temperature = a.temperature;
@@ -50,11 +46,7 @@ GenerationSettings settings_from(const SamplingArgs& a, const Checkpoint& ck,
   }
   s.sampling.seed = a.seed_opt->count() ? a.seed : std::random_device{}();
   if (a.max_new_tokens < 0) throw Error("--max-new-tokens must be positive");
-  s.max_new_tokens = a.max_new_tokens > 0 ? a.max_new_tokens : g.max_new_tokens.value_or(256);
-  s.eos_ids = g.eos_token_ids;
-  if (s.eos_ids.empty() && tok && !tok->eos_token().empty()) {
-    if (auto id = tok->token_id(tok->eos_token())) s.eos_ids.push_back(*id);
-  }
+  if (a.max_new_tokens > 0) s.max_new_tokens = a.max_new_tokens;
   s.stop = a.stop;
   return s;
 }
@@ -63,49 +55,28 @@ GenerationResult stream_generation(Model& model, Sequence& seq, const Tokenizer*
                                    std::span<const int32_t> history,
                                    std::span<const int32_t> prompt, const GenerationSettings& s,
                                    std::FILE* out) {
-  GenerationResult r;
-  Sampler sampler(s.sampling);
   std::vector<int32_t> seen(history.begin(), history.end());
   seen.insert(seen.end(), prompt.begin(), prompt.end());
+  SequenceGenerator gen(s, tokenizer, seen);
   GenerateOptions o;
   o.max_new_tokens = s.max_new_tokens;
-  o.eos_ids = s.eos_ids;
-  o.pick = [&](std::span<const float> logits) {
-    const int32_t id = sampler.pick(logits, seen);
-    seen.push_back(id);
-    return id;
-  };
-  std::optional<StreamDecoder> decoder;
-  if (tokenizer) decoder.emplace(*tokenizer);
-  StopStrings stops(s.stop);
-  auto show = [&](const std::string& text) {
-    r.text += text;
-    std::fputs(text.c_str(), out);
-    std::fflush(out);
-  };
-  const auto is_eos = [&](int32_t id) {
-    return std::find(s.eos_ids.begin(), s.eos_ids.end(), id) != s.eos_ids.end();
-  };
-  bool first = true;
+  o.pick = [&](std::span<const float> logits) { return gen.pick(logits); };
+  GenerationResult r;
   r.ids = generate(
       model, seq, prompt, o,
       [&](int32_t id) {
-        if (!decoder) {  // no tokenizer: the ids themselves
-          std::fprintf(out, first ? "%d" : " %d", id);
-          first = false;
-          std::fflush(out);
-          return true;
+        if (!tokenizer) {  // no tokenizer: the ids themselves
+          std::fprintf(out, gen.ids().size() == 1 ? "%d" : " %d", id);
+        } else {
+          std::fputs(gen.piece().c_str(), out);
         }
-        if (is_eos(id)) return true;  // its text (<|im_end|>) is not shown
-        show(stops.push(decoder->push(id)));
-        return !stops.stopped();
+        std::fflush(out);
+        return !gen.finished();
       },
       &r.stats);
-  if (decoder) {
-    if (!stops.stopped()) show(stops.push(decoder->flush()) + stops.flush());
-  } else {
-    std::fputc('\n', out);
-  }
+  r.stats.stopped_by_eos = gen.finish_reason() == FinishReason::kEndToken;
+  r.text = gen.text();
+  if (!tokenizer) std::fputc('\n', out);
   return r;
 }
 

@@ -1,5 +1,6 @@
-// Generation as `generate` and `chat` run it: sampling settings from generation_config.json and
-// the command line, text streamed without splitting UTF-8 characters, stop strings.
+// Generation as `generate` and `chat` run it: the command line's sampling arguments over
+// generation_config.json's, and the reply printed as the runtime's generation policy
+// (runtime/generation.h) releases it.
 #pragma once
 
 #include <CLI/CLI.hpp>
@@ -9,7 +10,7 @@
 
 #include "bringup/bringup.h"
 #include "runtime/generate.h"
-#include "runtime/sampling.h"
+#include "runtime/generation.h"
 
 namespace bringup::cli {
 
@@ -24,13 +25,6 @@ struct SamplingArgs {
 };
 
 void add_sampling_args(CLI::App* app, SamplingArgs& a);
-
-struct GenerationSettings {
-  SamplingParams sampling;
-  int64_t max_new_tokens = 256;
-  std::vector<int64_t> eos_ids;
-  std::vector<std::string> stop;
-};
 
 // generation_config.json, overridden by what was given on the command line. A --temperature > 0
 // turns sampling on, 0 turns it off.

@@ -1,5 +1,6 @@
-// Generation: prefill the prompt, then pick and decode one token at a time until an end-of-
-// sequence id, the token budget, or the caller says stop.
+// Generation: one sequence (prefill the prompt, then pick and decode one token at a time until an
+// end-of-sequence id, the token budget, or the caller says stop), or many requests together in
+// continuous-batching steps.
 #pragma once
 
 #include <cstdint>
@@ -8,6 +9,7 @@
 #include <vector>
 
 #include "bringup/model.h"
+#include "runtime/generation.h"
 
 namespace bringup {
 
@@ -36,5 +38,27 @@ int32_t argmax(std::span<const float> logits);
 std::vector<int32_t> generate(Model& model, Sequence& seq, std::span<const int32_t> prompt,
                               const GenerateOptions& options, const TokenFn& on_token,
                               GenerateStats* stats = nullptr);
+
+struct GenerationRequest {
+  std::vector<int32_t> prompt;
+  GenerationSettings settings;
+};
+
+struct GenerationOutput {
+  std::vector<int32_t> ids;  // generated tokens
+  std::string text;          // as shown (without a stop string or the end token's text)
+  FinishReason finish = FinishReason::kNone;
+  GenerateStats stats;  // time to first token counts from the start of the batch
+};
+
+// Runs every request to its end in shared forward steps, as a continuous-batching server does:
+// each step holds the next token of every running sequence, then prompt chunks of admitted ones
+// up to the model's max_step_rows(). A request is admitted when the KV pool can hold its prompt
+// plus max_new_tokens beside those running; one that cannot fit an empty pool is an Error naming
+// the budget. Outputs are in request order; on_done(i, output) is called as each finishes. With
+// greedy sampling every output equals generating its request alone (steps are batch-invariant).
+std::vector<GenerationOutput> generate_batch(
+    Model& model, const Tokenizer* tokenizer, std::span<const GenerationRequest> requests,
+    const std::function<void(size_t, const GenerationOutput&)>& on_done = nullptr);
 
 }  // namespace bringup

@@ -1,5 +1,5 @@
-// Teacher forcing against the Hugging Face transformers references of both golden checkpoints,
-// every precision policy, with the thresholds the bring-up must meet.
+// Teacher forcing against the Hugging Face transformers references of the golden checkpoints (two
+// Qwen2, one Llama), every precision policy, with the thresholds the bring-up must meet.
 #include <gtest/gtest.h>
 
 #include <nlohmann/json.hpp>
@@ -53,7 +53,7 @@ TEST_P(GoldenEval, MeetsThresholds) {
 
 INSTANTIATE_TEST_SUITE_P(
     Policies, GoldenEval,
-    ::testing::Combine(::testing::Values("qwen2-gqa7-small", "qwen2-tied-hd64"),
+    ::testing::Combine(::testing::Values("qwen2-gqa7-small", "qwen2-tied-hd64", "llama-gqa4-small"),
                        ::testing::Values(Threshold{Precision::kFp32, 1.0, 1.0},
                                          Threshold{Precision::kBf16, 0.97, 0.99},
                                          Threshold{Precision::kBfp8Mixed, 0.92, 0.99},
