@@ -1,6 +1,7 @@
 // bringup bench: llama-bench's pp (prompt processing) and tg (text generation) tests, with this
 // machine's bandwidth and compute limits measured in the same run so that speeds read as shares
-// of them, plus time to first token, load time and peak resident memory.
+// of them, plus time to first token, load time and peak resident memory; with --batch, decode of
+// B sequences together in batched steps (aggregate tokens/s, weights read once per step).
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -30,6 +31,7 @@ struct BenchArgs {
   int reps = 3;
   bool json = false;
   size_t probe_bytes = size_t{1} << 30;
+  std::vector<int64_t> batch;  // sequence counts for batched decode
 };
 
 struct Stats {
@@ -100,13 +102,59 @@ double seconds_since(Clock::time_point t) {
   return std::chrono::duration<double>(Clock::now() - t).count();
 }
 
+constexpr int64_t kBatchPrompt = 8;  // prompt tokens of each sequence before batched decode
+
+struct BatchResult {
+  int64_t sequences;
+  Stats tok_s;  // aggregate: every sequence's tokens together
+};
+
+// `gen` decode steps of B sequences together, each step one row per sequence.
+BatchResult bench_batch(Model& model, int64_t b, int64_t gen, int reps) {
+  const ModelConfig& c = model.config();
+  const size_t vocab = static_cast<size_t>(c.vocab_size);
+  std::vector<double> rates;
+  for (int r = 0; r < reps; ++r) {
+    std::vector<std::unique_ptr<Sequence>> seqs;
+    std::vector<BatchRow> rows;
+    for (int64_t i = 0; i < b; ++i) {
+      seqs.push_back(model.new_sequence());
+      const std::vector<int32_t> prompt = synthetic_ids(kBatchPrompt, c.vocab_size, 100 + i);
+      for (int64_t j = 0; j < kBatchPrompt; ++j) {
+        rows.push_back({seqs.back().get(), prompt[j], j, j + 1 == kBatchPrompt});
+      }
+    }
+    std::vector<int32_t> next(b);
+    std::span<const float> logits = model.step(rows);  // the prompts, in one step
+    const auto t0 = Clock::now();
+    for (int64_t step = 0; step < gen; ++step) {
+      rows.clear();
+      for (int64_t i = 0; i < b; ++i) {
+        next[i] = argmax(logits.subspan(i * vocab, vocab));
+        rows.push_back({seqs[i].get(), next[i], seqs[i]->length(), true});
+      }
+      logits = model.step(rows);
+    }
+    rates.push_back(static_cast<double>(b * gen) / seconds_since(t0));
+  }
+  return {b, stats(rates)};
+}
+
 int run_bench(const BenchArgs& a) {
   if (a.prompt < 1 || a.gen < 1 || a.reps < 1) throw Error("bench: -p, -n and -r must be positive");
   const Limits limits = probe_limits(a.model.threads, a.probe_bytes);
 
   ModelArgs margs = a.model;
-  if (margs.max_seq_len == 0) margs.max_seq_len = std::max(a.prompt, a.gen + 1);
-  LoadedModel m = load_model(margs);
+  if (margs.max_seq_len == 0) margs.max_seq_len = std::max(a.prompt, a.gen + kBatchPrompt);
+  int64_t max_batch = 1;
+  for (int64_t b : a.batch) {
+    if (b < 1 || b > 1024) throw Error("bench: --batch sizes must be in 1..1024");
+    max_batch = std::max(max_batch, b);
+  }
+  if (max_batch * kBatchPrompt > 512 && !a.batch.empty()) {
+    throw Error("bench: --batch sizes above 64 need a prompt step larger than 512 rows");
+  }
+  LoadedModel m = load_model(margs, max_batch * margs.max_seq_len);
   Model& model = *m.model;
   const ModelConfig& c = model.config();
   const std::vector<int32_t> prompt = synthetic_ids(a.prompt, c.vocab_size, 1);
@@ -134,6 +182,9 @@ int run_bench(const BenchArgs& a) {
     tg.push_back(static_cast<double>(a.gen) / seconds_since(t0));
   }
 
+  std::vector<BatchResult> batches;
+  for (int64_t b : a.batch) batches.push_back(bench_batch(model, b, a.gen, a.reps));
+
   const Stats pps = stats(pp), tgs = stats(tg), ttfts = stats(ttft);
   const MemoryPlan plan = plan_memory(c, model.precision(), model.max_seq_len(),
                                       model.max_seq_len(), device_threads(*m.device));
@@ -147,6 +198,8 @@ int run_bench(const BenchArgs& a) {
   const double tg_pct = 100.0 * tgs.mean * bytes_per_token / (bw * 1e9);
   const double pp_pct =
       100.0 * pps.mean / static_cast<double>(a.prompt) * flops_per_prompt / (compute * 1e9);
+  // A decoded token multiplies every layer weight and the lm_head once.
+  const double flops_per_token = 2.0 * layer_params + 2.0 * embed;
   const size_t rss = peak_rss();
   const std::string name = m.checkpoint.name();
   const std::string prec(precision_name(model.precision()));
@@ -176,7 +229,16 @@ int run_bench(const BenchArgs& a) {
                     {"compute_probe", limits.bf16 ? "bf16 vdpbf16ps" : "fp32 fma"},
                     {"tg_pct_of_bandwidth_limit", tg_pct},
                     {"pp_pct_of_compute_limit", pp_pct}};
-    std::printf("%s\n", j.dump(2).c_str());
+    Json out = j;
+    for (const BatchResult& b : batches) {
+      out["batch"].push_back(
+          {{"sequences", b.sequences},
+           {"tg_tok_s", b.tok_s.mean},
+           {"tg_tok_s_stdev", b.tok_s.stdev},
+           {"x_single_sequence", b.tok_s.mean / tgs.mean},
+           {"pct_of_compute_limit", 100.0 * b.tok_s.mean * flops_per_token / (compute * 1e9)}});
+    }
+    std::printf("%s\n", out.dump(2).c_str());
     return 0;
   }
   std::printf("| model | size | params | backend | threads | precision | test | t/s |\n");
@@ -190,6 +252,12 @@ int run_bench(const BenchArgs& a) {
   std::printf("| %s | %s | %s | cpu | %d | %s | tg%lld | %.2f ± %.2f |\n", name.c_str(),
               size.c_str(), params, device_threads(*m.device), prec.c_str(),
               static_cast<long long>(a.gen), tgs.mean, tgs.stdev);
+  for (const BatchResult& b : batches) {
+    std::printf("| %s | %s | %s | cpu | %d | %s | tg%lld x %lld seqs | %.2f ± %.2f |\n",
+                name.c_str(), size.c_str(), params, device_threads(*m.device), prec.c_str(),
+                static_cast<long long>(a.gen), static_cast<long long>(b.sequences), b.tok_s.mean,
+                b.tok_s.stdev);
+  }
   std::printf(
       "\nmachine, measured in this run: memory read %.1f GB/s (best of 5, median %.1f), %s %.0f "
       "GFLOP/s (best of 5, median %.0f)\n",
@@ -207,6 +275,14 @@ int run_bench(const BenchArgs& a) {
       flops_per_prompt / static_cast<double>(a.prompt) / 1e9,
       pps.mean * flops_per_prompt / static_cast<double>(a.prompt) / 1e9, pp_pct,
       compute * 1e9 * static_cast<double>(a.prompt) / flops_per_prompt);
+  for (const BatchResult& b : batches) {
+    std::printf(
+        "tg%lld x %lld sequences: %.2f tok/s together = %.2f x the single-sequence rate, %.1f%% of "
+        "the compute limit (%.2f GFLOP per token)\n",
+        static_cast<long long>(a.gen), static_cast<long long>(b.sequences), b.tok_s.mean,
+        b.tok_s.mean / tgs.mean, 100.0 * b.tok_s.mean * flops_per_token / (compute * 1e9),
+        flops_per_token / 1e9);
+  }
   std::printf("time to first token (%lld-token prompt) %.1f ± %.1f ms; load %.2f s\n",
               static_cast<long long>(a.prompt), ttfts.mean, ttfts.stdev, m.load_seconds);
   std::printf(
@@ -231,6 +307,9 @@ std::function<int()> add_bench(CLI::App& app) {
   sub->add_option("-n,--n-gen", args->gen, "generated tokens for tg")->capture_default_str();
   sub->add_option("-r,--repetitions", args->reps, "repetitions of each test")
       ->capture_default_str();
+  sub->add_option("--batch", args->batch,
+                  "also decode this many sequences together, e.g. 1,4,16 (aggregate tok/s)")
+      ->delimiter(',');
   sub->add_flag("--json", args->json, "print one JSON object");
   return [args] { return run_bench(*args); };
 }

@@ -1,5 +1,7 @@
-// Every op against a plain reference loop on random inputs of odd and even sizes, on every kernel
-// set this CPU runs.
+// The device conformance suite: every op through the Device interface only (ops/ops.h over a
+// Device&), against a plain reference loop on random inputs of odd and even sizes, for every
+// backend and kernel set. A set this CPU cannot run is reported as skipped, never left out
+// silently; a second backend is proven by adding it to the instantiation below and passing.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -15,6 +17,23 @@ namespace {
 
 using test::random_tensor;
 using test::random_vector;
+
+class Conformance : public ::testing::TestWithParam<std::string> {
+ protected:
+  void SetUp() override {
+    const cpu::MicroKernels* k =
+        GetParam() == "cpu_portable" ? &cpu::portable_kernels() : cpu::avx512_bf16_kernels();
+    if (!k) GTEST_SKIP() << "this CPU cannot run the " << GetParam() << " kernel set";
+    device_ = std::make_unique<CpuDevice>(2, k);
+  }
+  Device& device() { return *device_; }
+
+ private:
+  std::unique_ptr<Device> device_;
+};
+
+INSTANTIATE_TEST_SUITE_P(Backends, Conformance,
+                         ::testing::Values("cpu_portable", "cpu_avx512_bf16"));
 
 // ---------------------------------------------------------------- linear and its weight formats
 
@@ -67,20 +86,19 @@ struct LinearCase {
   bool bias;
 };
 
-class LinearTest : public ::testing::TestWithParam<WeightFormat> {};
-
-TEST_P(LinearTest, MatchesReferenceLoop) {
-  const WeightFormat format = GetParam();
+TEST_P(Conformance, Linear_MatchesReferenceLoopInEveryFormat) {
   const std::vector<LinearCase> cases = {
       {1, 64, {32}, false},         {1, 7, {17}, true},      {3, 129, {20, 13, 45}, true},
       {5, 600, {48}, false},        {8, 33, {16, 16}, true}, {13, 1031, {70}, true},
       {37, 96, {31, 1, 64}, false}, {2, 1, {5}, true},       {64, 515, {40}, true},
   };
-  for (const auto& [name, kernels] : test::kernel_sets()) {
-    CpuDevice dev(2, kernels);
+  for (WeightFormat format :
+       {WeightFormat::kF32, WeightFormat::kBf16, WeightFormat::kBfp8, WeightFormat::kBfp4}) {
+    Device& dev = device();
     uint32_t seed = 1;
     for (const LinearCase& c : cases) {
-      SCOPED_TRACE(name + " m=" + std::to_string(c.m) + " k=" + std::to_string(c.k));
+      SCOPED_TRACE(std::string(weight_format_name(format)) + " m=" + std::to_string(c.m) +
+                   " k=" + std::to_string(c.k));
       const auto parts = make_parts(c.parts, c.k, seed += 10);
       std::vector<HostMatrix> hosts;
       for (const Part& p : parts) hosts.push_back(HostMatrix::of(p.data.data(), p.rows, c.k));
@@ -111,18 +129,8 @@ TEST_P(LinearTest, MatchesReferenceLoop) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(Formats, LinearTest,
-                         ::testing::Values(WeightFormat::kF32, WeightFormat::kBf16,
-                                           WeightFormat::kBfp8, WeightFormat::kBfp4),
-                         [](const auto& info) {
-                           return std::string(weight_format_name(info.param)) == "fp32" ? "fp32"
-                                  : info.param == WeightFormat::kBf16                   ? "bf16"
-                                  : info.param == WeightFormat::kBfp8                   ? "bfp8"
-                                                                                        : "bfp4";
-                         });
-
-TEST(Linear, RejectsMismatchedInput) {
-  CpuDevice dev(2);
+TEST_P(Conformance, Linear_RejectsMismatchedInput) {
+  Device& dev = device();
   const auto data = random_vector(8 * 4, 1);
   const HostMatrix m = HostMatrix::of(data.data(), 8, 4);
   const Weight w = dev.upload_weight({&m, 1}, WeightFormat::kF32);
@@ -132,9 +140,9 @@ TEST(Linear, RejectsMismatchedInput) {
 
 // ---------------------------------------------------------------- embedding
 
-TEST(Embedding, GathersDecodedRows) {
+TEST_P(Conformance, Embedding_GathersDecodedRows) {
   for (WeightFormat f : {WeightFormat::kF32, WeightFormat::kBf16, WeightFormat::kBfp8}) {
-    CpuDevice dev(2);
+    Device& dev = device();
     const int64_t vocab = 37, hidden = 19;
     const auto parts = make_parts({vocab}, hidden, 3);
     const HostMatrix m = HostMatrix::of(parts[0].data.data(), vocab, hidden);
@@ -156,8 +164,8 @@ TEST(Embedding, GathersDecodedRows) {
 
 // ---------------------------------------------------------------- norms, activations, rotary
 
-TEST(RmsNorm, MatchesReference) {
-  CpuDevice dev(2);
+TEST_P(Conformance, RmsNorm_MatchesReference) {
+  Device& dev = device();
   for (int64_t n : {1, 7, 64, 448, 3585}) {
     const Tensor x = random_tensor({5, n}, 11, 4.0f);
     const Tensor w = random_tensor({n}, 12);
@@ -174,8 +182,8 @@ TEST(RmsNorm, MatchesReference) {
   }
 }
 
-TEST(SiluMul, MatchesReference) {
-  CpuDevice dev(2);
+TEST_P(Conformance, SiluMul_MatchesReference) {
+  Device& dev = device();
   for (int64_t n : {1, 15, 16, 1216}) {
     Tensor gu = random_tensor({3, 2 * n}, 21, 5.0f);
     gu.data()[0] = -200.0f;  // exp overflow territory
@@ -193,8 +201,8 @@ TEST(SiluMul, MatchesReference) {
   }
 }
 
-TEST(Add, AddsElementwise) {
-  CpuDevice dev(2);
+TEST_P(Conformance, Add_AddsElementwise) {
+  Device& dev = device();
   const Tensor a = random_tensor({3, 33}, 1), b = random_tensor({3, 33}, 2);
   Tensor out;
   ops::add(dev, a, b, out);
@@ -203,7 +211,7 @@ TEST(Add, AddsElementwise) {
   EXPECT_THROW(ops::add(dev, a, c, out), Error);
 }
 
-TEST(Rope, InvFreqMatchesHuggingFaceFormula) {
+TEST_P(Conformance, Rope_InvFreqMatchesHuggingFaceFormula) {
   const auto inv = ops::rope_inv_freq(128, 1e6);
   ASSERT_EQ(inv.size(), 64u);
   EXPECT_EQ(inv[0], 1.0f);
@@ -214,8 +222,8 @@ TEST(Rope, InvFreqMatchesHuggingFaceFormula) {
 }
 
 // rotate_half convention: the first half of a head pairs with the second half.
-TEST(Rope, RotatesHalvesAtAnyOffset) {
-  CpuDevice dev(2);
+TEST_P(Conformance, Rope_RotatesHalvesAtAnyOffset) {
+  Device& dev = device();
   for (int64_t hd : {2, 34, 128}) {
     for (int64_t pos0 : {0, 7, 31000}) {
       const int64_t heads = 3, t = 5;
@@ -246,8 +254,8 @@ TEST(Rope, RotatesHalvesAtAnyOffset) {
 
 // ---------------------------------------------------------------- heads
 
-TEST(Heads, CreateAndConcatAreInverse) {
-  CpuDevice dev(2);
+TEST_P(Conformance, Heads_CreateAndConcatAreInverse) {
+  Device& dev = device();
   const int64_t t = 5, nq = 7, nkv = 1, hd = 6;
   const Tensor qkv = random_tensor({t, (nq + 2 * nkv) * hd}, 41);
   Tensor q, k, v, cat;
@@ -309,9 +317,9 @@ struct PagedCache {
   KvView view;
 };
 
-TEST(Cache, FillAndUpdateWriteThroughTheBlockTable) {
+TEST_P(Conformance, Cache_FillAndUpdateWriteThroughTheBlockTable) {
   for (CacheDType dtype : {CacheDType::kF32, CacheDType::kBf16}) {
-    CpuDevice dev(2);
+    Device& dev = device();
     const int64_t nkv = 2, hd = 10, block = 4, t = 11;
     PagedCache cache(nkv, hd, block, 16, dtype);
     const Tensor k = random_tensor({nkv, t, hd}, 51), v = random_tensor({nkv, t, hd}, 52);
@@ -366,13 +374,13 @@ struct AttentionCase {
   int64_t nq, nkv, hd, block, pos0, t;
 };
 
-TEST(Attention, PrefillIsCausalGroupedQueryOverPagedCache) {
+TEST_P(Conformance, Attention_PrefillIsCausalGroupedQueryOverPagedCache) {
   const std::vector<AttentionCase> cases = {
       {14, 2, 32, 16, 0, 37}, {7, 1, 128, 32, 5, 9},    {4, 2, 64, 4, 0, 1},
       {6, 3, 18, 5, 11, 13},  {28, 4, 128, 32, 40, 24},
   };
   for (CacheDType dtype : {CacheDType::kF32, CacheDType::kBf16}) {
-    CpuDevice dev(2);
+    Device& dev = device();
     for (const AttentionCase& c : cases) {
       SCOPED_TRACE("nq=" + std::to_string(c.nq) + " nkv=" + std::to_string(c.nkv) +
                    " hd=" + std::to_string(c.hd) + " pos0=" + std::to_string(c.pos0));
@@ -391,9 +399,9 @@ TEST(Attention, PrefillIsCausalGroupedQueryOverPagedCache) {
   }
 }
 
-TEST(Attention, DecodeMatchesReferenceAcrossChunks) {
+TEST_P(Conformance, Attention_DecodeMatchesReferenceAcrossChunks) {
   for (CacheDType dtype : {CacheDType::kF32, CacheDType::kBf16}) {
-    CpuDevice dev(2);
+    Device& dev = device();
     for (int64_t pos : {0, 255, 256, 700}) {
       const int64_t nq = 7, nkv = 1, hd = 128;
       PagedCache cache(nkv, hd, 32, pos + 1, dtype);
@@ -410,8 +418,72 @@ TEST(Attention, DecodeMatchesReferenceAcrossChunks) {
   }
 }
 
-TEST(Attention, RejectsPositionsPastTheCache) {
-  CpuDevice dev(2);
+// One step holding rows of two sequences (each its own block table in one pool), interleaved
+// and at unrelated positions: every row attends to its own sequence only.
+TEST_P(Conformance, Attention_BatchedRowsEachOverTheirOwnSequence) {
+  Device& dev = device();
+  for (CacheDType dtype : {CacheDType::kF32, CacheDType::kBf16}) {
+    const int64_t nq = 6, nkv = 2, hd = 16, block = 4, len = 300;
+    PagedCache cache(nkv, hd, block, 2 * len, dtype);
+    const int64_t half = cache.view.table_blocks / 2;
+    const int32_t* tables[2] = {cache.table.data(), cache.table.data() + half};
+    // Fill both sequences with one batched update each, rows in scrambled order.
+    for (int s = 0; s < 2; ++s) {
+      std::vector<KvRow> rows;
+      for (int64_t p = 0; p < len; ++p) rows.push_back({tables[s], half, (p * 7) % len});
+      const Tensor k = random_tensor({nkv, len, hd}, 80 + s, 2.0f);
+      const Tensor v = random_tensor({nkv, len, hd}, 90 + s);
+      ops::paged_update_cache(dev, cache.view, rows, k, v);
+    }
+    const std::vector<std::pair<int, int64_t>> who = {{0, 0},   {1, 299}, {0, 256}, {1, 3},
+                                                      {0, 255}, {1, 257}, {0, 100}};
+    std::vector<KvRow> rows;
+    for (const auto& [s, pos] : who) rows.push_back({tables[s], half, pos});
+    const int64_t t = static_cast<int64_t>(who.size());
+    const Tensor q = random_tensor({nq, t, hd}, 99, 2.0f);
+    const float scale = 0.25f;
+    Tensor out;
+    ops::paged_scaled_dot_product_attention(dev, q, cache.view, rows, scale, out);
+    for (int64_t r = 0; r < t; ++r) {
+      Tensor qr({nq, 1, hd});
+      for (int64_t j = 0; j < nq; ++j) {
+        std::memcpy(qr.data() + j * hd, q.data() + (j * t + r) * hd, hd * 4);
+      }
+      PagedCache& c = cache;
+      c.view.block_table = tables[who[r].first];
+      c.view.table_blocks = half;
+      const std::vector<double> want = reference_attention(qr, c, who[r].second, scale);
+      std::vector<float> got(nq * hd);
+      for (int64_t j = 0; j < nq; ++j) {
+        std::memcpy(got.data() + j * hd, out.data() + (j * t + r) * hd, hd * 4);
+      }
+      EXPECT_TRUE(test::near_all(got.data(), want, 1e-5, 1e-4)) << "row " << r;
+    }
+    cache.view.block_table = cache.table.data();
+    cache.view.table_blocks = 2 * half;
+    // Copy-on-write's block copy: every head and position of the block, K and V.
+    dev.copy_cache_block(cache.view, cache.table[0], cache.table[1]);
+    for (int64_t h = 0; h < nkv; ++h) {
+      for (int64_t p = 0; p < block; ++p) {
+        for (int64_t i = 0; i < hd; ++i) {
+          EXPECT_EQ(cache.read(true, h, block + p, i), cache.read(true, h, p, i));
+          EXPECT_EQ(cache.read(false, h, block + p, i), cache.read(false, h, p, i));
+        }
+      }
+    }
+  }
+}
+
+// Device memory comes zeroed and sized as asked.
+TEST_P(Conformance, Memory_AllocateGivesZeroedBytes) {
+  const DeviceMemory m = device().allocate(size_t{3} << 20);
+  ASSERT_EQ(m.bytes(), size_t{3} << 20);
+  const auto* b = static_cast<const uint8_t*>(m.data());
+  EXPECT_EQ(std::count(b, b + m.bytes(), 0), static_cast<std::ptrdiff_t>(m.bytes()));
+}
+
+TEST_P(Conformance, Attention_RejectsPositionsPastTheCache) {
+  Device& dev = device();
   PagedCache cache(1, 8, 4, 8, CacheDType::kF32);
   const Tensor q = random_tensor({2, 1, 8}, 1);
   Tensor out;

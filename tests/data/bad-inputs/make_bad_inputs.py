@@ -104,26 +104,26 @@ def main():
     put(st, "dtype-F64-unsupported.safetensors",
         safetensors(tensors, tensor_edit(lambda h: h["model.norm.weight"].update(dtype="F64"))), "unsupported dtype 'F64'")
     put(st, "dtype-not-a-string.safetensors",
-        safetensors(tensors, tensor_edit(lambda h: h["model.norm.weight"].update(dtype=3))), "dtype")
+        safetensors(tensors, tensor_edit(lambda h: h["model.norm.weight"].update(dtype=3))), "field 'dtype' must be a string")
     put(st, "shape-negative.safetensors",
-        safetensors(tensors, tensor_edit(lambda h: h["model.norm.weight"].update(shape=[-4]))), "shape")
+        safetensors(tensors, tensor_edit(lambda h: h["model.norm.weight"].update(shape=[-4]))), "field 'shape' must hold non-negative integers")
     put(st, "shape-not-an-array.safetensors",
-        safetensors(tensors, tensor_edit(lambda h: h["model.norm.weight"].update(shape="4"))), "shape")
+        safetensors(tensors, tensor_edit(lambda h: h["model.norm.weight"].update(shape="4"))), "field 'shape' must be an array")
     put(st, "offsets-end-before-begin.safetensors",
         safetensors(tensors, tensor_edit(lambda h: h["model.norm.weight"].update(
             data_offsets=h["model.norm.weight"]["data_offsets"][::-1]))), "end before they begin")
     put(st, "offsets-past-end-of-file.safetensors",
         safetensors(tensors, tensor_edit(lambda h: h["model.norm.weight"].update(data_offsets=[10 ** 9, 10 ** 9 + 8]))),
-        "point past the end")
+        "data_offsets [1000000000, 1000000008] point past the end")
     put(st, "offsets-overlapping.safetensors",
         safetensors(tensors, tensor_edit(lambda h: h["model.layers.0.post_attention_layernorm.weight"].update(
             data_offsets=h["model.layers.0.input_layernorm.weight"]["data_offsets"]))), "overlap")
     put(st, "bytes-disagree-with-shape.safetensors",
-        safetensors(tensors, tensor_edit(lambda h: h["model.norm.weight"].update(shape=[3]))), "need")
+        safetensors(tensors, tensor_edit(lambda h: h["model.norm.weight"].update(shape=[3]))), "holds 8 bytes but its shape and BF16 need 6")
     put(st, "tensor-missing.safetensors", safetensors(tensors[:-1]), "missing tensor 'model.layers.0.mlp.down_proj.weight'")
     put(st, "tensor-wrong-shape.safetensors",
         safetensors([(n, s[::-1]) if n.endswith("k_proj.weight") else (n, s) for n, s in tensors]), "has shape [4, 2]")
-    put(st, "data-truncated.safetensors", safetensors(tensors)[:-10], "point past the end")
+    put(st, "data-truncated.safetensors", safetensors(tensors)[:-10], "point past the end of the 286-byte data section")
     put(st, "tensor-entry-not-an-object.safetensors",
         safetensors(tensors, tensor_edit(lambda h: h.update({"model.norm.weight": 5}))), "is not an object")
 
@@ -131,30 +131,30 @@ def main():
     put(cf, "not-json.json", '{"model_type": "qwen2",', "malformed JSON")
     put(cf, "model-type-gemma2.json", json.dumps({**TINY, "model_type": "gemma2"}),
         "'model_type' is 'gemma2', which is not supported")
-    put(cf, "hidden-act-gelu.json", json.dumps({**TINY, "hidden_act": "gelu"}), "hidden_act")
-    put(cf, "rope-scaling-yarn.json", json.dumps({**TINY, "rope_scaling": {"type": "yarn", "factor": 4.0}}), "rope_scaling")
-    put(cf, "sliding-window-enabled.json", json.dumps({**TINY, "use_sliding_window": True}), "use_sliding_window")
+    put(cf, "hidden-act-gelu.json", json.dumps({**TINY, "hidden_act": "gelu"}), "field 'hidden_act' is 'gelu'; only 'silu' is supported")
+    put(cf, "rope-scaling-yarn.json", json.dumps({**TINY, "rope_scaling": {"type": "yarn", "factor": 4.0}}), "field 'rope_scaling' has type 'yarn'")
+    put(cf, "sliding-window-enabled.json", json.dumps({**TINY, "use_sliding_window": True}), "field 'use_sliding_window' is true")
     put(cf, "kv-heads-do-not-divide-heads.json", json.dumps({**TINY, "num_key_value_heads": 3, "num_attention_heads": 4}),
-        "num_key_value_heads")
-    put(cf, "hidden-size-missing.json", json.dumps({k: v for k, v in TINY.items() if k != "hidden_size"}), "hidden_size")
-    put(cf, "vocab-size-a-string.json", json.dumps({**TINY, "vocab_size": "8"}), "vocab_size")
-    put(cf, "head-dim-odd.json", json.dumps({**TINY, "head_dim": 3}), "head_dim")
-    put(cf, "layers-zero.json", json.dumps({**TINY, "num_hidden_layers": 0}), "num_hidden_layers")
-    put(cf, "vocab-size-a-billion.json", json.dumps({**TINY, "vocab_size": 10 ** 9}), "vocab_size")
+        "field 'num_key_value_heads' (3) must divide num_attention_heads (4)")
+    put(cf, "hidden-size-missing.json", json.dumps({k: v for k, v in TINY.items() if k != "hidden_size"}), "field 'hidden_size' is missing")
+    put(cf, "vocab-size-a-string.json", json.dumps({**TINY, "vocab_size": "8"}), "field 'vocab_size' must be an integer, found a string")
+    put(cf, "head-dim-odd.json", json.dumps({**TINY, "head_dim": 3}), "field 'head_dim' is 3; rotary embedding needs it even")
+    put(cf, "layers-zero.json", json.dumps({**TINY, "num_hidden_layers": 0}), "field 'num_hidden_layers' is 0; expected 1..4096")
+    put(cf, "vocab-size-a-billion.json", json.dumps({**TINY, "vocab_size": 10 ** 9}), "field 'vocab_size' is 1000000000; expected 1..16777216")
     put(cf, "top-level-an-array.json", "[1]", "expected a JSON object")
 
     gc = "generation_config"
-    put(gc, "top-p-zero.json", json.dumps({"top_p": 0}), "top_p")
-    put(gc, "eos-id-a-string.json", json.dumps({"eos_token_id": ["<|im_end|>"]}), "eos_token_id")
-    put(gc, "temperature-negative.json", json.dumps({"temperature": -1}), "temperature")
+    put(gc, "top-p-zero.json", json.dumps({"top_p": 0}), "field 'top_p' must be in (0, 1]")
+    put(gc, "eos-id-a-string.json", json.dumps({"eos_token_id": ["<|im_end|>"]}), "field 'eos_token_id' must hold integers")
+    put(gc, "temperature-negative.json", json.dumps({"temperature": -1}), "field 'temperature' must not be negative")
 
     ix = "index"
     wmap = {n: ("part-1.safetensors" if k < 8 else "part-2.safetensors") for k, (n, _) in enumerate(tensors)}
-    put(ix, "weight-map-missing.json", json.dumps({"metadata": {}}), "weight_map")
+    put(ix, "weight-map-missing.json", json.dumps({"metadata": {}}), "field 'weight_map' is missing")
     put(ix, "shard-path-escapes-directory.json", json.dumps({"weight_map": {**wmap, "model.norm.weight": "../x.safetensors"}}),
         "plain file name")
     put(ix, "shard-file-absent.json", json.dumps({"weight_map": {**wmap, "model.norm.weight": "part-9.safetensors"}}),
-        "cannot open")
+        "part-9.safetensors: cannot open")
     put(ix, "tensor-in-wrong-shard.json", json.dumps({"weight_map": {**wmap, "model.norm.weight": "part-2.safetensors"}}),
         "is not in this file")
 
@@ -162,7 +162,7 @@ def main():
     put(tk, "not-json.json", '{"model": {', "malformed JSON")
     put(tk, "model-type-unigram.json", json.dumps({**small, "model": {**small["model"], "type": "Unigram"}}), "only BPE")
     put(tk, "merge-of-unknown-token.json",
-        json.dumps({**small, "model": {**small["model"], "merges": merges + [["zzz", "qqq"]]}}, ensure_ascii=False), "merge")
+        json.dumps({**small, "model": {**small["model"], "merges": merges + [["zzz", "qqq"]]}}, ensure_ascii=False), "merge 50 ('zzz', 'qqq') uses a token that is not in the vocabulary")
     put(tk, "vocab-missing-byte-tokens.json",
         json.dumps({**small, "model": {**small["model"], "vocab": {"a": 0}, "merges": []}}), "byte-level token")
     bad_regex = json.loads(json.dumps(small))
@@ -180,8 +180,8 @@ def main():
     tc = "tokenizer_config"
     put(tc, "chat-template-uses-macro.json", json.dumps({**tok_config, "chat_template": "{% macro m() %}{% endmacro %}"}),
         "unsupported construct 'macro'")
-    put(tc, "chat-template-unclosed-tag.json", json.dumps({**tok_config, "chat_template": "{{ messages"}), "unclosed")
-    put(tc, "chat-template-not-a-string.json", json.dumps({**tok_config, "chat_template": 42}), "chat_template")
+    put(tc, "chat-template-unclosed-tag.json", json.dumps({**tok_config, "chat_template": "{{ messages"}), "unclosed '{{'")
+    put(tc, "chat-template-not-a-string.json", json.dumps({**tok_config, "chat_template": 42}), "field 'chat_template' must be a string")
     put(tc, "chat-template-unknown-filter.json",
         json.dumps({**tok_config, "chat_template": "{{ messages | shuffle }}"}), "filter 'shuffle'")
 
@@ -192,14 +192,14 @@ def main():
     case = good["cases"][0]
     put(rf, "not-json.json", '{"format": ', "malformed JSON")
     put(rf, "format-not-bringup-reference-1.json", json.dumps({**good, "format": "other/2"}), "bringup-reference/1")
-    put(rf, "cases-empty.json", json.dumps({**good, "cases": []}), "cases")
+    put(rf, "cases-empty.json", json.dumps({**good, "cases": []}), "field 'cases' must be a non-empty array")
     put(rf, "top5-row-too-short.json", json.dumps({**good, "cases": [{**case, "top5_ids": [[4, 1], [5, 1, 2, 3, 0]]}]}),
-        "top5_ids")
+        "field 'top5_ids' rows must hold exactly 5 values")
     put(rf, "top5-rows-fewer-than-steps.json", json.dumps({**good, "cases": [{**case, "top5_logits": [[1, 2, 3, 4, 5]]}]}),
-        "top5_logits")
+        "field 'top5_logits' must have one row per reference id")
     put(rf, "id-outside-vocabulary.json", json.dumps({**good, "cases": [{**case, "prompt_ids": [1, 2, 4096]}]}),
-        "vocabulary")
-    put(rf, "negative-prompt-id.json", json.dumps({**good, "cases": [{**case, "prompt_ids": [-1]}]}), "prompt_ids")
+        "has token id 4096, outside the model's vocabulary of 8")
+    put(rf, "negative-prompt-id.json", json.dumps({**good, "cases": [{**case, "prompt_ids": [-1]}]}), "field 'prompt_ids' must hold non-negative integer token ids")
     put(rf, "logits-npy-path-escapes.json", json.dumps({**good, "cases": [{**case, "logits_npy": "../../x.npy"}]}),
         "plain file names")
 
@@ -225,6 +225,22 @@ def main():
     put(ids, "id-outside-vocabulary.jsonl", "[1, 2]\n[999999]\n", "outside the tokenizer's vocabulary")
     put(ids, "line-not-an-array.jsonl", '"hello"\n', "expected a JSON array")
     put(ids, "id-not-an-integer.jsonl", "[1.5]\n", "integer token ids")
+
+    # A valid twin of each kind's file, so that every refusal is due to its one defect.
+    twins = {
+        "shards/model.safetensors.index.json": json.dumps({"weight_map": wmap}),
+        "tokenizer_config.json": json.dumps(
+            {**tok_config, "chat_template": "{% for m in messages %}{{ m['content'] }}{% endfor %}"}),
+        "reference.json": json.dumps(good),
+        "prompt.txt": "!#%",  # ids below the tiny model's vocabulary of 8
+        "ids.jsonl": "[1, 2]\n",
+    }
+    hdr = "{'descr': '<f4', 'fortran_order': False, 'shape': (2, 8), }"
+    hdr += " " * ((64 - (10 + len(hdr) + 1) % 64) % 64) + "\n"
+    twins["logits.npy"] = b"\x93NUMPY\x01\x00" + struct.pack("<H", len(hdr)) + hdr.encode() + bytes(64)
+    for name, data in twins.items():
+        with open(os.path.join(base, name), "wb") as f:
+            f.write(data if isinstance(data, bytes) else data.encode())
 
     with open(os.path.join(HERE, "manifest.json"), "w") as f:
         json.dump(manifest, f, indent=1)
