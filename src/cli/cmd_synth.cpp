@@ -4,8 +4,8 @@
 
 #include "cli/commands.h"
 #include "cli/common.h"
-#include "io/synth.h"
 #include "models/memory_plan.h"
+#include "models/synth.h"
 
 namespace bringup::cli {
 

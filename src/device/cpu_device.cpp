@@ -14,8 +14,14 @@ namespace bringup {
 
 namespace {
 
+// A weight as this backend stores it: the kernels' packed layout.
+struct CpuWeight final : WeightStorage {
+  explicit CpuWeight(cpu::PackedWeight p) : packed(std::move(p)) {}
+  cpu::PackedWeight packed;
+};
+
 const cpu::PackedWeight& packed(const Weight& w) {
-  return static_cast<const cpu::PackedWeight&>(*w.storage);
+  return static_cast<const CpuWeight&>(*w.storage).packed;
 }
 
 // Positions per decode-attention task: the sequence is split so both cores share one KV head,
@@ -79,13 +85,14 @@ DeviceMemory CpuDevice::allocate(size_t bytes) {
 }
 
 Weight CpuDevice::upload_weight(std::span<const HostMatrix> parts, WeightFormat format) {
-  auto p = std::make_unique<cpu::PackedWeight>(cpu::pack_weight(pool_, parts, format));
+  auto storage = std::make_unique<CpuWeight>(cpu::pack_weight(pool_, parts, format));
+  const cpu::PackedWeight* p = &storage->packed;
   Weight w;
   w.format = format;
   w.cols = p->k;
   for (const HostMatrix& m : parts) w.rows += m.rows;
   w.bytes = p->values.bytes() + p->exps.bytes();
-  w.storage = std::move(p);
+  w.storage = std::move(storage);
   return w;
 }
 

@@ -11,8 +11,8 @@
 #include <span>
 #include <string>
 
+#include "core/kv_view.h"
 #include "core/tensor.h"
-#include "device/kv_view.h"
 #include "device/weight.h"
 
 namespace bringup {

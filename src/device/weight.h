@@ -8,24 +8,9 @@
 #include <span>
 #include <string_view>
 
-#include "bringup/checkpoint.h"
+#include "core/host_matrix.h"
 
 namespace bringup {
-
-enum class WeightFormat { kF32, kBf16, kBfp8, kBfp4 };
-std::string_view weight_format_name(WeightFormat f);
-
-// A matrix on the host in Hugging Face orientation: rows = output features, cols = input
-// features, row-major, in a checkpoint dtype.
-struct HostMatrix {
-  StorageDType dtype = StorageDType::kF32;
-  const std::byte* data = nullptr;
-  int64_t rows = 0, cols = 0;
-
-  static HostMatrix of(const TensorView& t);  // 1-D tensors become one row
-  static HostMatrix of(const float* data, int64_t rows, int64_t cols);
-  void row(int64_t r, float* out) const;  // cols values converted to fp32
-};
 
 // Backend-specific storage behind a Weight.
 class WeightStorage {

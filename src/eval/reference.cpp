@@ -131,8 +131,9 @@ void save_reference(const Reference& r, const std::filesystem::path& file) {
                {"prompt_ids", c.prompt_ids},
                {"reference_ids", c.reference_ids},
                {"top5_ids", c.top5_ids},
-               {"top5_logits", c.top5_logits},
-               {"teacher_forced_argmax_matches", c.reference_ids.size()}};
+               {"top5_logits", c.top5_logits}};
+    // No teacher_forced_argmax_matches: for a reference the same path generated it would be the
+    // count of ids, a claim rather than a measurement (hf_reference.py measures it).
     if (c.logits_npy) jc["logits_npy"] = *c.logits_npy;
     if (c.hidden_states_npy) jc["hidden_states_npy"] = *c.hidden_states_npy;
     j["cases"].push_back(std::move(jc));

@@ -6,8 +6,8 @@
 #include <set>
 
 #include "bringup/error.h"
+#include "core/host_matrix.h"
 #include "core/mapped_file.h"
-#include "io/convert.h"
 #include "io/json_fields.h"
 #include "io/safetensors.h"
 

@@ -48,9 +48,7 @@ LayerTensorNames layer_tensor_names(const FamilySpec& f, int64_t layer) {
 std::vector<ExpectedTensor> expected_tensors(const ModelConfig& c) {
   const FamilySpec& f = family_of(c, "config.json");
   const int64_t h = c.hidden_size, q = c.q_dim(), kv = c.kv_dim(), i = c.intermediate_size;
-  std::vector<ExpectedTensor> out = {{"model.embed_tokens.weight", {c.vocab_size, h}},
-                                     {"model.norm.weight", {h}}};
-  if (!c.tie_word_embeddings) out.push_back({"lm_head.weight", {c.vocab_size, h}});
+  std::vector<ExpectedTensor> out = {{"model.embed_tokens.weight", {c.vocab_size, h}}};
   for (int64_t l = 0; l < c.num_hidden_layers; ++l) {
     const LayerTensorNames n = layer_tensor_names(f, l);
     out.push_back({n.input_norm, {h}});
@@ -66,6 +64,8 @@ std::vector<ExpectedTensor> expected_tensors(const ModelConfig& c) {
     out.push_back({n.up, {i, h}});
     out.push_back({n.down, {h, i}});
   }
+  out.push_back({"model.norm.weight", {h}});
+  if (!c.tie_word_embeddings) out.push_back({"lm_head.weight", {c.vocab_size, h}});
   return out;
 }
 

@@ -2,7 +2,7 @@
 #pragma once
 
 #include "bringup/precision.h"
-#include "device/kv_view.h"
+#include "core/kv_view.h"
 #include "device/weight.h"
 
 namespace bringup {

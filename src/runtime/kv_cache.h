@@ -11,8 +11,8 @@
 #include <vector>
 
 #include "bringup/model.h"
+#include "core/kv_view.h"
 #include "device/device.h"
-#include "device/kv_view.h"
 
 namespace bringup {
 

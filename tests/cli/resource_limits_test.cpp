@@ -8,8 +8,8 @@
 
 #include "../model/model_test_util.h"
 #include "cli_runner.h"
-#include "io/synth.h"
 #include "models/family.h"
+#include "models/synth.h"
 
 namespace bringup {
 namespace {
@@ -24,8 +24,17 @@ void expect_refused(const test::CliResult& r, const std::string& needle) {
   EXPECT_NE(lines[0].find(needle), std::string::npos) << lines[0];
 }
 
-// A valid header for tensors of ~80 GB, in a sparse file of that size: nothing is read or
-// allocated before the memory check refuses it.
+// This machine's memory (MemTotal), so that "larger than memory" holds on any machine.
+uint64_t machine_memory() {
+  std::ifstream in("/proc/meminfo");
+  for (std::string line; std::getline(in, line);) {
+    if (line.rfind("MemTotal:", 0) == 0) return std::stoull(line.substr(9)) * 1024;
+  }
+  return uint64_t{64} << 30;
+}
+
+// A valid header for tensors of twice this machine's memory, in a sparse file of that size:
+// nothing is read or allocated before the memory check refuses it.
 TEST(ResourceLimits, CheckpointLargerThanMemory) {
   test::TempDir dir("huge-model");
   ModelConfig c = test::small_config();
@@ -35,18 +44,22 @@ TEST(ResourceLimits, CheckpointLargerThanMemory) {
   c.num_attention_heads = 128;
   c.num_key_value_heads = 8;
   c.head_dim = 128;
-  c.num_hidden_layers = 8;
   c.tie_word_embeddings = true;
-  std::ofstream(dir / "config.json") << model_config_json(c);
-  nlohmann::json header = nlohmann::json::object();
+  nlohmann::json header;
   uint64_t offset = 0;
-  for (const ExpectedTensor& t : expected_tensors(c)) {
-    uint64_t n = 2;
-    for (int64_t d : t.shape) n *= static_cast<uint64_t>(d);
-    header[t.name] = {
-        {"dtype", "BF16"}, {"shape", t.shape}, {"data_offsets", {offset, offset + n}}};
-    offset += n;
+  for (c.num_hidden_layers = 8; offset <= 2 * machine_memory(); c.num_hidden_layers *= 2) {
+    header = nlohmann::json::object();
+    offset = 0;
+    for (const ExpectedTensor& t : expected_tensors(c)) {
+      uint64_t n = 2;
+      for (int64_t d : t.shape) n *= static_cast<uint64_t>(d);
+      header[t.name] = {
+          {"dtype", "BF16"}, {"shape", t.shape}, {"data_offsets", {offset, offset + n}}};
+      offset += n;
+    }
   }
+  c.num_hidden_layers /= 2;  // the count the last header was made for
+  std::ofstream(dir / "config.json") << model_config_json(c);
   const std::string text = header.dump();
   {
     std::ofstream out(dir / "model.safetensors", std::ios::binary);
@@ -55,7 +68,7 @@ TEST(ResourceLimits, CheckpointLargerThanMemory) {
     out << text;
   }
   fs::resize_file(dir / "model.safetensors", 8 + text.size() + offset);  // sparse
-  ASSERT_GT(offset, uint64_t{64} << 30);
+  ASSERT_GT(offset, 2 * machine_memory());
   const auto r = test::run_cli(
       {"generate", "--model", dir.path().string(), "--prompt-ids", "1", "--precision", "bf16"});
   expect_refused(r, "of memory are available");

@@ -10,7 +10,7 @@
 #include "bringup/bringup.h"
 #include "eval/self_reference.h"
 #include "eval/teacher_forcing.h"
-#include "io/synth.h"
+#include "models/synth.h"
 
 namespace bringup::test {
 

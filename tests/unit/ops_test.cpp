@@ -129,6 +129,36 @@ TEST_P(Conformance, Linear_MatchesReferenceLoopInEveryFormat) {
   }
 }
 
+// A row's output is bit-identical whatever other rows share the call (row counts on both sides
+// of every kernel switch: the direct block-float kernel and decode-to-bf16, register and strided
+// partial sums), and whatever the input count (odd tails, several K blocks).
+TEST_P(Conformance, Linear_RowsAreIndependentOfTheBatch) {
+  Device& dev = device();
+  for (WeightFormat format :
+       {WeightFormat::kF32, WeightFormat::kBf16, WeightFormat::kBfp8, WeightFormat::kBfp4}) {
+    for (int64_t k : {7, 64, 513, 1100}) {
+      SCOPED_TRACE(std::string(weight_format_name(format)) + " k=" + std::to_string(k));
+      const auto parts = make_parts({48, 16}, k, 5);
+      std::vector<HostMatrix> hosts;
+      for (const Part& p : parts) hosts.push_back(HostMatrix::of(p.data.data(), p.rows, k));
+      const Weight w = dev.upload_weight(hosts, format);
+      const Tensor x = random_tensor({21, k}, 17);
+      Tensor all, one, row({1, k});
+      ops::linear(dev, x, w, nullptr, all);
+      for (int64_t m : {1, 2, 3, 4, 5, 8, 9, 21}) {
+        Tensor some({m, k});
+        std::memcpy(some.data(), x.data(), static_cast<size_t>(m * k) * 4);
+        Tensor out;
+        ops::linear(dev, some, w, nullptr, out);
+        for (int64_t r = 0; r < m; ++r) {
+          ASSERT_EQ(0, std::memcmp(out.row(r), all.row(r), static_cast<size_t>(w.rows) * 4))
+              << "row " << r << " of " << m << " differs from the same row among 21";
+        }
+      }
+    }
+  }
+}
+
 TEST_P(Conformance, Linear_RejectsMismatchedInput) {
   Device& dev = device();
   const auto data = random_vector(8 * 4, 1);

@@ -1,9 +1,9 @@
 // The blocking around the micro-kernels. Work is split over panels of kTileGroups groups (32
 // output features), so each output is computed by one thread in a fixed order and results do not
 // depend on the thread count. Within a panel, inputs are taken kBlockK at a time so the panel's
-// weights for that block stay in L1 while every row tile passes over them. Every row takes the
-// same path whatever the number of rows: a row's result depends on its own inputs alone, so a
-// sequence's logits do not change with what else shares its batch.
+// weights for that block stay in L1 while every row tile passes over them. A row's result
+// depends on its own inputs alone, whatever the number of rows (the kernels' contract,
+// microkernels.h), so a sequence's logits do not change with what else shares its batch.
 #include "kernels/cpu/matmul.h"
 
 #include <algorithm>
@@ -29,11 +29,19 @@ void matmul(ThreadPool& pool, MatmulScratch& s, const MicroKernels& mk, const fl
   const int64_t n = w.col0.empty() ? 0 : w.col0.back() + w.count.back();
   const bool f32 = w.format == WeightFormat::kF32;
   const bool bfp = w.format == WeightFormat::kBfp8 || w.format == WeightFormat::kBfp4;
+  const bool bfp_direct = bfp && m <= kBfpDirectRows;
 
   // Activations in the form the kernels read: fp32 rounded to bf16 pairs (a hardware bf16 dot
-  // product rounds its inputs the same way), or fp32 unchanged under the fp32 policy.
+  // product rounds its inputs the same way), fp32 values rounded to bf16 for the direct
+  // block-float kernel, or fp32 unchanged under the fp32 policy.
   const uint16_t* a16 = nullptr;
-  if (!f32) {
+  const float* a32 = x;
+  if (bfp_direct) {
+    ensure(s.activations, static_cast<size_t>(m * k) * 4);
+    float* dst = s.activations.as<float>();
+    for (int64_t i = 0; i < m * k; ++i) dst[i] = round_to_bf16(x[i]);
+    a32 = dst;
+  } else if (!f32) {
     ensure(s.activations, static_cast<size_t>(m * kp) * 2);
     uint16_t* dst = s.activations.as<uint16_t>();
     auto convert_row = [&](int64_t r, int) {
@@ -58,7 +66,9 @@ void matmul(ThreadPool& pool, MatmulScratch& s, const MicroKernels& mk, const fl
     ensure(s.acc[t], static_cast<size_t>(m * kAccStride) * 4);
     float* acc = s.acc[t].as<float>();
     std::memset(acc, 0, static_cast<size_t>(m * kAccStride) * 4);
-    if (bfp) ensure(s.panel[t], static_cast<size_t>(kTileGroups * kBlockK * kGroup) * 2);
+    if (bfp && !bfp_direct) {
+      ensure(s.panel[t], static_cast<size_t>(kTileGroups * kBlockK * kGroup) * 2);
+    }
 
     for (int64_t k0 = 0; k0 < k; k0 += kBlockK) {
       const int64_t kn = std::min(kBlockK, k - k0);
@@ -67,6 +77,8 @@ void matmul(ThreadPool& pool, MatmulScratch& s, const MicroKernels& mk, const fl
       for (int g = 0; g < ng; ++g) {
         if (f32) {
           b32[g] = w.f32_group(g0 + g) + k0 * kGroup;
+        } else if (bfp_direct) {
+          continue;
         } else if (bfp) {  // this block of the panel decoded once, used by every row tile
           uint16_t* dst = s.panel[t].as<uint16_t>() + g * kBlockK * kGroup;
           mk.bfp_to_bf16(w.code_group(g0 + g) + k0 * kGroup, w.exp_group(g0 + g) + k0, kn,
@@ -81,6 +93,14 @@ void matmul(ThreadPool& pool, MatmulScratch& s, const MicroKernels& mk, const fl
         float* c = acc + r0 * kAccStride;
         if (f32) {
           mk.f32(rows, ng, x + r0 * k + k0, k, b32, kn, c);
+        } else if (bfp_direct) {
+          const int8_t* codes[kTileGroups];
+          const uint8_t* exps[kTileGroups];
+          for (int g = 0; g < ng; ++g) {
+            codes[g] = w.code_group(g0 + g) + k0 * kGroup;
+            exps[g] = w.exp_group(g0 + g) + k0;
+          }
+          mk.bfp(rows, ng, a32 + r0 * k + k0, k, codes, exps, kn, w.exponent_bias(), c);
         } else {
           mk.bf16(rows, ng, a16 + r0 * kp + k0, kp, b16, (kn + 1) / 2, c);
         }

@@ -30,65 +30,44 @@ namespace {
 
 // A decode tile (one or two rows) has too few accumulators to hide the latency of the multiply
 // pipes, so every output keeps kSplit partial sums (pair p goes to partial p % kSplit, a last
-// incomplete round to partial 0), added up at the end. The split depends on the groups alone,
-// never on the rows in the tile: a row's result must not depend on what else is in the batch.
+// incomplete round to partial 0), added up in order at the end. The split depends on the groups
+// alone, never on the rows in the tile: a row's result must not depend on what else is in the
+// batch.
 template <int NG>
 constexpr int kSplit = 8 / NG;
 // Tiles whose partial sums do not fit in registers run one pass per partial over strided pairs,
 // which adds the same products in the same order.
 constexpr int kMaxRegisterAccumulators = 16;
 
-// The accumulator tile into partial sum 0, the others zeroed; and back, partial sums added.
-template <int S, int MR, int NG>
-inline void load_partials(const float* acc, __m512 (&c)[S][MR][NG]) {
-#pragma GCC unroll 16
-  for (int s = 0; s < S; ++s)
-#pragma GCC unroll 16
-    for (int m = 0; m < MR; ++m)
-#pragma GCC unroll 16
-      for (int g = 0; g < NG; ++g)
-        c[s][m][g] = s == 0 ? _mm512_loadu_ps(acc + m * kAccStride + g * 16) : _mm512_setzero_ps();
-}
-
-template <int S, int MR, int NG>
-inline void store_partials(__m512 (&c)[S][MR][NG], float* acc) {
-#pragma GCC unroll 16
-  for (int m = 0; m < MR; ++m)
-#pragma GCC unroll 16
-    for (int g = 0; g < NG; ++g) {
-#pragma GCC unroll 16
-      for (int s = 1; s < S; ++s) c[0][m][g] = _mm512_add_ps(c[0][m][g], c[s][m][g]);
-      _mm512_storeu_ps(acc + m * kAccStride + g * 16, c[0][m][g]);
-    }
-}
-
-template <int MR, int NG>
-void Bf16TileT(const uint16_t* a, int64_t lda, const uint16_t* const* b, int64_t pairs,
-               float* acc) {
+// Runs step(p, c) for every pair p in [0, pairs) into the partial sums above, starting from acc
+// and leaving the total in acc. Both kernels accumulate through this, so that they agree.
+template <int MR, int NG, class Step>
+inline void accumulate_pairs(float* acc, int64_t pairs, Step&& step) {
   constexpr int S = kSplit<NG>;
-  auto step = [&](int64_t p, __m512(&cs)[MR][NG]) __attribute__((always_inline)) {
-    __m512bh w[NG];
-#pragma GCC unroll 16
-    for (int g = 0; g < NG; ++g) w[g] = (__m512bh)_mm512_loadu_si512(b[g] + p * 32);
-#pragma GCC unroll 16
-    for (int m = 0; m < MR; ++m) {
-      int32_t pair;
-      std::memcpy(&pair, a + m * lda + 2 * p, 4);
-      const __m512bh x = (__m512bh)_mm512_set1_epi32(pair);
-#pragma GCC unroll 16
-      for (int g = 0; g < NG; ++g) cs[m][g] = _mm512_dpbf16_ps(cs[m][g], x, w[g]);
-    }
-  };
   const int64_t full = pairs / S * S;
   if constexpr (S * MR * NG <= kMaxRegisterAccumulators) {
     __m512 c[S][MR][NG];
-    load_partials<S, MR, NG>(acc, c);
+#pragma GCC unroll 16
+    for (int s = 0; s < S; ++s)
+#pragma GCC unroll 16
+      for (int m = 0; m < MR; ++m)
+#pragma GCC unroll 16
+        for (int g = 0; g < NG; ++g)
+          c[s][m][g] =
+              s == 0 ? _mm512_loadu_ps(acc + m * kAccStride + g * 16) : _mm512_setzero_ps();
     for (int64_t p = 0; p < full; p += S) {
 #pragma GCC unroll 16
       for (int s = 0; s < S; ++s) step(p + s, c[s]);
     }
     for (int64_t p = full; p < pairs; ++p) step(p, c[0]);
-    store_partials<S, MR, NG>(c, acc);
+#pragma GCC unroll 16
+    for (int m = 0; m < MR; ++m)
+#pragma GCC unroll 16
+      for (int g = 0; g < NG; ++g) {
+#pragma GCC unroll 16
+        for (int s = 1; s < S; ++s) c[0][m][g] = _mm512_add_ps(c[0][m][g], c[s][m][g]);
+        _mm512_storeu_ps(acc + m * kAccStride + g * 16, c[0][m][g]);
+      }
   } else {
     alignas(64) float partial[S][MR][NG][16];
     __m512 c[MR][NG];
@@ -119,10 +98,98 @@ void Bf16TileT(const uint16_t* a, int64_t lda, const uint16_t* const* b, int64_t
   }
 }
 
+template <int MR, int NG>
+void Bf16TileT(const uint16_t* a, int64_t lda, const uint16_t* const* b, int64_t pairs,
+               float* acc) {
+  accumulate_pairs<MR, NG>(
+      acc, pairs, [&](int64_t p, __m512(&cs)[MR][NG]) __attribute__((always_inline)) {
+        __m512bh w[NG];
+#pragma GCC unroll 16
+        for (int g = 0; g < NG; ++g) w[g] = (__m512bh)_mm512_loadu_si512(b[g] + p * 32);
+#pragma GCC unroll 16
+        for (int m = 0; m < MR; ++m) {
+          int32_t pair;
+          std::memcpy(&pair, a + m * lda + 2 * p, 4);
+          const __m512bh x = (__m512bh)_mm512_set1_epi32(pair);
+#pragma GCC unroll 16
+          for (int g = 0; g < NG; ++g) cs[m][g] = _mm512_dpbf16_ps(cs[m][g], x, w[g]);
+        }
+      });
+}
+
+// Block-float weights used directly, for few rows: every activation times its block's
+// 2^(exp - bias) first (vscalefps, exact), then per input pair two fp32 FMAs, the odd input's
+// then the even one's, with denormals flushed (MXCSR FTZ and DAZ): exactly what vdpbf16ps does
+// with the same pair decoded to bf16 (its products are exact, each added with one rounding, odd
+// first, "DAZ in, FTZ out"). So a row gets the same bits on this path as through Bf16TileT. The
+// scaled activations are written well before they are read back as broadcasts: a vector store
+// read back at once as scalars stalls on store-to-load forwarding.
+constexpr int64_t kBfpMaxRange = 512;  // inputs per call (matmul's kBlockK)
+// How far ahead the codes are prefetched: the hardware prefetcher alone leaves this
+// compute-heavy loop waiting on memory.
+constexpr int64_t kPrefetchInputs = 128;
+
+template <int MR, int NG>
+void BfpTileT(const float* a, int64_t lda, const int8_t* const* codes, const uint8_t* const* exps,
+              int64_t kn, int exp_bias, float* acc) {
+  alignas(64) float xs[NG][MR][kBfpMaxRange + 16];
+  const __m512 bias = _mm512_set1_ps(static_cast<float>(exp_bias));
+  for (int64_t k0 = 0; k0 < kn; k0 += 16) {
+    const int kk = kn - k0 < 16 ? static_cast<int>(kn - k0) : 16;
+    const __mmask16 mask = static_cast<__mmask16>((1u << kk) - 1);
+#pragma GCC unroll 16
+    for (int g = 0; g < NG; ++g) {
+      const __m128i e8 = _mm_maskz_loadu_epi8(mask, exps[g] + k0);
+      const __m512 e = _mm512_sub_ps(_mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(e8)), bias);
+#pragma GCC unroll 16
+      for (int m = 0; m < MR; ++m) {
+        const __m512 x = _mm512_maskz_loadu_ps(mask, a + m * lda + k0);
+        _mm512_store_ps(&xs[g][m][k0], _mm512_maskz_scalef_ps(mask, x, e));
+      }
+    }
+  }
+  const int64_t pairs = (kn + 1) / 2;
+  auto weights = [&](int g, int64_t k) __attribute__((always_inline)) {
+    if (k >= kn) return _mm512_setzero_ps();  // the zero that pads an odd last input
+    const __m128i q = _mm_loadu_si128(reinterpret_cast<const __m128i*>(codes[g] + k * 16));
+    return _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(q));
+  };
+  const unsigned csr = _mm_getcsr();
+  _mm_setcsr(csr | 0x8040);  // flush-to-zero and denormals-are-zero, as vdpbf16ps
+  accumulate_pairs<MR, NG>(
+      acc, pairs, [&](int64_t p, __m512(&cs)[MR][NG]) __attribute__((always_inline)) {
+        if (p % 2 == 0) {
+#pragma GCC unroll 16
+          for (int g = 0; g < NG; ++g) {
+            _mm_prefetch(reinterpret_cast<const char*>(codes[g] + (2 * p + kPrefetchInputs) * 16),
+                         _MM_HINT_T0);
+          }
+        }
+#pragma GCC unroll 16
+        for (int g = 0; g < NG; ++g) {
+          const __m512 odd = weights(g, 2 * p + 1), even = weights(g, 2 * p);
+#pragma GCC unroll 16
+          for (int m = 0; m < MR; ++m) {
+            cs[m][g] = _mm512_fmadd_ps(odd, _mm512_set1_ps(xs[g][m][2 * p + 1]), cs[m][g]);
+            cs[m][g] = _mm512_fmadd_ps(even, _mm512_set1_ps(xs[g][m][2 * p]), cs[m][g]);
+          }
+        }
+      });
+  _mm_setcsr(csr);
+}
+
 void Bf16Tile(int rows, int groups, const uint16_t* a, int64_t lda, const uint16_t* const* b,
               int64_t pairs, float* acc) {
   dispatch_tile<kTileRows>(rows, groups, [&]<int R, int G>(int m0) {
     Bf16TileT<R, G>(a + m0 * lda, lda, b, pairs, acc + m0 * kAccStride);
+  });
+}
+
+// 4 rows x 2 groups at a time keeps the scaled activations and accumulators in L1 / registers.
+void BfpTile(int rows, int groups, const float* a, int64_t lda, const int8_t* const* codes,
+             const uint8_t* const* exps, int64_t kn, int exp_bias, float* acc) {
+  dispatch_tile<4>(rows, groups, [&]<int R, int G>(int m0) {
+    BfpTileT<R, G>(a + m0 * lda, lda, codes, exps, kn, exp_bias, acc + m0 * kAccStride);
   });
 }
 
@@ -181,7 +248,8 @@ uint64_t SumLines(const uint64_t* p, size_t words) {
 
 // Constant-initialised: no code of this file runs before the CPUID check. f32 comes from the
 // portable set.
-extern const MicroKernels kAvx512Bf16Kernels = {"avx512-bf16", nullptr, Bf16Tile, BfpToBf16};
+extern const MicroKernels kAvx512Bf16Kernels = {"avx512-bf16", nullptr, Bf16Tile, BfpTile,
+                                                BfpToBf16};
 extern double (*const kAvx512Dpbf16Probe)(int64_t) = Dpbf16Loop;
 extern uint64_t (*const kAvx512ReadProbe)(const uint64_t*, size_t) = SumLines;
 

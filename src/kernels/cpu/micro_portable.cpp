@@ -116,6 +116,50 @@ void Bf16TileT(const uint16_t* a, int64_t lda, const uint16_t* const* b, int64_t
         hn::StoreU(c[m][g][v], d, acc + m * kAccStride + g * 16 + v * kLanes);
 }
 
+template <int MR, int NG>
+void BfpTileT(const float* a, int64_t lda, const int8_t* const* codes, const uint8_t* const* exps,
+              int64_t kn, int exp_bias, float* acc) {
+  const D d;
+  const hn::RebindToSigned<D> di;
+  const hn::Rebind<int8_t, D> d8;
+  hn::Vec<D> c[MR][NG][kVecs];
+#pragma GCC unroll 16
+  for (int m = 0; m < MR; ++m)
+#pragma GCC unroll 16
+    for (int g = 0; g < NG; ++g)
+#pragma GCC unroll 16
+      for (int v = 0; v < kVecs; ++v)
+        c[m][g][v] = hn::LoadU(d, acc + m * kAccStride + g * 16 + v * kLanes);
+  for (int64_t k = 0; k < kn; ++k) {
+    hn::Vec<D> w[NG][kVecs];
+    float scale[NG];
+#pragma GCC unroll 16
+    for (int g = 0; g < NG; ++g) {
+      scale[g] = std::ldexp(1.0f, static_cast<int>(exps[g][k]) - exp_bias);
+#pragma GCC unroll 16
+      for (int v = 0; v < kVecs; ++v) {
+        w[g][v] =
+            hn::ConvertTo(d, hn::PromoteTo(di, hn::LoadU(d8, codes[g] + k * 16 + v * kLanes)));
+      }
+    }
+#pragma GCC unroll 16
+    for (int m = 0; m < MR; ++m)
+#pragma GCC unroll 16
+      for (int g = 0; g < NG; ++g) {
+        const auto x = hn::Set(d, a[m * lda + k] * scale[g]);
+#pragma GCC unroll 16
+        for (int v = 0; v < kVecs; ++v) c[m][g][v] = hn::MulAdd(x, w[g][v], c[m][g][v]);
+      }
+  }
+#pragma GCC unroll 16
+  for (int m = 0; m < MR; ++m)
+#pragma GCC unroll 16
+    for (int g = 0; g < NG; ++g)
+#pragma GCC unroll 16
+      for (int v = 0; v < kVecs; ++v)
+        hn::StoreU(c[m][g][v], d, acc + m * kAccStride + g * 16 + v * kLanes);
+}
+
 void F32Tile(int rows, int groups, const float* a, int64_t lda, const float* const* b, int64_t kn,
              float* acc) {
   dispatch_tile<kRowsPerPass>(rows, groups, [&]<int R, int G>(int m0) {
@@ -127,6 +171,13 @@ void Bf16Tile(int rows, int groups, const uint16_t* a, int64_t lda, const uint16
               int64_t pairs, float* acc) {
   dispatch_tile<kRowsPerPass>(rows, groups, [&]<int R, int G>(int m0) {
     Bf16TileT<R, G>(a + m0 * lda, lda, b, pairs, acc + m0 * kAccStride);
+  });
+}
+
+void BfpTile(int rows, int groups, const float* a, int64_t lda, const int8_t* const* codes,
+             const uint8_t* const* exps, int64_t kn, int exp_bias, float* acc) {
+  dispatch_tile<kRowsPerPass>(rows, groups, [&]<int R, int G>(int m0) {
+    BfpTileT<R, G>(a + m0 * lda, lda, codes, exps, kn, exp_bias, acc + m0 * kAccStride);
   });
 }
 
@@ -149,6 +200,7 @@ namespace bringup::cpu {
 
 HWY_EXPORT(F32Tile);
 HWY_EXPORT(Bf16Tile);
+HWY_EXPORT(BfpTile);
 HWY_EXPORT(BfpToBf16);
 
 namespace {
@@ -160,6 +212,10 @@ void DispatchBf16(int rows, int groups, const uint16_t* a, int64_t lda, const ui
                   int64_t pairs, float* acc) {
   HWY_DYNAMIC_DISPATCH(Bf16Tile)(rows, groups, a, lda, b, pairs, acc);
 }
+void DispatchBfp(int rows, int groups, const float* a, int64_t lda, const int8_t* const* codes,
+                 const uint8_t* const* exps, int64_t kn, int exp_bias, float* acc) {
+  HWY_DYNAMIC_DISPATCH(BfpTile)(rows, groups, a, lda, codes, exps, kn, exp_bias, acc);
+}
 void DispatchBfpToBf16(const int8_t* codes, const uint8_t* exps, int64_t kn, int exp_bias,
                        uint16_t* out) {
   HWY_DYNAMIC_DISPATCH(BfpToBf16)(codes, exps, kn, exp_bias, out);
@@ -167,7 +223,7 @@ void DispatchBfpToBf16(const int8_t* codes, const uint8_t* exps, int64_t kn, int
 }  // namespace
 
 const MicroKernels& portable_kernels() {
-  static const MicroKernels k{"highway", DispatchF32, DispatchBf16, DispatchBfpToBf16};
+  static const MicroKernels k{"highway", DispatchF32, DispatchBf16, DispatchBfp, DispatchBfpToBf16};
   return k;
 }
 

@@ -23,9 +23,15 @@ using F32TileFn = void (*)(int rows, int groups, const float* a, int64_t lda, co
 // [pairs][16][2] layout. Products are exact in fp32, sums in fp32.
 using Bf16TileFn = void (*)(int rows, int groups, const uint16_t* a, int64_t lda,
                             const uint16_t* const* b, int64_t pairs, float* acc);
-// Decodes one block-float group (kn inputs) into the bf16 pair layout, so that block-float weights
-// run through the bf16 tile; an odd last input is paired with zero. Every decoded value is exact
-// in bf16.
+// Block-float weights used directly (for few rows): a holds fp32 values already rounded to bf16,
+// codes[g] [kn][16] int8, exps[g] [kn]; weight = code * 2^(exp - exp_bias). Bit-identical to
+// decoding the weights with BfpToBf16 and running Bf16TileFn of the same set (a row's result must
+// not depend on how many rows share the step).
+using BfpTileFn = void (*)(int rows, int groups, const float* a, int64_t lda,
+                           const int8_t* const* codes, const uint8_t* const* exps, int64_t kn,
+                           int exp_bias, float* acc);
+// Decodes one block-float group (kn inputs) into the bf16 pair layout, so that many rows can use
+// the bf16 tile; an odd last input is paired with zero. Every decoded value is exact in bf16.
 using BfpToBf16Fn = void (*)(const int8_t* codes, const uint8_t* exps, int64_t kn, int exp_bias,
                              uint16_t* out);
 
@@ -33,6 +39,7 @@ struct MicroKernels {
   const char* name;
   F32TileFn f32;
   Bf16TileFn bf16;
+  BfpTileFn bfp;
   BfpToBf16Fn bfp_to_bf16;
 };
 

@@ -16,7 +16,7 @@
 #include <vector>
 
 #include "core/aligned_buffer.h"
-#include "device/weight.h"
+#include "core/host_matrix.h"
 
 namespace bringup {
 class ThreadPool;
@@ -26,7 +26,7 @@ namespace bringup::cpu {
 
 constexpr int64_t kGroup = 16;
 
-struct PackedWeight : WeightStorage {
+struct PackedWeight {
   WeightFormat format = WeightFormat::kF32;
   int64_t k = 0;               // input features
   int64_t k_pad = 0;           // K rounded up to even (bf16 pairs)

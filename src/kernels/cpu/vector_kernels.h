@@ -4,7 +4,7 @@
 
 #include <cstdint>
 
-#include "device/kv_view.h"
+#include "core/kv_view.h"
 
 namespace bringup::cpu {
 

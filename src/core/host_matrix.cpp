@@ -1,7 +1,6 @@
-#include "device/weight.h"
+#include "core/host_matrix.h"
 
 #include "bringup/error.h"
-#include "io/convert.h"
 
 namespace bringup {
 
@@ -40,7 +39,8 @@ HostMatrix HostMatrix::of(const float* data, int64_t rows, int64_t cols) {
 }
 
 void HostMatrix::row(int64_t r, float* out) const {
-  convert_to_f32(dtype, data + r * cols * storage_dtype_size(dtype), cols, out);
+  const int64_t elem = dtype == StorageDType::kF32 ? 4 : 2;  // F32, or BF16 / F16
+  convert_to_f32(dtype, data + r * cols * elem, cols, out);
 }
 
 }  // namespace bringup

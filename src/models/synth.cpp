@@ -1,4 +1,6 @@
-#include "io/synth.h"
+#include "models/synth.h"
+
+#include "models/family.h"
 
 #include <cmath>
 #include <fstream>
@@ -72,27 +74,39 @@ std::vector<SynthTensor> plan(const SynthOptions& o) {
     };
   };
 
-  const int64_t v = c.vocab_size, q = c.q_dim(), kv = c.kv_dim(), im = c.intermediate_size;
-  add("model.embed_tokens.weight", {v, c.hidden_size},
-      gaussian(c.tie_word_embeddings ? 3.0 / std::sqrt(h) : 1.0), -1);
-  for (int64_t l = 0; l < c.num_hidden_layers; ++l) {
-    const std::string p = "model.layers." + std::to_string(l) + ".";
-    add(p + "input_layernorm.weight", {c.hidden_size}, norm_weight, l);
-    add(p + "self_attn.q_proj.weight", {q, c.hidden_size}, gaussian(1.5 / std::sqrt(h)), l);
-    add(p + "self_attn.q_proj.bias", {q}, outlier_bias(0.25, 3.0, 1), l);
-    add(p + "self_attn.k_proj.weight", {kv, c.hidden_size}, gaussian(1.5 / std::sqrt(h)), l);
-    add(p + "self_attn.k_proj.bias", {kv}, outlier_bias(0.25, 8.0, 1), l);
-    add(p + "self_attn.v_proj.weight", {kv, c.hidden_size}, gaussian(1.0 / std::sqrt(h)), l);
-    add(p + "self_attn.v_proj.bias", {kv}, gaussian(0.2), l);
-    add(p + "self_attn.o_proj.weight", {c.hidden_size, q}, gaussian(1.0 / std::sqrt(double(q))), l);
-    add(p + "post_attention_layernorm.weight", {c.hidden_size}, norm_weight, l);
-    add(p + "mlp.gate_proj.weight", {im, c.hidden_size}, gaussian(1.0 / std::sqrt(h)), l);
-    add(p + "mlp.up_proj.weight", {im, c.hidden_size}, gaussian(1.0 / std::sqrt(h)), l);
-    add(p + "mlp.down_proj.weight", {c.hidden_size, im}, gaussian(1.0 / std::sqrt(double(im))), l);
-  }
-  add("model.norm.weight", {c.hidden_size}, norm_weight, -1);
-  if (!c.tie_word_embeddings) {
-    add("lm_head.weight", {v, c.hidden_size}, gaussian(3.0 / std::sqrt(h)), -1);
+  // Every tensor of the family's list, drawn by its role.
+  const double q = static_cast<double>(c.q_dim()), im = static_cast<double>(c.intermediate_size);
+  const auto ends = [](const std::string& n, const char* suffix) {
+    const std::string s(suffix);
+    return n.size() >= s.size() && n.compare(n.size() - s.size(), s.size(), s) == 0;
+  };
+  for (const ExpectedTensor& t : expected_tensors(c)) {
+    const std::string& n = t.name;
+    const int64_t layer =
+        n.rfind("model.layers.", 0) == 0 ? std::stoll(n.substr(13, n.find('.', 13) - 13)) : -1;
+    std::function<float(uint64_t, uint64_t)> fn;
+    if (n == "model.embed_tokens.weight") {
+      fn = gaussian(c.tie_word_embeddings ? 3.0 / std::sqrt(h) : 1.0);
+    } else if (n == "lm_head.weight") {
+      fn = gaussian(3.0 / std::sqrt(h));
+    } else if (ends(n, "norm.weight")) {
+      fn = norm_weight;
+    } else if (ends(n, "q_proj.bias")) {
+      fn = outlier_bias(0.25, 3.0, 1);
+    } else if (ends(n, "k_proj.bias")) {
+      fn = outlier_bias(0.25, 8.0, 1);
+    } else if (ends(n, "v_proj.bias")) {
+      fn = gaussian(0.2);
+    } else if (ends(n, "q_proj.weight") || ends(n, "k_proj.weight")) {
+      fn = gaussian(1.5 / std::sqrt(h));  // peaked attention
+    } else if (ends(n, "o_proj.weight")) {
+      fn = gaussian(1.0 / std::sqrt(q));
+    } else if (ends(n, "down_proj.weight")) {
+      fn = gaussian(1.0 / std::sqrt(im));
+    } else {  // v, gate, up
+      fn = gaussian(1.0 / std::sqrt(h));
+    }
+    add(n, t.shape, fn, layer);
   }
   return out;
 }

@@ -1,8 +1,8 @@
-// Random-weight Qwen2 checkpoints in Hugging Face layout (config.json, generation_config.json,
-// safetensors shards with an index), written tensor by tensor so that a 15 GB checkpoint never
-// sits in memory. The weights follow the statistics of a trained Qwen2 that stress the numerics:
-// q/k projections that make attention peaked, outlier channels in the q/k biases, non-unit norm
-// weights, and logits with a standard deviation near 3.
+// Random-weight checkpoints of a model family (its tensor list, models/family.h) in Hugging Face
+// layout (config.json, generation_config.json, safetensors shards with an index), written tensor by
+// tensor so that a 15 GB checkpoint never sits in memory. The weights follow the statistics of a
+// trained Qwen2 that stress the numerics: q/k projections that make attention peaked, outlier
+// channels in the q/k biases, non-unit norm weights, and logits with a standard deviation near 3.
 #pragma once
 
 #include <cstdint>
