@@ -3,6 +3,8 @@
 #include <exception>
 #include <map>
 #include <new>
+#include <string>
+#include <utility>
 
 #include "bringup/error.h"
 #include "cli/commands.h"
@@ -36,7 +38,20 @@ int main(int argc, char** argv) {
       if (sub->parsed()) return run();
     }
   } catch (const bringup::Error& e) {
-    std::fprintf(stderr, "error: %s\n", e.what());
+    // The library names its own settings; the command line says which flag sets them.
+    static const std::pair<const char*, const char*> kHints[] = {
+        {"exceeds max_seq_len", " (raise --max-seq-len)"},
+        {"kv cache is full", " (raise --kv-budget)"},
+        {"than the whole kv budget", " (raise --kv-budget)"},
+        {"lower max_seq_len", " (--max-seq-len, --precision)"}};
+    std::string message = e.what();
+    for (const auto& [text, hint] : kHints) {
+      if (message.find(text) != std::string::npos) {
+        message += hint;
+        break;
+      }
+    }
+    std::fprintf(stderr, "error: %s\n", message.c_str());
     return 1;
   } catch (const std::bad_alloc&) {
     std::fprintf(stderr, "error: out of memory\n");

@@ -219,6 +219,13 @@ void CpuDevice::copy_cache_block(const KvView& layer, int32_t from, int32_t to) 
   }
 }
 
+void CpuDevice::gather_rows(const Tensor& x, std::span<const int64_t> rows, Tensor& out) {
+  const int64_t n = x.dim(1);
+  for (size_t i = 0; i < rows.size(); ++i) {
+    std::memcpy(out.row(static_cast<int64_t>(i)), x.row(rows[i]), static_cast<size_t>(n) * 4);
+  }
+}
+
 void CpuDevice::silu_mul(const Tensor& gate_up, Tensor& out) {
   const int64_t n = out.dim(1);
   for_rows(out.dim(0), n, [&](int64_t r, int) {

@@ -35,6 +35,7 @@ class CpuDevice final : public Device {
                                           std::span<const KvRow> rows, float scale,
                                           Tensor& out) override;
   void copy_cache_block(const KvView& layer, int32_t from, int32_t to) override;
+  void gather_rows(const Tensor& x, std::span<const int64_t> rows, Tensor& out) override;
   void silu_mul(const Tensor& gate_up, Tensor& out) override;
   void add(const Tensor& a, const Tensor& b, Tensor& out) override;
 

@@ -65,6 +65,8 @@ class Device {
                                                   Tensor& out) = 0;
   // Copies KV block `from` to block `to` in one layer (copy-on-write of a shared block).
   virtual void copy_cache_block(const KvView& layer, int32_t from, int32_t to) = 0;
+  // out[i] = x[rows[i]] for rows of a [T, n] tensor (the rows whose logits a step returns).
+  virtual void gather_rows(const Tensor& x, std::span<const int64_t> rows, Tensor& out) = 0;
   virtual void silu_mul(const Tensor& gate_up, Tensor& out) = 0;
   virtual void add(const Tensor& a, const Tensor& b, Tensor& out) = 0;
 };

@@ -67,10 +67,8 @@ void DecoderModel::prepare(std::span<const BatchRow> rows) {
                   " does not continue its sequence, whose next position is " +
                   std::to_string(it->second));
     }
-    if (r.pos >= max_seq_len()) {
-      throw Error("sequence would grow past max_seq_len " + std::to_string(max_seq_len()) +
-                  " (raise --max-seq-len)");
-    }
+    check_seq_len(r.pos + 1, max_seq_len(),
+                  "a sequence growing to " + std::to_string(r.pos + 1) + " positions");
     ++it->second;
   }
   for (const auto& [seq, end] : next) cache_.reserve(*seq, end);
@@ -134,14 +132,11 @@ void DecoderModel::forward(std::span<const BatchRow> rows) {
     ops::rms_norm(dev, a.x, w.final_norm, eps, a.last);
     tap(Tap::Stage::kFinalNorm, -1, a.last);
   }
-  a.h.resize({n, c.hidden_size});
-  for (int64_t i = 0; i < n; ++i) {
-    std::memcpy(a.h.row(i), a.x.row(logit_rows_[i]), c.hidden_size * sizeof(float));
-  }
   if (n == 0) {
     a.logits.resize({0, c.vocab_size});
     return;
   }
+  ops::gather_rows(dev, a.x, logit_rows_, a.h);
   ops::rms_norm(dev, a.h, w.final_norm, eps, a.last);
   ops::linear(dev, a.last, w.lm_head(), nullptr, a.logits);
 }
@@ -155,12 +150,9 @@ std::span<const float> DecoderModel::step(std::span<const BatchRow> rows) {
 std::span<const float> DecoderModel::prefill(Sequence& seq, std::span<const int32_t> ids,
                                              bool all_positions) {
   if (ids.empty()) throw Error("prefill needs at least one token id");
-  const int64_t total = seq.length() + static_cast<int64_t>(ids.size());
-  if (total > max_seq_len()) {
-    throw Error("prompt of " + std::to_string(ids.size()) + " tokens after " +
-                std::to_string(seq.length()) + " cached ones exceeds max_seq_len " +
-                std::to_string(max_seq_len()) + " (raise --max-seq-len)");
-  }
+  check_seq_len(seq.length() + static_cast<int64_t>(ids.size()), max_seq_len(),
+                "prompt of " + std::to_string(ids.size()) + " tokens after " +
+                    std::to_string(seq.length()) + " cached ones");
   const size_t vocab = static_cast<size_t>(config_.vocab_size);
   if (all_positions) all_logits_.resize(ids.size() * vocab);
   std::vector<BatchRow> rows;

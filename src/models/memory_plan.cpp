@@ -86,7 +86,7 @@ void check_fits_in_memory(const MemoryPlan& plan, const std::string& what) {
   throw Error(what + " needs " + format_bytes(plan.total()) + " (weights " +
               format_bytes(plan.weight_bytes) + ", kv cache " + format_bytes(plan.kv_cache_bytes) +
               ") but only " + format_bytes(available) +
-              " of memory are available; lower --max-seq-len or choose a smaller --precision");
+              " of memory are available; lower max_seq_len or choose a smaller precision");
 }
 
 size_t parse_bytes(const std::string& text, const std::string& what) {

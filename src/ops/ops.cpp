@@ -164,6 +164,17 @@ void paged_update_cache(Device& dev, const KvView& kv, const Tensor& k, const Te
   paged_update_cache(dev, kv, sequence_rows(kv, pos, 1), k, v);
 }
 
+void gather_rows(Device& dev, const Tensor& x, std::span<const int64_t> rows, Tensor& out) {
+  expect_rank("gather_rows", "x", x, 2);
+  for (int64_t r : rows) {
+    if (r < 0 || r >= x.dim(0)) {
+      bad_shape("gather_rows", "row " + std::to_string(r) + " is outside x " + x.shape_string());
+    }
+  }
+  out.resize({static_cast<int64_t>(rows.size()), x.dim(1)});
+  dev.gather_rows(x, rows, out);
+}
+
 void silu_mul(Device& dev, const Tensor& gate_up, Tensor& out) {
   expect_rank("silu_mul", "gate_up", gate_up, 2);
   if (gate_up.dim(1) % 2 != 0) bad_shape("silu_mul", "gate_up must have an even width");

@@ -15,6 +15,7 @@
 //   batched forms, one KvRow (block table, position) per row of a step that mixes sequences:
 //   paged_update_cache                   k, v [kv_heads, T, head_dim], row r at rows[r].pos
 //   paged_scaled_dot_product_attention   q [q_heads, T, head_dim], row r over 0..rows[r].pos
+//   gather_rows               [T, n], row indices [R] -> [R, n]
 //   silu_mul                  [T, 2 * n] (gate then up) -> [T, n]
 //   add                       [.., n] + [.., n]
 #pragma once
@@ -46,6 +47,7 @@ void paged_update_cache(Device& dev, const KvView& layer, std::span<const KvRow>
                         const Tensor& k, const Tensor& v);
 void paged_scaled_dot_product_attention(Device& dev, const Tensor& q, const KvView& layer,
                                         std::span<const KvRow> rows, float scale, Tensor& out);
+void gather_rows(Device& dev, const Tensor& x, std::span<const int64_t> rows, Tensor& out);
 void silu_mul(Device& dev, const Tensor& gate_up, Tensor& out);
 void add(Device& dev, const Tensor& a, const Tensor& b, Tensor& out);
 

@@ -6,6 +6,7 @@
 #include <string>
 
 #include "bringup/error.h"
+#include "runtime/kv_cache.h"
 
 namespace bringup {
 
@@ -19,12 +20,10 @@ std::vector<int32_t> generate(Model& model, Sequence& seq, std::span<const int32
   using Clock = std::chrono::steady_clock;
   GenerateStats st;
   st.prompt_tokens = static_cast<int64_t>(prompt.size());
-  if (seq.length() + static_cast<int64_t>(prompt.size()) + o.max_new_tokens - 1 >
-      model.max_seq_len()) {
-    throw Error("prompt of " + std::to_string(prompt.size()) + " tokens plus " +
-                std::to_string(o.max_new_tokens) + " new tokens exceeds max_seq_len " +
-                std::to_string(model.max_seq_len()) + " (raise --max-seq-len)");
-  }
+  check_seq_len(seq.length() + static_cast<int64_t>(prompt.size()) + o.max_new_tokens - 1,
+                model.max_seq_len(),
+                "prompt of " + std::to_string(prompt.size()) + " tokens plus " +
+                    std::to_string(o.max_new_tokens) + " new tokens");
   const auto pick = [&](std::span<const float> logits) {
     return o.pick ? o.pick(logits) : argmax(logits);
   };
@@ -85,17 +84,15 @@ std::vector<GenerationOutput> generate_batch(
     }
     const int64_t positions =
         static_cast<int64_t>(r.prompt.size()) + std::max<int64_t>(r.settings.max_new_tokens, 1) - 1;
-    if (positions > model.max_seq_len()) {
-      throw Error("request " + std::to_string(i) + ": prompt of " +
-                  std::to_string(r.prompt.size()) + " tokens plus " +
-                  std::to_string(r.settings.max_new_tokens) + " new tokens exceeds max_seq_len " +
-                  std::to_string(model.max_seq_len()) + " (raise --max-seq-len)");
-    }
+    check_seq_len(positions, model.max_seq_len(),
+                  "request " + std::to_string(i) + ": prompt of " +
+                      std::to_string(r.prompt.size()) + " tokens plus " +
+                      std::to_string(r.settings.max_new_tokens) + " new tokens");
     need[i] = blocks_for(positions, pool.block_size);
     if (need[i] > pool.total_blocks) {
       throw Error("request " + std::to_string(i) + " needs " + std::to_string(positions) +
                   " KV positions, more than the whole kv budget of " +
-                  std::to_string(pool.budget_tokens) + " tokens (raise --kv-budget)");
+                  std::to_string(pool.budget_tokens) + " tokens");
     }
   }
 

@@ -17,6 +17,13 @@ int64_t checked_max_seq_len(const ModelConfig& c, int64_t requested) {
   return len;
 }
 
+void check_seq_len(int64_t positions, int64_t max_seq_len, const std::string& what) {
+  if (positions > max_seq_len) {
+    throw Error(what + " exceeds max_seq_len " + std::to_string(max_seq_len) + " (" +
+                std::to_string(positions) + " positions)");
+  }
+}
+
 size_t KvCacheShape::bytes_per_position() const {
   const size_t elem = dtype == CacheDType::kF32 ? 4 : 2;
   return 2 * elem * static_cast<size_t>(layers * kv_heads * head_dim);
@@ -72,8 +79,7 @@ std::unique_ptr<Sequence> KvCache::fork(const Sequence& parent) {
 int32_t KvCache::take_block() {
   if (free_.empty()) {
     throw Error("kv cache is full: all " + std::to_string(num_blocks()) + " blocks (budget " +
-                std::to_string(shape_.budget_tokens) +
-                " tokens) are in use by live sequences (raise --kv-budget or end a sequence)");
+                std::to_string(shape_.budget_tokens) + " tokens) are in use by live sequences");
   }
   const int32_t b = free_.back();
   free_.pop_back();
@@ -86,10 +92,8 @@ void KvCache::drop_block(int32_t block) {
 }
 
 void KvCache::reserve(Sequence& seq, int64_t length) {
-  if (length > shape_.max_seq_len) {
-    throw Error("sequence of " + std::to_string(length) + " positions exceeds max_seq_len " +
-                std::to_string(shape_.max_seq_len) + " (raise --max-seq-len)");
-  }
+  check_seq_len(length, shape_.max_seq_len,
+                "a sequence of " + std::to_string(length) + " positions");
   const int64_t bs = shape_.block_size;
   // Shared blocks about to be written get a copy of their own.
   for (int64_t i = seq.length_ / bs;

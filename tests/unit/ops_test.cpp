@@ -231,6 +231,20 @@ TEST_P(Conformance, SiluMul_MatchesReference) {
   }
 }
 
+TEST_P(Conformance, GatherRows_PicksRowsInOrder) {
+  Device& dev = device();
+  const Tensor x = random_tensor({5, 7}, 3);
+  const std::vector<int64_t> rows = {4, 0, 4, 2};
+  Tensor out;
+  ops::gather_rows(dev, x, rows, out);
+  ASSERT_EQ(out.shape(), (std::vector<int64_t>{4, 7}));
+  for (size_t i = 0; i < rows.size(); ++i) {
+    EXPECT_EQ(0, std::memcmp(out.row(static_cast<int64_t>(i)), x.row(rows[i]), 7 * 4));
+  }
+  const std::vector<int64_t> bad = {5};
+  EXPECT_THROW(ops::gather_rows(dev, x, bad, out), Error);
+}
+
 TEST_P(Conformance, Add_AddsElementwise) {
   Device& dev = device();
   const Tensor a = random_tensor({3, 33}, 1), b = random_tensor({3, 33}, 2);
