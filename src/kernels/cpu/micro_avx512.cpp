@@ -34,68 +34,41 @@ namespace {
 // alone, never on the rows in the tile: a row's result must not depend on what else is in the
 // batch.
 template <int NG>
-constexpr int kSplit = 8 / NG;
-// Tiles whose partial sums do not fit in registers run one pass per partial over strided pairs,
-// which adds the same products in the same order.
-constexpr int kMaxRegisterAccumulators = 16;
+constexpr int kSplit = 4 / NG;
+// Rows per register tile. Any height gives the same bits; four rows keep every partial sum in
+// registers (kSplit x 4 rows x NG = 16 accumulators). Measured with bench/matmul_bench against
+// splits of 8 (tiles of 2 rows, or of 8 with one pass per partial) and of 2 / NG with tiles of 8:
+// as fast for one row and fastest or level for 4 to 32.
+constexpr int kTileHeight = 4;
 
 // Runs step(p, c) for every pair p in [0, pairs) into the partial sums above, starting from acc
 // and leaving the total in acc. Both kernels accumulate through this, so that they agree.
 template <int MR, int NG, class Step>
 inline void accumulate_pairs(float* acc, int64_t pairs, Step&& step) {
   constexpr int S = kSplit<NG>;
+  static_assert(S * MR * NG <= 16, "the partial sums must stay in registers");
   const int64_t full = pairs / S * S;
-  if constexpr (S * MR * NG <= kMaxRegisterAccumulators) {
-    __m512 c[S][MR][NG];
+  __m512 c[S][MR][NG];
 #pragma GCC unroll 16
-    for (int s = 0; s < S; ++s)
-#pragma GCC unroll 16
-      for (int m = 0; m < MR; ++m)
-#pragma GCC unroll 16
-        for (int g = 0; g < NG; ++g)
-          c[s][m][g] =
-              s == 0 ? _mm512_loadu_ps(acc + m * kAccStride + g * 16) : _mm512_setzero_ps();
-    for (int64_t p = 0; p < full; p += S) {
-#pragma GCC unroll 16
-      for (int s = 0; s < S; ++s) step(p + s, c[s]);
-    }
-    for (int64_t p = full; p < pairs; ++p) step(p, c[0]);
+  for (int s = 0; s < S; ++s)
 #pragma GCC unroll 16
     for (int m = 0; m < MR; ++m)
 #pragma GCC unroll 16
-      for (int g = 0; g < NG; ++g) {
+      for (int g = 0; g < NG; ++g)
+        c[s][m][g] = s == 0 ? _mm512_loadu_ps(acc + m * kAccStride + g * 16) : _mm512_setzero_ps();
+  for (int64_t p = 0; p < full; p += S) {
 #pragma GCC unroll 16
-        for (int s = 1; s < S; ++s) c[0][m][g] = _mm512_add_ps(c[0][m][g], c[s][m][g]);
-        _mm512_storeu_ps(acc + m * kAccStride + g * 16, c[0][m][g]);
-      }
-  } else {
-    alignas(64) float partial[S][MR][NG][16];
-    __m512 c[MR][NG];
-    for (int s = S - 1; s >= 0; --s) {
-#pragma GCC unroll 16
-      for (int m = 0; m < MR; ++m)
-#pragma GCC unroll 16
-        for (int g = 0; g < NG; ++g)
-          c[m][g] = s == 0 ? _mm512_loadu_ps(acc + m * kAccStride + g * 16) : _mm512_setzero_ps();
-      for (int64_t p = s; p < full; p += S) step(p, c);
-      if (s == 0) {
-        for (int64_t p = full; p < pairs; ++p) step(p, c);
-      }
-#pragma GCC unroll 16
-      for (int m = 0; m < MR; ++m)
-#pragma GCC unroll 16
-        for (int g = 0; g < NG; ++g) _mm512_store_ps(partial[s][m][g], c[m][g]);
-    }
-#pragma GCC unroll 16
-    for (int m = 0; m < MR; ++m)
-#pragma GCC unroll 16
-      for (int g = 0; g < NG; ++g) {
-        __m512 sum = _mm512_load_ps(partial[0][m][g]);
-#pragma GCC unroll 16
-        for (int s = 1; s < S; ++s) sum = _mm512_add_ps(sum, _mm512_load_ps(partial[s][m][g]));
-        _mm512_storeu_ps(acc + m * kAccStride + g * 16, sum);
-      }
+    for (int s = 0; s < S; ++s) step(p + s, c[s]);
   }
+  for (int64_t p = full; p < pairs; ++p) step(p, c[0]);
+#pragma GCC unroll 16
+  for (int m = 0; m < MR; ++m)
+#pragma GCC unroll 16
+    for (int g = 0; g < NG; ++g) {
+#pragma GCC unroll 16
+      for (int s = 1; s < S; ++s) c[0][m][g] = _mm512_add_ps(c[0][m][g], c[s][m][g]);
+      _mm512_storeu_ps(acc + m * kAccStride + g * 16, c[0][m][g]);
+    }
 }
 
 template <int MR, int NG>
@@ -128,6 +101,7 @@ constexpr int64_t kBfpMaxRange = 512;  // inputs per call (matmul's kBlockK)
 // How far ahead the codes are prefetched: the hardware prefetcher alone leaves this
 // compute-heavy loop waiting on memory.
 constexpr int64_t kPrefetchInputs = 128;
+constexpr int64_t kDecodePrefetchInputs = 128;  // 2 KiB of codes ahead
 
 template <int MR, int NG>
 void BfpTileT(const float* a, int64_t lda, const int8_t* const* codes, const uint8_t* const* exps,
@@ -180,35 +154,75 @@ void BfpTileT(const float* a, int64_t lda, const int8_t* const* codes, const uin
 
 void Bf16Tile(int rows, int groups, const uint16_t* a, int64_t lda, const uint16_t* const* b,
               int64_t pairs, float* acc) {
-  dispatch_tile<kTileRows>(rows, groups, [&]<int R, int G>(int m0) {
+  dispatch_tile<kTileHeight>(rows, groups, [&]<int R, int G>(int m0) {
     Bf16TileT<R, G>(a + m0 * lda, lda, b, pairs, acc + m0 * kAccStride);
   });
 }
 
-// 4 rows x 2 groups at a time keeps the scaled activations and accumulators in L1 / registers.
 void BfpTile(int rows, int groups, const float* a, int64_t lda, const int8_t* const* codes,
              const uint8_t* const* exps, int64_t kn, int exp_bias, float* acc) {
-  dispatch_tile<4>(rows, groups, [&]<int R, int G>(int m0) {
+  dispatch_tile<kTileHeight>(rows, groups, [&]<int R, int G>(int m0) {
     BfpTileT<R, G>(a + m0 * lda, lda, codes, exps, kn, exp_bias, acc + m0 * kAccStride);
   });
 }
 
-// Decodes two inputs' 16 weights at a time, then interleaves them into bf16 pairs.
+// Decodes two inputs' 16 weights at a time into bf16 pairs. A code has at most 7 significant
+// bits, so code x 2^e is exact in bf16 and is the high half of the fp32 code with e added to its
+// exponent field; the pair (even, odd) per lane is then one shift and one bit select. Exponents
+// that could leave the normal range take the general path (vscalefps, rounding to bf16).
 void BfpToBf16(const int8_t* codes, const uint8_t* exps, int64_t kn, int exp_bias, uint16_t* out) {
-  alignas(64) static const uint16_t kInterleave[32] = {0,  16, 1,  17, 2,  18, 3,  19, 4,  20, 5,
-                                                       21, 6,  22, 7,  23, 8,  24, 9,  25, 10, 26,
-                                                       11, 27, 12, 28, 13, 29, 14, 30, 15, 31};
-  const __m512i idx = _mm512_load_si512(kInterleave);
-  auto decode = [&](int64_t i) {
-    if (i >= kn) return _mm512_setzero_ps();
-    const __m128i q = _mm_loadu_si128(reinterpret_cast<const __m128i*>(codes + i * 16));
-    const __m512 w = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(q));
-    return _mm512_scalef_ps(w, _mm512_set1_ps(static_cast<float>(exps[i] - exp_bias)));
-  };
-  for (int64_t i = 0; i < kn; i += 2) {
-    const __m512i both = (__m512i)_mm512_cvtne2ps_pbh(decode(i + 1), decode(i));
-    _mm512_storeu_si512(out + i * 16, _mm512_permutexvar_epi16(idx, both));
+  __m512i vlo = _mm512_set1_epi8(-1), vhi = _mm512_setzero_si512();
+  for (int64_t i = 0; i < kn; i += 64) {
+    const __mmask64 m = kn - i >= 64 ? ~__mmask64{0} : (__mmask64{1} << (kn - i)) - 1;
+    vlo = _mm512_mask_min_epu8(vlo, m, vlo, _mm512_maskz_loadu_epi8(m, exps + i));
+    vhi = _mm512_max_epu8(vhi, _mm512_maskz_loadu_epi8(m, exps + i));
   }
+  // Fold the four 128-bit lanes onto the first, then the 16 bytes left.
+  auto fold = [](__m512i v, auto op) __attribute__((always_inline)) {
+    v = op(v, _mm512_shuffle_i64x2(v, v, 0x4E));
+    return op(v, _mm512_shuffle_i64x2(v, v, 0xB1));
+  };
+  const int lo = _mm512_reduce_min_epu32(_mm512_cvtepu8_epi32(_mm512_castsi512_si128(
+      fold(vlo, [](__m512i x, __m512i y) { return _mm512_min_epu8(x, y); }))));
+  const int hi = _mm512_reduce_max_epu32(_mm512_cvtepu8_epi32(_mm512_castsi512_si128(
+      fold(vhi, [](__m512i x, __m512i y) { return _mm512_max_epu8(x, y); }))));
+  if (lo - exp_bias < -126 || hi - exp_bias > 121) {
+    alignas(64) static const uint16_t kInterleave[32] = {0,  16, 1,  17, 2,  18, 3,  19, 4,  20, 5,
+                                                         21, 6,  22, 7,  23, 8,  24, 9,  25, 10, 26,
+                                                         11, 27, 12, 28, 13, 29, 14, 30, 15, 31};
+    const __m512i idx = _mm512_load_si512(kInterleave);
+    auto decode = [&](int64_t i) {
+      if (i >= kn) return _mm512_setzero_ps();
+      const __m128i q = _mm_loadu_si128(reinterpret_cast<const __m128i*>(codes + i * 16));
+      const __m512 w = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(q));
+      return _mm512_scalef_ps(w, _mm512_set1_ps(static_cast<float>(exps[i] - exp_bias)));
+    };
+    for (int64_t i = 0; i < kn; i += 2) {
+      const __m512i both = (__m512i)_mm512_cvtne2ps_pbh(decode(i + 1), decode(i));
+      _mm512_storeu_si512(out + i * 16, _mm512_permutexvar_epi16(idx, both));
+    }
+    return;
+  }
+  // The fp32 bits of code x 2^(exp - bias); zero codes stay zero.
+  auto bits = [&](int64_t i) __attribute__((always_inline)) {
+    const __m128i q = _mm_loadu_si128(reinterpret_cast<const __m128i*>(codes + i * 16));
+    const __m512i c = _mm512_cvtepi8_epi32(q);
+    const __m512i f = _mm512_castps_si512(_mm512_cvtepi32_ps(c));
+    return _mm512_mask_add_epi32(f, _mm512_test_epi32_mask(c, c), f,
+                                 _mm512_set1_epi32((exps[i] - exp_bias) * (1 << 23)));
+  };
+  const __m512i high = _mm512_set1_epi32(static_cast<int>(0xFFFF0000u));
+  int64_t i = 0;
+  for (; i + 1 < kn; i += 2) {
+    // The codes come from memory once per step: fetch ahead, or the decode waits on every line.
+    _mm_prefetch(reinterpret_cast<const char*>(codes + (i + kDecodePrefetchInputs) * 16),
+                 _MM_HINT_T0);
+    const __m512i even = bits(i), odd = bits(i + 1);
+    // (odd & 0xFFFF0000) | (even >> 16): the bit select high ? odd : even >> 16 is 0xCA.
+    const __m512i pair = _mm512_ternarylogic_epi32(high, odd, _mm512_srli_epi32(even, 16), 0xCA);
+    _mm512_storeu_si512(out + i * 16, pair);
+  }
+  if (i < kn) _mm512_storeu_si512(out + i * 16, _mm512_srli_epi32(bits(i), 16));
 }
 
 // 16 independent accumulators hide the latency; 16 x 64 flops per iteration.
