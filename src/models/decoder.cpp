@@ -61,15 +61,18 @@ void DecoderModel::prepare(std::span<const BatchRow> rows) {
       throw Error("token id " + std::to_string(r.id) + " is outside the model's vocabulary (0.." +
                   std::to_string(config_.vocab_size - 1) + ")");
     }
-    auto [it, fresh] = next.try_emplace(r.seq, r.seq->length());
+    const auto it = next.try_emplace(r.seq, r.seq->length()).first;
     if (r.pos != it->second) {
       throw Error("batch row at position " + std::to_string(r.pos) +
                   " does not continue its sequence, whose next position is " +
                   std::to_string(it->second));
     }
-    check_seq_len(r.pos + 1, max_seq_len(),
-                  "a sequence growing to " + std::to_string(r.pos + 1) + " positions");
     ++it->second;
+  }
+  // Every sequence fits before any takes blocks, so a refused step changes nothing.
+  for (const auto& [seq, end] : next) {
+    check_seq_len(end, max_seq_len(),
+                  [&] { return "a sequence growing to " + std::to_string(end) + " positions"; });
   }
   for (const auto& [seq, end] : next) cache_.reserve(*seq, end);
   const size_t t = rows.size();
@@ -150,9 +153,10 @@ std::span<const float> DecoderModel::step(std::span<const BatchRow> rows) {
 std::span<const float> DecoderModel::prefill(Sequence& seq, std::span<const int32_t> ids,
                                              bool all_positions) {
   if (ids.empty()) throw Error("prefill needs at least one token id");
-  check_seq_len(seq.length() + static_cast<int64_t>(ids.size()), max_seq_len(),
-                "prompt of " + std::to_string(ids.size()) + " tokens after " +
-                    std::to_string(seq.length()) + " cached ones");
+  check_seq_len(seq.length() + static_cast<int64_t>(ids.size()), max_seq_len(), [&] {
+    return "prompt of " + std::to_string(ids.size()) + " tokens after " +
+           std::to_string(seq.length()) + " cached ones";
+  });
   const size_t vocab = static_cast<size_t>(config_.vocab_size);
   if (all_positions) all_logits_.resize(ids.size() * vocab);
   std::vector<BatchRow> rows;

@@ -21,9 +21,10 @@ std::vector<int32_t> generate(Model& model, Sequence& seq, std::span<const int32
   GenerateStats st;
   st.prompt_tokens = static_cast<int64_t>(prompt.size());
   check_seq_len(seq.length() + static_cast<int64_t>(prompt.size()) + o.max_new_tokens - 1,
-                model.max_seq_len(),
-                "prompt of " + std::to_string(prompt.size()) + " tokens plus " +
-                    std::to_string(o.max_new_tokens) + " new tokens");
+                model.max_seq_len(), [&] {
+                  return "prompt of " + std::to_string(prompt.size()) + " tokens plus " +
+                         std::to_string(o.max_new_tokens) + " new tokens";
+                });
   const auto pick = [&](std::span<const float> logits) {
     return o.pick ? o.pick(logits) : argmax(logits);
   };
@@ -82,12 +83,11 @@ std::vector<GenerationOutput> generate_batch(
     if (r.settings.max_new_tokens < 1) {
       throw Error("request " + std::to_string(i) + ": max_new_tokens must be at least 1");
     }
-    const int64_t positions =
-        static_cast<int64_t>(r.prompt.size()) + std::max<int64_t>(r.settings.max_new_tokens, 1) - 1;
-    check_seq_len(positions, model.max_seq_len(),
-                  "request " + std::to_string(i) + ": prompt of " +
-                      std::to_string(r.prompt.size()) + " tokens plus " +
-                      std::to_string(r.settings.max_new_tokens) + " new tokens");
+    const int64_t positions = static_cast<int64_t>(r.prompt.size()) + r.settings.max_new_tokens - 1;
+    check_seq_len(positions, model.max_seq_len(), [&] {
+      return "request " + std::to_string(i) + ": prompt of " + std::to_string(r.prompt.size()) +
+             " tokens plus " + std::to_string(r.settings.max_new_tokens) + " new tokens";
+    });
     need[i] = blocks_for(positions, pool.block_size);
     if (need[i] > pool.total_blocks) {
       throw Error("request " + std::to_string(i) + " needs " + std::to_string(positions) +

@@ -17,11 +17,9 @@ int64_t checked_max_seq_len(const ModelConfig& c, int64_t requested) {
   return len;
 }
 
-void check_seq_len(int64_t positions, int64_t max_seq_len, const std::string& what) {
-  if (positions > max_seq_len) {
-    throw Error(what + " exceeds max_seq_len " + std::to_string(max_seq_len) + " (" +
-                std::to_string(positions) + " positions)");
-  }
+void throw_seq_len(int64_t positions, int64_t max_seq_len, const std::string& what) {
+  throw Error(what + " exceeds max_seq_len " + std::to_string(max_seq_len) + " (" +
+              std::to_string(positions) + " positions)");
 }
 
 size_t KvCacheShape::bytes_per_position() const {
@@ -93,7 +91,7 @@ void KvCache::drop_block(int32_t block) {
 
 void KvCache::reserve(Sequence& seq, int64_t length) {
   check_seq_len(length, shape_.max_seq_len,
-                "a sequence of " + std::to_string(length) + " positions");
+                [&] { return "a sequence of " + std::to_string(length) + " positions"; });
   const int64_t bs = shape_.block_size;
   // Shared blocks about to be written get a copy of their own.
   for (int64_t i = seq.length_ / bs;

@@ -20,9 +20,14 @@ namespace bringup {
 // The cache length to use: `requested`, or the model's max_position_embeddings when it is 0;
 // more than max_position_embeddings is an Error.
 int64_t checked_max_seq_len(const ModelConfig& c, int64_t requested);
-// The one length check: `what` (e.g. "prompt of 5 tokens plus 256 new tokens") needs `positions`
-// cache positions; more than max_seq_len is an Error whose message says both.
-void check_seq_len(int64_t positions, int64_t max_seq_len, const std::string& what);
+// The one length check: `what()` (e.g. "prompt of 5 tokens plus 256 new tokens") needs
+// `positions` cache positions; more than max_seq_len is an Error whose message says both. The
+// message is built only when the check fails (it runs on every forward step).
+[[noreturn]] void throw_seq_len(int64_t positions, int64_t max_seq_len, const std::string& what);
+template <class What>
+void check_seq_len(int64_t positions, int64_t max_seq_len, What&& what) {
+  if (positions > max_seq_len) throw_seq_len(positions, max_seq_len, what());
+}
 
 struct KvCacheShape {
   int64_t layers = 0, kv_heads = 0, head_dim = 0;
