@@ -70,7 +70,8 @@ void DecoderModel::prepare(std::span<const BatchRow> rows) {
     ++it->second;
   }
   // Every sequence fits before any takes blocks, so a refused step changes nothing.
-  for (const auto& [seq, end] : next) {
+  for (const auto& entry : next) {
+    const int64_t end = entry.second;  // a copy: clang 14 lambdas cannot capture bindings
     check_seq_len(end, max_seq_len(),
                   [&] { return "a sequence growing to " + std::to_string(end) + " positions"; });
   }
