@@ -52,10 +52,13 @@ class Sequence {
 struct ModelOptions {
   int64_t max_seq_len = 0;  // 0: the model's max_position_embeddings
   Precision precision = Precision::kBfp8Mixed;
-  int64_t kv_budget_tokens = 0;  // positions the shared KV pool holds, all sequences together
-  int max_sequences = 1;         // when kv_budget_tokens is 0: budget = this x max_seq_len
-  int kv_block_size = 32;        // positions per KV-cache block
-  int64_t prefill_chunk = 512;   // the most rows one forward step runs
+  // Positions the shared KV pool holds, all sequences together. 0: what fits in the device's
+  // memory beside the weights and buffers (leaving 10% of it free), at least max_sequences x
+  // max_seq_len. Pages of the pool that no sequence has reached cost no resident memory on the CPU.
+  int64_t kv_budget_tokens = 0;
+  int max_sequences = 1;        // sequences of max_seq_len the pool must hold at once
+  int kv_block_size = 32;       // positions per KV-cache block
+  int64_t prefill_chunk = 512;  // the most rows one forward step runs
 };
 
 // One row of a batched forward step: the next token of one sequence. A step may hold several
@@ -100,6 +103,8 @@ class Model {
   virtual size_t weight_bytes_per_token() const = 0;
   // Bytes of the KV pool (its whole token budget).
   virtual size_t kv_cache_bytes() const = 0;
+  // Bytes of the activations of one step at max_step_rows() rows (device memory).
+  virtual size_t activation_bytes() const = 0;
 
   // A new empty sequence; it takes KV blocks only as it grows.
   virtual std::unique_ptr<Sequence> new_sequence() = 0;
@@ -112,11 +117,11 @@ class Model {
 
   // One forward step over rows of any sequences: every linear runs once over all rows, each row
   // attends to its own sequence. Returns the logits of the rows with `logits` set, in row order
-  // ([n * vocab]); valid until the next call on this model. A sequence's logits are bit-identical
-  // whatever else shares its steps and wherever its prompt is split into steps. Throws Error for
-  // ids outside the vocabulary, positions that do not continue their sequence, sequences growing
-  // past max_seq_len, or a KV pool without room (nothing is computed then, and no sequence
-  // changes length).
+  // ([n * vocab], a host copy); valid until the next call on this model. A sequence's logits are
+  // bit-identical whatever else shares its steps and wherever its prompt is split into steps.
+  // Throws Error for ids outside the vocabulary, positions that do not continue their sequence,
+  // sequences growing past max_seq_len, or a KV pool without room (nothing is computed then, and no
+  // sequence changes length).
   virtual std::span<const float> step(std::span<const BatchRow> rows) = 0;
   // Runs ids after what seq already holds, in steps of at most max_step_rows(). Returns the logits
   // of the last position ([vocab]), or of every position ([ids.size() * vocab]) when

@@ -154,7 +154,7 @@ int run_bench(const BenchArgs& a) {
   if (max_batch * kBatchPrompt > 512 && !a.batch.empty()) {
     throw Error("bench: --batch sizes above 64 need a prompt step larger than 512 rows");
   }
-  LoadedModel m = load_model(margs, max_batch * margs.max_seq_len);
+  LoadedModel m = load_model(margs, max_batch);
   Model& model = *m.model;
   const ModelConfig& c = model.config();
   const std::vector<int32_t> prompt = synthetic_ids(a.prompt, c.vocab_size, 1);
@@ -186,8 +186,11 @@ int run_bench(const BenchArgs& a) {
   for (int64_t b : a.batch) batches.push_back(bench_batch(model, b, a.gen, a.reps));
 
   const Stats pps = stats(pp), tgs = stats(tg), ttfts = stats(ttft);
-  const MemoryPlan plan = plan_memory(c, model.precision(), model.max_seq_len(),
-                                      model.max_seq_len(), device_threads(*m.device));
+  ModelOptions planned;
+  planned.precision = model.precision();
+  planned.max_seq_len = model.max_seq_len();
+  planned.kv_budget_tokens = model.max_seq_len();
+  const MemoryPlan plan = plan_memory(c, planned, *m.device, 0);
   const double bytes_per_token = static_cast<double>(model.weight_bytes_per_token());
   const double embed = static_cast<double>(c.vocab_size * c.hidden_size);
   const double layer_params =

@@ -87,15 +87,11 @@ int run_batch(const GenerateArgs& a) {
     tokenizer = Tokenizer::load(a.model.model);
   }
   const Tokenizer* tok = tokenizer ? &*tokenizer : nullptr;
-  // The settings are read before the model is built: the KV budget follows from the requests.
+  // The requests are read (and refused) before the model is loaded.
   const Checkpoint ck = Checkpoint::open(a.model.model);
   const GenerationSettings defaults = settings_from(a.sampling, ck, tok);
   const std::vector<GenerationRequest> requests = read_requests(a.prompts_jsonl, tok, defaults);
-  int64_t budget = 0;  // every request at once, in whole 32-position blocks
-  for (const GenerationRequest& r : requests) {
-    budget += (static_cast<int64_t>(r.prompt.size()) + r.settings.max_new_tokens + 31) / 32 * 32;
-  }
-  LoadedModel m = load_model(a.model, budget);
+  LoadedModel m = load_model(a.model);
   size_t next = 0;
   std::vector<std::optional<nlohmann::json>> done(requests.size());
   const auto print_ready = [&] {

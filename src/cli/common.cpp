@@ -35,8 +35,8 @@ void add_model_args(CLI::App* app, ModelArgs& args, bool model_required) {
                   "KV cache length (default: the model's max_position_embeddings)");
   app->add_option("--threads", args.threads, "CPU threads (default: every core)");
   app->add_option("--kv-budget", args.kv_budget,
-                  "KV pool size in tokens, all sequences together (default: one sequence of "
-                  "--max-seq-len, or what a batch needs)");
+                  "KV pool size in tokens, all sequences together (default: what fits beside the "
+                  "weights, as `plan` shows)");
 }
 
 void check_model_dir(const std::string& dir) {
@@ -45,14 +45,15 @@ void check_model_dir(const std::string& dir) {
   }
 }
 
-LoadedModel load_model(const ModelArgs& args, int64_t kv_budget_default) {
+LoadedModel load_model(const ModelArgs& args, int64_t min_sequences) {
   ModelOptions o;
   o.precision = parse_precision(args.precision);
   if (args.max_seq_len < 0) throw Error("--max-seq-len must be positive");
   if (args.threads < 0) throw Error("--threads must be positive");
   if (args.kv_budget < 0) throw Error("--kv-budget must be positive");
   o.max_seq_len = args.max_seq_len;
-  o.kv_budget_tokens = args.kv_budget > 0 ? args.kv_budget : kv_budget_default;
+  o.kv_budget_tokens = args.kv_budget;
+  o.max_sequences = static_cast<int>(std::clamp<int64_t>(min_sequences, 1, INT32_MAX));
   check_model_dir(args.model);
   const auto t0 = std::chrono::steady_clock::now();
   LoadedModel m{Checkpoint::open(args.model), make_cpu_device(args.threads), nullptr, 0};
@@ -140,19 +141,17 @@ std::vector<int32_t> resolve_prompt(const PromptArgs& a, const std::string& mode
 }
 
 void check_fp32_fits(const ModelConfig& c, int64_t max_seq_len) {
-  const MemoryPlan plan = plan_memory(c, Precision::kFp32, max_seq_len, max_seq_len,
-                                      static_cast<int>(std::thread::hardware_concurrency()));
-  std::ifstream in("/proc/meminfo");
-  for (std::string line; std::getline(in, line);) {
-    if (line.rfind("MemAvailable:", 0) == 0) {
-      const size_t available = std::stoull(line.substr(13)) * 1024;
-      if (plan.total() > available) {
-        throw Error("the fp32 reference path needs " + format_bytes(plan.total()) + " but " +
-                    format_bytes(available) +
-                    " are available; score against a reference file instead (--reference, "
-                    "made on a larger machine by bringup reference or scripts/hf_reference.py)");
-      }
-    }
+  ModelOptions o;
+  o.precision = Precision::kFp32;
+  o.max_seq_len = max_seq_len;
+  o.kv_budget_tokens = max_seq_len;
+  const std::shared_ptr<Device> dev = make_cpu_device();
+  const MemoryPlan plan = plan_memory(c, o, *dev, dev->available_memory());
+  if (plan.available > 0 && plan.total() > plan.available) {
+    throw Error("the fp32 reference path needs " + format_bytes(plan.total()) + " but " +
+                format_bytes(plan.available) +
+                " are available; score against a reference file instead (--reference, made on a "
+                "larger machine by bringup reference or scripts/hf_reference.py)");
   }
 }
 

@@ -35,7 +35,8 @@ struct LoadedModel {
 };
 
 // kv_budget_default: the KV budget when --kv-budget is not given (0: one max_seq_len sequence).
-LoadedModel load_model(const ModelArgs& args, int64_t kv_budget_default = 0);
+// min_sequences: sequences of --max-seq-len the KV pool must hold at once (a batch).
+LoadedModel load_model(const ModelArgs& args, int64_t min_sequences = 1);
 // A --model that is not a directory is named as such (before anything looks inside it).
 void check_model_dir(const std::string& dir);
 

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <fstream>
 #include <thread>
 
 #include "bringup/model.h"
@@ -84,6 +85,35 @@ DeviceMemory CpuDevice::allocate(size_t bytes) {
   return DeviceMemory(std::move(mem), data, bytes);
 }
 
+size_t CpuDevice::available_memory() const {
+  std::ifstream in("/proc/meminfo");
+  for (std::string line; std::getline(in, line);) {
+    if (line.rfind("MemAvailable:", 0) == 0) return std::stoull(line.substr(13)) * 1024;
+  }
+  return 0;
+}
+
+void CpuDevice::write(Tensor& t, std::span<const float> host) {
+  std::memcpy(t.data(), host.data(), static_cast<size_t>(t.numel()) * sizeof(float));
+}
+
+void CpuDevice::read(const Tensor& t, std::span<float> host) {
+  std::memcpy(host.data(), t.data(), static_cast<size_t>(t.numel()) * sizeof(float));
+}
+
+size_t CpuDevice::workspace_bytes(const StepShape& s) const {
+  const size_t threads = static_cast<size_t>(pool_.size());
+  const int64_t group = s.kv_heads > 0 ? s.q_heads / s.kv_heads : 0;
+  // Attention: per thread one chunk of scores, and the partial softmax of every (row, KV head,
+  // chunk) of a step.
+  const int64_t chunks = (s.max_seq_len + kDecodeChunk - 1) / kDecodeChunk;
+  const size_t scratch = threads * static_cast<size_t>(group * kDecodeChunk + s.head_dim) * 4;
+  const size_t partials =
+      static_cast<size_t>(s.kv_heads * s.rows * chunks * group * (s.head_dim + 2)) * 4;
+  return cpu::matmul_workspace_bytes(pool_.size(), s.rows, s.max_inputs, s.block_float) + scratch +
+         partials;
+}
+
 Weight CpuDevice::upload_weight(std::span<const HostMatrix> parts, WeightFormat format) {
   auto storage = std::make_unique<CpuWeight>(cpu::pack_weight(pool_, parts, format));
   const cpu::PackedWeight* p = &storage->packed;
@@ -111,6 +141,21 @@ void CpuDevice::rms_norm(const Tensor& x, const Tensor& weight, float eps, Tenso
   for_rows(x.numel() / n, n, [&](int64_t r, int) {
     cpu::rms_norm_row(x.data() + r * n, weight.data(), n, eps, out.data() + r * n);
   });
+}
+
+void CpuDevice::rope_tables(std::span<const float> inv_freq, std::span<const int64_t> positions,
+                            Tensor& cos, Tensor& sin) {
+  const int64_t half = static_cast<int64_t>(inv_freq.size());
+  for (size_t r = 0; r < positions.size(); ++r) {
+    const float pos = static_cast<float>(positions[r]);
+    float* c = cos.row(static_cast<int64_t>(r));
+    float* s = sin.row(static_cast<int64_t>(r));
+    for (int64_t i = 0; i < half; ++i) {
+      const float angle = pos * inv_freq[i];  // rounded to fp32 as in the reference
+      c[i] = static_cast<float>(std::cos(static_cast<double>(angle)));
+      s[i] = static_cast<float>(std::sin(static_cast<double>(angle)));
+    }
+  }
 }
 
 void CpuDevice::rotary_embedding(Tensor& x, const Tensor& cos, const Tensor& sin) {

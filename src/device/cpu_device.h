@@ -21,11 +21,17 @@ class CpuDevice final : public Device {
   ThreadPool& pool() { return pool_; }
 
   DeviceMemory allocate(size_t bytes) override;
+  size_t available_memory() const override;  // MemAvailable in /proc/meminfo
+  void write(Tensor& t, std::span<const float> host) override;
+  void read(const Tensor& t, std::span<float> host) override;
+  size_t workspace_bytes(const StepShape& shape) const override;
   Weight upload_weight(std::span<const HostMatrix> parts, WeightFormat format) override;
 
   void embedding(const Weight& table, std::span<const int32_t> ids, Tensor& out) override;
   void linear(const Tensor& x, const Weight& w, const Tensor* bias, Tensor& out) override;
   void rms_norm(const Tensor& x, const Tensor& weight, float eps, Tensor& out) override;
+  void rope_tables(std::span<const float> inv_freq, std::span<const int64_t> positions, Tensor& cos,
+                   Tensor& sin) override;
   void rotary_embedding(Tensor& x, const Tensor& cos, const Tensor& sin) override;
   void create_qkv_heads(const Tensor& qkv, Tensor& q, Tensor& k, Tensor& v) override;
   void concat_heads(const Tensor& heads, Tensor& out) override;

@@ -11,29 +11,20 @@
 #include <span>
 #include <string>
 
+#include "core/device_memory.h"
 #include "core/kv_view.h"
 #include "core/tensor.h"
 #include "device/weight.h"
 
 namespace bringup {
 
-// A device allocation. Model and runtime code pass it to ops as it is and never read it; only
-// the backend that made it knows what `data` points at.
-class DeviceMemory {
- public:
-  struct Storage {
-    virtual ~Storage() = default;
-  };
-  DeviceMemory() = default;
-  DeviceMemory(std::unique_ptr<Storage> s, void* data, size_t bytes)
-      : storage_(std::move(s)), data_(data), bytes_(bytes) {}
-  void* data() const { return data_; }
-  size_t bytes() const { return bytes_; }
-
- private:
-  std::unique_ptr<Storage> storage_;
-  void* data_ = nullptr;
-  size_t bytes_ = 0;
+// The largest forward step a model will run: what a device sizes its own working memory by.
+struct StepShape {
+  int64_t rows = 0;        // rows of a step
+  int64_t max_inputs = 0;  // widest linear input (hidden, q_dim or intermediate)
+  int64_t q_heads = 0, kv_heads = 0, head_dim = 0;
+  int64_t max_seq_len = 0;   // longest sequence attention reads
+  bool block_float = false;  // some weight is bfloat8_b / bfloat4_b
 };
 
 class Device {
@@ -42,8 +33,17 @@ class Device {
   virtual std::string name() const = 0;
   virtual int threads() const = 0;
 
-  // Memory owned by the device (the KV pool); `bytes` of zeros, released with the handle.
+  // Memory owned by the device (activations, the KV pool); `bytes` of zeros, released with the
+  // handle. Tensor::on(allocate(n), name) gives a device tensor of n bytes.
   virtual DeviceMemory allocate(size_t bytes) = 0;
+  // Memory the device could still allocate now (0 when it cannot tell).
+  virtual size_t available_memory() const = 0;
+  // Host transfers: t's elements to or from host memory (numel floats).
+  virtual void write(Tensor& t, std::span<const float> host) = 0;
+  virtual void read(const Tensor& t, std::span<float> host) = 0;
+  // Working memory the device's kernels take for steps up to `shape` (beside the tensors passed
+  // to ops), as it allocates it: what a memory plan counts.
+  virtual size_t workspace_bytes(const StepShape& shape) const = 0;
 
   // Converts one or more host matrices (stacked along the output dimension) into `format` and
   // the layout this device's kernels read.
@@ -52,6 +52,10 @@ class Device {
   virtual void embedding(const Weight& table, std::span<const int32_t> ids, Tensor& out) = 0;
   virtual void linear(const Tensor& x, const Weight& w, const Tensor* bias, Tensor& out) = 0;
   virtual void rms_norm(const Tensor& x, const Tensor& weight, float eps, Tensor& out) = 0;
+  // cos and sin [T, head_dim / 2] for one position per row: fp32 position times fp32 frequency,
+  // as Hugging Face's rotary embedding computes them.
+  virtual void rope_tables(std::span<const float> inv_freq, std::span<const int64_t> positions,
+                           Tensor& cos, Tensor& sin) = 0;
   virtual void rotary_embedding(Tensor& x, const Tensor& cos, const Tensor& sin) = 0;
   virtual void create_qkv_heads(const Tensor& qkv, Tensor& q, Tensor& k, Tensor& v) = 0;
   virtual void concat_heads(const Tensor& heads, Tensor& out) = 0;

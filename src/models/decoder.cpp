@@ -1,7 +1,7 @@
 #include "models/decoder.h"
 
+#include <algorithm>
 #include <cmath>
-#include <cstring>
 #include <string>
 #include <unordered_map>
 
@@ -11,12 +11,11 @@
 
 namespace bringup {
 
-void check_model_fits(const Checkpoint& ck, const Device& dev, const ModelOptions& o) {
-  const KvCacheShape kv = kv_cache_shape(ck.config(), o, CacheDType::kBf16);
-  const MemoryPlan plan = plan_memory(ck.config(), o.precision, kv.max_seq_len, kv.budget_tokens,
-                                      dev.threads(), o.prefill_chunk, o.kv_block_size);
+MemoryPlan check_model_fits(const Checkpoint& ck, const Device& dev, const ModelOptions& o) {
+  const MemoryPlan plan = plan_memory(ck.config(), o, dev, dev.available_memory());
   check_fits_in_memory(plan,
                        ck.dir().string() + " under " + std::string(precision_name(o.precision)));
+  return plan;
 }
 
 DecoderModel::DecoderModel(const Checkpoint& ck, const FamilySpec& family, Device& dev,
@@ -27,7 +26,16 @@ DecoderModel::DecoderModel(const Checkpoint& ck, const FamilySpec& family, Devic
       weights_(load_weights(ck, family, dev, weight_policy(o.precision))),
       cache_(kv_cache_shape(config_, o, weight_policy(o.precision).cache), dev),
       inv_freq_(ops::rope_inv_freq(config_.head_dim, config_.rope_theta)),
-      max_step_rows_(o.prefill_chunk > 0 ? o.prefill_chunk : 512) {}
+      max_step_rows_(bringup::max_step_rows(o)),
+      act_(allocate_activations(dev, config_, max_step_rows_)) {}
+
+size_t DecoderModel::activation_bytes() const {
+  size_t bytes = 0;
+  for (const ActivationSlot& s : activation_slots(config_, max_step_rows_)) {
+    bytes += (act_.*s.tensor).capacity_bytes();
+  }
+  return bytes;
+}
 
 size_t DecoderModel::weight_bytes_per_token() const {
   const size_t embed_row = weights_.embed.bytes / static_cast<size_t>(weights_.embed.rows);
@@ -41,8 +49,11 @@ KvPoolStats DecoderModel::kv_pool() const {
 }
 
 void DecoderModel::tap(Tap::Stage stage, int64_t layer, const Tensor& t) {
-  if (tap_)
-    tap_(Tap{stage, layer, positions_.empty() ? 0 : positions_[0], t.dim(0), t.dim(1), t.data()});
+  if (!tap_) return;
+  tap_rows_.resize(static_cast<size_t>(t.numel()));
+  dev_.read(t, tap_rows_);
+  tap_(Tap{stage, layer, positions_.empty() ? 0 : positions_[0], t.dim(0), t.dim(1),
+           tap_rows_.data()});
 }
 
 void DecoderModel::prepare(std::span<const BatchRow> rows) {
@@ -99,7 +110,7 @@ void DecoderModel::forward(std::span<const BatchRow> rows) {
   Device& dev = dev_;
   const float eps = static_cast<float>(c.rms_norm_eps);
   const float scale = 1.0f / std::sqrt(static_cast<float>(c.head_dim));
-  ops::rope_tables(inv_freq_, positions_, a.cos, a.sin);
+  ops::rope_tables(dev, inv_freq_, positions_, a.cos, a.sin);
 
   ops::embedding(dev, w.embed, ids_, a.x);
   tap(Tap::Stage::kEmbedding, -1, a.x);
@@ -148,7 +159,9 @@ void DecoderModel::forward(std::span<const BatchRow> rows) {
 std::span<const float> DecoderModel::step(std::span<const BatchRow> rows) {
   prepare(rows);
   forward(rows);
-  return {act_.logits.data(), static_cast<size_t>(act_.logits.numel())};
+  logits_.resize(static_cast<size_t>(act_.logits.numel()));
+  dev_.read(act_.logits, logits_);
+  return logits_;
 }
 
 std::span<const float> DecoderModel::prefill(Sequence& seq, std::span<const int32_t> ids,
@@ -159,7 +172,8 @@ std::span<const float> DecoderModel::prefill(Sequence& seq, std::span<const int3
            std::to_string(seq.length()) + " cached ones";
   });
   const size_t vocab = static_cast<size_t>(config_.vocab_size);
-  if (all_positions) all_logits_.resize(ids.size() * vocab);
+  std::vector<float> all;  // every position's logits, when asked for
+  if (all_positions) all.resize(ids.size() * vocab);
   std::vector<BatchRow> rows;
   std::span<const float> logits;
   for (size_t start = 0; start < ids.size(); start += max_step_rows_) {
@@ -170,11 +184,11 @@ std::span<const float> DecoderModel::prefill(Sequence& seq, std::span<const int3
                  all_positions || start + i + 1 == ids.size()};
     }
     logits = step(rows);
-    if (all_positions)
-      std::memcpy(all_logits_.data() + start * vocab, logits.data(), n * vocab * 4);
+    if (all_positions) std::copy(logits.begin(), logits.end(), all.begin() + start * vocab);
   }
-  if (all_positions) return all_logits_;
-  return logits;
+  if (!all_positions) return logits;
+  logits_ = std::move(all);
+  return logits_;
 }
 
 std::span<const float> DecoderModel::decode(Sequence& seq, int32_t id) {
@@ -185,8 +199,10 @@ std::span<const float> DecoderModel::decode(Sequence& seq, int32_t id) {
 std::unique_ptr<Model> build_model(const Checkpoint& ck, Device& dev, const ModelOptions& o) {
   check_checkpoint(ck);
   const FamilySpec& family = family_of(ck.config(), (ck.dir() / "config.json").string());
-  check_model_fits(ck, dev, o);  // before anything is allocated
-  return std::make_unique<DecoderModel>(ck, family, dev, o);
+  const MemoryPlan plan = check_model_fits(ck, dev, o);  // before anything is allocated
+  ModelOptions planned = o;
+  planned.kv_budget_tokens = plan.kv_budget_tokens;
+  return std::make_unique<DecoderModel>(ck, family, dev, planned);
 }
 
 std::unique_ptr<Model> build_model(const Checkpoint& ck, Device& dev, int64_t max_seq_len,

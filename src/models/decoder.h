@@ -7,29 +7,21 @@
 
 #include "bringup/model.h"
 #include "device/device.h"
+#include "models/activations.h"
 #include "models/family.h"
+#include "models/memory_plan.h"
 #include "models/weights.h"
 #include "runtime/kv_cache.h"
 
 namespace bringup {
 
-// The activations of one forward step, sized by its rows and reused.
-struct Activations {
-  Tensor x;             // residual stream [T, hidden]
-  Tensor h;             // normed input of a block / concatenated heads
-  Tensor qkv, q, k, v;  // fused projection and its heads
-  Tensor attn;          // attention output heads
-  Tensor o;             // output of o_proj / down_proj
-  Tensor gate_up, mlp;  // MLP
-  Tensor cos, sin;      // rotary tables for the rows' positions
-  Tensor last, logits;  // final-normed rows and their logits
-};
-
-// Throws Error when the weights, KV pool and buffers would not fit in the memory available.
-void check_model_fits(const Checkpoint& ck, const Device& dev, const ModelOptions& o);
+// The model's memory plan on dev; throws Error when the weights, KV pool and buffers would not fit
+// in the memory the device has available.
+MemoryPlan check_model_fits(const Checkpoint& ck, const Device& dev, const ModelOptions& o);
 
 class DecoderModel final : public Model {
  public:
+  // options.kv_budget_tokens must be set (the plan's budget).
   DecoderModel(const Checkpoint& ck, const FamilySpec& family, Device& dev,
                const ModelOptions& options);
 
@@ -39,6 +31,7 @@ class DecoderModel final : public Model {
   size_t weight_bytes() const override { return weights_.bytes(); }
   size_t weight_bytes_per_token() const override;
   size_t kv_cache_bytes() const override { return cache_.bytes(); }
+  size_t activation_bytes() const override;
 
   std::unique_ptr<Sequence> new_sequence() override { return cache_.new_sequence(); }
   std::unique_ptr<Sequence> fork(const Sequence& seq) override { return cache_.fork(seq); }
@@ -69,7 +62,8 @@ class DecoderModel final : public Model {
   std::vector<int64_t> positions_;   // per row
   std::vector<int32_t> ids_;         // per row
   std::vector<int64_t> logit_rows_;  // rows whose logits are wanted
-  std::vector<float> all_logits_;
+  std::vector<float> logits_;        // host copy of the step's logits
+  std::vector<float> tap_rows_;      // host copy of a tapped tensor
   TapFn tap_;
 };
 

@@ -3,22 +3,23 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
-#include <fstream>
 
 #include "bringup/error.h"
 #include "kernels/cpu/packed_weight.h"
+#include "models/activations.h"
 #include "models/family.h"
 #include "models/precision_policy.h"
+#include "runtime/kv_cache.h"
 
 namespace bringup {
 
-MemoryPlan plan_memory(const ModelConfig& c, Precision precision, int64_t max_seq_len,
-                       int64_t kv_tokens, int threads, int64_t prefill_chunk,
-                       int64_t kv_block_size) {
-  const WeightPolicy pol = weight_policy(precision);
+MemoryPlan plan_memory(const ModelConfig& c, const ModelOptions& o, const Device& dev,
+                       size_t available) {
+  const WeightPolicy pol = weight_policy(o.precision);
   const int64_t h = c.hidden_size, q = c.q_dim(), kv = c.kv_dim(), im = c.intermediate_size;
   const int64_t layers = c.num_hidden_layers;
   MemoryPlan p;
+  p.available = available;
   auto add = [&](const std::string& name, WeightFormat f, std::vector<int64_t> rows, int64_t k,
                  int64_t copies) {
     const size_t bytes = cpu::packed_bytes(f, rows, k) * static_cast<size_t>(copies);
@@ -47,46 +48,51 @@ MemoryPlan plan_memory(const ModelConfig& c, Precision precision, int64_t max_se
   p.parameters = static_cast<size_t>(c.vocab_size * h * (c.tie_word_embeddings ? 1 : 2) +
                                      layers * (h * (q + 2 * kv) + q * h + 3 * h * im));
 
-  // The pool holds the budget in whole blocks.
-  const int64_t blocks = (kv_tokens + kv_block_size - 1) / kv_block_size;
-  const size_t elem = pol.cache == CacheDType::kF32 ? 4 : 2;
-  p.kv_cache_bytes = static_cast<size_t>(layers * 2 * kv * blocks * kv_block_size) * elem;
-
-  // Activations of one prefill chunk (ops/ops.h shapes), kernel scratch per thread.
-  const int64_t t = std::min(prefill_chunk, max_seq_len);
-  const int64_t group = c.group_size();
-  size_t floats = static_cast<size_t>(t * (3 * h + 2 * (q + 2 * kv) + q + 3 * im + c.head_dim) + h +
-                                      c.vocab_size);
-  const int64_t max_k = std::max({h, q, im});
-  floats += static_cast<size_t>(threads * t * 32);  // matmul accumulators
-  floats += static_cast<size_t>(threads * (group * (max_seq_len + c.head_dim + 2) + c.head_dim));
-  floats += static_cast<size_t>(c.num_key_value_heads * t * ((max_seq_len + 255) / 256) * group *
-                                (c.head_dim + 2));  // attention partials of every row
-  size_t bytes = floats * 4 + static_cast<size_t>(t * max_k) * 2;  // bf16 activations
-  if (pol.gate_up == WeightFormat::kBfp8 || pol.down == WeightFormat::kBfp8 ||
-      pol.attention == WeightFormat::kBfp8) {
-    bytes += static_cast<size_t>(threads * 2 * 512 * 16) * 2;  // decoded blocks of panels
-  }
-  p.working_bytes = bytes;
+  // Working memory: the activations the model allocates, the scratch the device's kernels take.
+  const int64_t rows = max_step_rows(o);
+  p.activation_bytes = activation_bytes(c, rows);
+  StepShape step;
+  step.rows = rows;
+  step.max_inputs = std::max({h, q, im});
+  step.q_heads = c.num_attention_heads;
+  step.kv_heads = c.num_key_value_heads;
+  step.head_dim = c.head_dim;
+  step.block_float = pol.attention == WeightFormat::kBfp8 || pol.gate_up == WeightFormat::kBfp8 ||
+                     pol.down == WeightFormat::kBfp8 || pol.lm_head == WeightFormat::kBfp8;
   p.runtime_bytes = size_t{24} << 20;
+
+  // The KV pool: the budget asked for, or what fits beside everything else.
+  KvCacheShape shape = kv_cache_shape(c, o, pol.cache);
+  step.max_seq_len = shape.max_seq_len;
+  p.workspace_bytes = dev.workspace_bytes(step);
+  p.max_seq_len = shape.max_seq_len;
+  p.kv_bytes_per_token = shape.bytes_per_position();
+  if (o.kv_budget_tokens == 0 && available > 0) {
+    p.kv_budget_fitted = true;
+    const int64_t fitted = static_cast<int64_t>(
+        std::min<size_t>(p.kv_room() / p.kv_bytes_per_token, kMaxKvBudgetTokens));
+    const int64_t whole = fitted / shape.block_size * shape.block_size;
+    shape.budget_tokens = std::max(shape.budget_tokens, whole);
+  }
+  p.kv_budget_tokens = shape.budget_tokens;
+  p.kv_cache_bytes = shape.bytes();
   return p;
 }
 
-size_t available_memory() {
-  std::ifstream in("/proc/meminfo");
-  for (std::string line; std::getline(in, line);) {
-    if (line.rfind("MemAvailable:", 0) == 0) return std::stoull(line.substr(13)) * 1024;
-  }
-  return 0;
+size_t MemoryPlan::kv_room() const {
+  const double usable = static_cast<double>(available) * (1.0 - kMemoryHeadroom);
+  const size_t rest = weight_bytes + working_bytes() + runtime_bytes;
+  return usable > static_cast<double>(rest) ? static_cast<size_t>(usable) - rest : 0;
 }
 
 void check_fits_in_memory(const MemoryPlan& plan, const std::string& what) {
-  const size_t available = available_memory();
-  if (available == 0 || plan.total() <= available) return;
+  if (plan.available == 0 || plan.total() <= plan.available) return;
   throw Error(what + " needs " + format_bytes(plan.total()) + " (weights " +
-              format_bytes(plan.weight_bytes) + ", kv cache " + format_bytes(plan.kv_cache_bytes) +
-              ") but only " + format_bytes(available) +
-              " of memory are available; lower max_seq_len or choose a smaller precision");
+              format_bytes(plan.weight_bytes) + ", kv pool " + format_bytes(plan.kv_cache_bytes) +
+              " for " + std::to_string(plan.kv_budget_tokens) + " tokens) but only " +
+              format_bytes(plan.available) +
+              " of memory are available; lower max_seq_len or the kv budget, or choose a smaller "
+              "precision");
 }
 
 size_t parse_bytes(const std::string& text, const std::string& what) {

@@ -1,6 +1,7 @@
-// How much memory a model takes on the CPU device under a precision policy: weights by group and
-// format (the packed layout's exact bytes), the KV cache, working buffers. Computed from the
-// config alone, so it can answer before anything is loaded.
+// How much memory a model takes on a device under its options: weights by group and format (the
+// packed layout's exact bytes), the KV pool, the activations (from the table the model allocates
+// from) and the device's kernel workspace (as the device sizes it). Computed from the config, so
+// it answers before anything is loaded; the model is built from the plan's KV budget.
 #pragma once
 
 #include <cstdint>
@@ -8,7 +9,8 @@
 #include <vector>
 
 #include "bringup/config.h"
-#include "bringup/precision.h"
+#include "bringup/model.h"
+#include "device/device.h"
 
 namespace bringup {
 
@@ -20,20 +22,31 @@ struct MemoryPlan {
   std::vector<Item> weights;
   size_t weight_bytes = 0;  // equals Model::weight_bytes() once built
   size_t parameters = 0;    // matrix elements (what a token multiplies once, with the embedding)
+  int64_t max_seq_len = 0;
+  int64_t kv_budget_tokens = 0;   // the pool's budget: as asked, or what fits (kv_budget_fitted)
+  bool kv_budget_fitted = false;  // options left it 0: it fills the memory beside the rest
   size_t kv_cache_bytes = 0;
-  size_t working_bytes = 0;
+  size_t kv_bytes_per_token = 0;  // K and V of one position, every layer
+  size_t activation_bytes = 0;    // one step's activations at max_step_rows
+  size_t workspace_bytes = 0;     // the device's kernel scratch
   size_t runtime_bytes = 0;  // code, libraries and bookkeeping: a constant measured on this build
-  size_t total() const { return weight_bytes + kv_cache_bytes + working_bytes + runtime_bytes; }
+  size_t available = 0;      // the memory the plan was made to fit in (0: unknown)
+  size_t working_bytes() const { return activation_bytes + workspace_bytes; }
+  size_t total() const { return weight_bytes + kv_cache_bytes + working_bytes() + runtime_bytes; }
+  // What may go to the KV pool when everything else is in place (0 when nothing can).
+  size_t kv_room() const;
 };
 
-// kv_tokens: the KV pool's budget in positions, all sequences together (rounded up to blocks);
-// prefill_chunk: the most rows one forward step runs.
-MemoryPlan plan_memory(const ModelConfig& c, Precision precision, int64_t max_seq_len,
-                       int64_t kv_tokens, int threads, int64_t prefill_chunk = 512,
-                       int64_t kv_block_size = 32);
+// The share of the memory available a fitted KV budget leaves free for everything else on the
+// machine (vLLM leaves 10% of a GPU by default, too).
+constexpr double kMemoryHeadroom = 0.10;
 
-// Memory this process can still take (MemAvailable in /proc/meminfo; 0 if unknown).
-size_t available_memory();
+// The plan of `c` built with `o` on `dev`, to fit in `available` bytes (the device's free memory,
+// or a size the caller names; 0: unknown). A kv_budget_tokens of 0 takes what fits beside the
+// rest, at least max_sequences x max_seq_len. Throws Error for bad options.
+MemoryPlan plan_memory(const ModelConfig& c, const ModelOptions& o, const Device& dev,
+                       size_t available);
+
 // Throws Error, naming what the plan holds and what is available, when it cannot fit.
 void check_fits_in_memory(const MemoryPlan& plan, const std::string& what);
 

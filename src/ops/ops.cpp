@@ -202,27 +202,16 @@ std::vector<float> rope_inv_freq(int64_t head_dim, double theta) {
   return inv;
 }
 
-void rope_tables(std::span<const float> inv_freq, int64_t pos0, int64_t t, Tensor& cos,
-                 Tensor& sin) {
-  std::vector<int64_t> positions(t);
-  for (int64_t r = 0; r < t; ++r) positions[r] = pos0 + r;
-  rope_tables(inv_freq, positions, cos, sin);
-}
-
-void rope_tables(std::span<const float> inv_freq, std::span<const int64_t> positions, Tensor& cos,
-                 Tensor& sin) {
-  const int64_t half = static_cast<int64_t>(inv_freq.size());
+void rope_tables(Device& dev, std::span<const float> inv_freq, std::span<const int64_t> positions,
+                 Tensor& cos, Tensor& sin) {
+  for (int64_t p : positions) {
+    if (p < 0) bad_shape("rope_tables", "position " + std::to_string(p) + " is negative");
+  }
   const int64_t t = static_cast<int64_t>(positions.size());
+  const int64_t half = static_cast<int64_t>(inv_freq.size());
   cos.resize({t, half});
   sin.resize({t, half});
-  for (int64_t r = 0; r < t; ++r) {
-    const float pos = static_cast<float>(positions[r]);
-    for (int64_t i = 0; i < half; ++i) {
-      const float angle = pos * inv_freq[i];  // rounded to fp32 as in the reference
-      cos.row(r)[i] = static_cast<float>(std::cos(static_cast<double>(angle)));
-      sin.row(r)[i] = static_cast<float>(std::sin(static_cast<double>(angle)));
-    }
-  }
+  dev.rope_tables(inv_freq, positions, cos, sin);
 }
 
 }  // namespace bringup::ops

@@ -3,6 +3,7 @@
 //   embedding                 ids[T] -> [T, hidden]
 //   linear                    [M, K] x Weight[N, K] (+ bias[N]) -> [M, N]
 //   rms_norm                  [T, n] -> [T, n]
+//   rope_tables               positions[T] -> cos, sin [T, head_dim / 2]
 //   rotary_embedding          [heads, T, head_dim] in place, cos/sin [T, head_dim / 2]
 //   create_qkv_heads          [T, (q_heads + 2 kv_heads) * head_dim] -> q [q_heads, T, head_dim],
 //                             k, v [kv_heads, T, head_dim]
@@ -53,12 +54,8 @@ void add(Device& dev, const Tensor& a, const Tensor& b, Tensor& out);
 
 // Hugging Face's default RoPE frequencies: 1 / theta^(2i / head_dim), computed in fp32.
 std::vector<float> rope_inv_freq(int64_t head_dim, double theta);
-// cos and sin [T, head_dim / 2] of positions pos0 .. pos0 + T - 1: fp32 position times fp32
-// frequency, as Hugging Face's Qwen2RotaryEmbedding does.
-void rope_tables(std::span<const float> inv_freq, int64_t pos0, int64_t t, Tensor& cos,
-                 Tensor& sin);
-// The same for one position per row.
-void rope_tables(std::span<const float> inv_freq, std::span<const int64_t> positions, Tensor& cos,
-                 Tensor& sin);
+// cos and sin [T, head_dim / 2], one position per row, computed on the device.
+void rope_tables(Device& dev, std::span<const float> inv_freq, std::span<const int64_t> positions,
+                 Tensor& cos, Tensor& sin);
 
 }  // namespace bringup::ops

@@ -45,7 +45,7 @@ KvCacheShape kv_cache_shape(const ModelConfig& c, const ModelOptions& o, CacheDT
   // By default, room for max_sequences sequences of max_seq_len positions in whole blocks.
   const int64_t per_seq = (s.max_seq_len + s.block_size - 1) / s.block_size * s.block_size;
   s.budget_tokens = o.kv_budget_tokens > 0 ? o.kv_budget_tokens : per_seq * o.max_sequences;
-  if (s.budget_tokens > (int64_t{1} << 31)) {
+  if (s.budget_tokens > kMaxKvBudgetTokens) {
     throw Error("kv budget of " + std::to_string(s.budget_tokens) + " tokens is too large");
   }
   return s;

@@ -29,6 +29,9 @@ void check_seq_len(int64_t positions, int64_t max_seq_len, What&& what) {
   if (positions > max_seq_len) throw_seq_len(positions, max_seq_len, what());
 }
 
+// The largest pool: block ids and positions stay within int32.
+constexpr int64_t kMaxKvBudgetTokens = int64_t{1} << 31;
+
 struct KvCacheShape {
   int64_t layers = 0, kv_heads = 0, head_dim = 0;
   int64_t block_size = 32;

@@ -130,10 +130,23 @@ TEST(Plan, MatchesTheBuiltModel) {
     for (const char* name : {"qwen2-gqa7-small", "qwen2-tied-hd64"}) {
       const Checkpoint ck = Checkpoint::open(test::golden(name));
       auto dev = make_cpu_device(2);
-      auto model = build_model(ck, *dev, 256, p);
-      const MemoryPlan plan = plan_memory(ck.config(), p, 256, 256, 2);
+      ModelOptions o;
+      o.max_seq_len = 256;
+      o.precision = p;
+      o.kv_budget_tokens = 320;
+      o.prefill_chunk = 64;
+      auto model = build_model(ck, *dev, o);
+      const MemoryPlan plan = plan_memory(ck.config(), o, *dev, 0);
       EXPECT_EQ(plan.weight_bytes, model->weight_bytes()) << name << " " << precision_name(p);
       EXPECT_EQ(plan.kv_cache_bytes, model->kv_cache_bytes()) << name << " " << precision_name(p);
+      EXPECT_EQ(plan.kv_budget_tokens, model->kv_pool().budget_tokens);
+      EXPECT_EQ(plan.activation_bytes, model->activation_bytes()) << name;
+      // Left to the default, the pool takes what fits beside the rest of a given memory size.
+      o.kv_budget_tokens = 0;
+      const MemoryPlan fitted = plan_memory(ck.config(), o, *dev, size_t{1} << 30);
+      EXPECT_TRUE(fitted.kv_budget_fitted);
+      EXPECT_LE(fitted.total(), size_t{1} << 30);
+      EXPECT_GT(fitted.total() + fitted.kv_bytes_per_token * 32, (size_t{1} << 30) * 9 / 10);
     }
   }
   auto r = test::run_cli({"plan", "--model", kGqa7, "--device-memory", "12GiB"});

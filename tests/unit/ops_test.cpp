@@ -275,7 +275,9 @@ TEST_P(Conformance, Rope_RotatesHalvesAtAnyOffset) {
       const Tensor x0 = random_tensor({heads, t, hd}, 31);
       const auto inv = ops::rope_inv_freq(hd, 10000.0);
       Tensor cos, sin;
-      ops::rope_tables(inv, pos0, t, cos, sin);
+      std::vector<int64_t> positions(t);
+      for (int64_t r = 0; r < t; ++r) positions[r] = pos0 + r;
+      ops::rope_tables(dev, inv, positions, cos, sin);
       ops::rotary_embedding(dev, x, cos, sin);
       const int64_t half = hd / 2;
       for (int64_t h = 0; h < heads; ++h) {
@@ -524,6 +526,52 @@ TEST_P(Conformance, Memory_AllocateGivesZeroedBytes) {
   ASSERT_EQ(m.bytes(), size_t{3} << 20);
   const auto* b = static_cast<const uint8_t*>(m.data());
   EXPECT_EQ(std::count(b, b + m.bytes(), 0), static_cast<std::ptrdiff_t>(m.bytes()));
+}
+
+// A device tensor lives in its allocation: host data goes in and out through the device, and a
+// shape past its capacity is refused by name instead of reallocated.
+TEST_P(Conformance, Memory_DeviceTensorsTransferAndKeepTheirCapacity) {
+  Device& dev = device();
+  Tensor t = Tensor::on(dev.allocate(24 * sizeof(float)), "scores");
+  ASSERT_TRUE(t.on_device());
+  t.resize({4, 6});
+  const Tensor src = random_tensor({4, 6}, 9);
+  dev.write(t, {src.data(), 24});
+  Tensor sum = Tensor::on(dev.allocate(24 * sizeof(float)), "sum");
+  ops::add(dev, t, t, sum);
+  std::vector<float> back(24);
+  dev.read(sum, back);
+  for (int i = 0; i < 24; ++i) EXPECT_EQ(back[i], src.data()[i] + src.data()[i]);
+  t.resize({2, 3});  // smaller shapes reuse the allocation
+  EXPECT_EQ(t.capacity_bytes(), 24 * sizeof(float));
+  try {
+    t.resize({5, 6});
+    ADD_FAILURE() << "a resize past the allocation must throw";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("device tensor 'scores' holds 96 bytes"),
+              std::string::npos)
+        << e.what();
+  }
+}
+
+// Rotary tables come from the device: fp32 position times fp32 frequency, cos and sin of that
+// fp32 angle rounded once to fp32 (Hugging Face's order of operations).
+TEST_P(Conformance, Rope_TablesFollowTheReferenceRounding) {
+  Device& dev = device();
+  const auto inv = ops::rope_inv_freq(64, 1e6);
+  const std::vector<int64_t> positions = {0, 5, 4095, 131071, 17};
+  Tensor cos, sin;
+  ops::rope_tables(dev, inv, positions, cos, sin);
+  ASSERT_EQ(cos.shape(), (std::vector<int64_t>{5, 32}));
+  for (size_t r = 0; r < positions.size(); ++r) {
+    for (size_t i = 0; i < inv.size(); ++i) {
+      const float angle = static_cast<float>(positions[r]) * inv[i];
+      EXPECT_EQ(cos.row(static_cast<int64_t>(r))[i], static_cast<float>(std::cos(double{angle})));
+      EXPECT_EQ(sin.row(static_cast<int64_t>(r))[i], static_cast<float>(std::sin(double{angle})));
+    }
+  }
+  const std::vector<int64_t> negative = {3, -1};
+  EXPECT_THROW(ops::rope_tables(dev, inv, negative, cos, sin), Error);
 }
 
 TEST_P(Conformance, Attention_RejectsPositionsPastTheCache) {

@@ -23,6 +23,15 @@ void ensure(AlignedBuffer& b, size_t bytes) {
 
 }  // namespace
 
+size_t matmul_workspace_bytes(int threads, int64_t m, int64_t k, bool block_float) {
+  const size_t kp = static_cast<size_t>((k + 1) / 2 * 2);
+  size_t activations = static_cast<size_t>(m) * kp * 2;
+  if (block_float) activations = std::max(activations, static_cast<size_t>(m * k) * 4);
+  const size_t acc = static_cast<size_t>(m * kAccStride) * 4;
+  const size_t panel = block_float ? static_cast<size_t>(kTileGroups * kBlockK * kGroup) * 2 : 0;
+  return activations + static_cast<size_t>(threads) * (acc + panel);
+}
+
 void matmul(ThreadPool& pool, MatmulScratch& s, const MicroKernels& mk, const float* x, int64_t m,
             const PackedWeight& w, const float* bias, float* out) {
   const int64_t k = w.k, kp = w.k_pad;

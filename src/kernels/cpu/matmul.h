@@ -22,6 +22,9 @@ struct MatmulScratch {
   std::vector<AlignedBuffer> panel;  // per thread: a block of block-float groups as bf16
 };
 
+// The most bytes MatmulScratch grows to for products of up to m rows and k inputs.
+size_t matmul_workspace_bytes(int threads, int64_t m, int64_t k, bool block_float);
+
 void matmul(ThreadPool& pool, MatmulScratch& scratch, const MicroKernels& kernels, const float* x,
             int64_t m, const PackedWeight& w, const float* bias, float* out);
 

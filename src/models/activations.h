@@ -1,0 +1,41 @@
+// The activations of a forward step as device tensors, and the one table of their sizes: the
+// model allocates from it and the memory plan counts from it, so the two cannot drift apart.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "bringup/config.h"
+#include "bringup/model.h"
+#include "core/tensor.h"
+#include "device/device.h"
+
+namespace bringup {
+
+struct Activations {
+  Tensor x;             // residual stream [T, hidden]
+  Tensor h;             // normed input of a block / concatenated heads / gathered rows
+  Tensor qkv, q, k, v;  // fused projection and its heads
+  Tensor attn;          // attention output heads
+  Tensor o;             // output of o_proj / down_proj
+  Tensor gate_up, mlp;  // MLP
+  Tensor cos, sin;      // rotary tables for the rows' positions
+  Tensor last, logits;  // final-normed rows and their logits
+};
+
+// The most rows one forward step holds: options.prefill_chunk (512 when 0).
+int64_t max_step_rows(const ModelOptions& o);
+
+// One activation at its largest: `rows` rows of a step (logits for every row, as prefill with
+// all positions asks).
+struct ActivationSlot {
+  const char* name;
+  Tensor Activations::*tensor;
+  int64_t floats;
+};
+std::vector<ActivationSlot> activation_slots(const ModelConfig& c, int64_t rows);
+size_t activation_bytes(const ModelConfig& c, int64_t rows);
+// Every slot as a device allocation of its size.
+Activations allocate_activations(Device& dev, const ModelConfig& c, int64_t rows);
+
+}  // namespace bringup
