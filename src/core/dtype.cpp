@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 
 namespace bringup {
 
@@ -102,20 +103,24 @@ void bfp_pack_tile(const float* tile, int w, uint8_t* out) {
   }
 }
 
-void bfp_unpack_tile(const uint8_t* in, int w, float* tile) {
+BfpBlock bfp_tile_block(const uint8_t* tile, int w, int f, int r) {
   const int bits = w + 1;
   const int per_word = 32 / bits;
-  const uint32_t* words = reinterpret_cast<const uint32_t*>(in + 64);
-  int element = 0;
+  BfpBlock b{};
+  b.shared_exponent = tile[f * 16 + r];
+  for (int c = 0; c < 16; ++c) {
+    const int element = (f * 16 + r) * 16 + c;
+    uint32_t word;  // tiles may sit at any alignment inside a file
+    std::memcpy(&word, tile + 64 + 4 * (element / per_word), 4);
+    b.codes[c] = static_cast<uint8_t>((word >> (bits * (element % per_word))) & ((1u << bits) - 1));
+  }
+  return b;
+}
+
+void bfp_unpack_tile(const uint8_t* in, int w, float* tile) {
   for (int f = 0; f < 4; ++f) {
     for (int r = 0; r < 16; ++r) {
-      BfpBlock b{};
-      b.shared_exponent = in[f * 16 + r];
-      for (int c = 0; c < 16; ++c, ++element) {
-        b.codes[c] = static_cast<uint8_t>(
-            (words[element / per_word] >> (bits * (element % per_word))) & ((1u << bits) - 1));
-      }
-      bfp_decode_block(b, w, tile + face_row(f, r) * kTile + face_col(f));
+      bfp_decode_block(bfp_tile_block(in, w, f, r), w, tile + face_row(f, r) * kTile + face_col(f));
     }
   }
 }

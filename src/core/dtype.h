@@ -68,5 +68,7 @@ constexpr int kTile = 32;
 int bfp_tile_bytes(int mantissa_bits);
 void bfp_pack_tile(const float* tile_row_major, int mantissa_bits, uint8_t* out);
 void bfp_unpack_tile(const uint8_t* in, int mantissa_bits, float* tile_row_major);
+// Row r (0..15) of face f (0..3) of a tile: one block, its exponent and sign-magnitude codes.
+BfpBlock bfp_tile_block(const uint8_t* tile, int mantissa_bits, int face, int row);
 
 }  // namespace bringup

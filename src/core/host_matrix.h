@@ -1,12 +1,14 @@
 // Weights on the host, before a device takes them: the formats a device can store a weight in,
-// and a matrix of a checkpoint (or of fp32 values) in Hugging Face orientation with its
-// conversion to fp32.
+// and a matrix in Hugging Face orientation, held either as rows in a checkpoint dtype (or fp32)
+// or already quantized to a block-float format as tt-metal tiles, which a device takes code for
+// code instead of re-encoding fp32 rows.
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
 #include <string_view>
+#include <vector>
 
 #include "bringup/checkpoint.h"
 #include "core/dtype.h"
@@ -40,15 +42,34 @@ inline void convert_to_f32(StorageDType dtype, const std::byte* src, int64_t n, 
 }
 
 // A matrix on the host in Hugging Face orientation: rows = output features, cols = input
-// features, row-major, in a checkpoint dtype.
+// features. Held as
+//   rows       row-major values in a checkpoint dtype;
+//   bfp tiles  bfloat8_b / bfloat4_b as tt-metal stores a linear weight: the matrix transposed
+//              to [cols, rows] (input index, output channel), zero-padded to multiples of 32, in
+//              32x32 tiles (bfp_pack_tile) ordered row-major; a block is 16 output channels at
+//              one input index.
 struct HostMatrix {
-  StorageDType dtype = StorageDType::kF32;
+  StorageDType dtype = StorageDType::kF32;  // for rows
   const std::byte* data = nullptr;
   int64_t rows = 0, cols = 0;
+  WeightFormat tiles = WeightFormat::kF32;  // kBfp8 / kBfp4 for bfp tiles; kF32: rows
 
   static HostMatrix of(const TensorView& t);  // 1-D tensors become one row
   static HostMatrix of(const float* data, int64_t rows, int64_t cols);
-  void row(int64_t r, float* out) const;  // cols values converted to fp32
+  // Checks that `bytes` holds exactly the tiles of a rows x cols matrix in `format`.
+  static HostMatrix bfp_tiles(WeightFormat format, const std::byte* data, size_t bytes,
+                              int64_t rows, int64_t cols);
+  static size_t bfp_tiles_bytes(WeightFormat format, int64_t rows, int64_t cols);
+
+  bool is_bfp_tiles() const { return tiles == WeightFormat::kBfp8 || tiles == WeightFormat::kBfp4; }
+  void row(int64_t r, float* out) const;  // cols values converted (or decoded) to fp32
+  // bfp tiles: the block holding output channels [first, first + 16) at input `input`
+  // (first a multiple of 16).
+  BfpBlock bfp_block(int64_t first, int64_t input) const;
 };
+
+// A matrix encoded as bfp tiles, as tt-metal's host converter does (round to nearest even within
+// each block's shared exponent).
+std::vector<std::byte> encode_bfp_tiles(const HostMatrix& m, WeightFormat format);
 
 }  // namespace bringup

@@ -46,7 +46,8 @@ class Device {
   virtual size_t workspace_bytes(const StepShape& shape) const = 0;
 
   // Converts one or more host matrices (stacked along the output dimension) into `format` and
-  // the layout this device's kernels read.
+  // the layout this device's kernels read. A matrix already in `format` (bfp tiles) is taken code
+  // for code, without passing through fp32.
   virtual Weight upload_weight(std::span<const HostMatrix> parts, WeightFormat format) = 0;
 
   virtual void embedding(const Weight& table, std::span<const int32_t> ids, Tensor& out) = 0;

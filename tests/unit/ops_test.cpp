@@ -129,6 +129,57 @@ TEST_P(Conformance, Linear_MatchesReferenceLoopInEveryFormat) {
   }
 }
 
+// A weight uploaded already quantized (bfp tiles, as tt-metal stores it) is taken code for code:
+// the same weight, bit for bit, as one encoded by the device from fp32 rows, in stacked parts of
+// sizes that are not multiples of a tile. Tiles uploaded to another format decode exactly.
+TEST_P(Conformance, Upload_QuantizedTilesEqualEncodingFromRows) {
+  Device& dev = device();
+  for (WeightFormat format : {WeightFormat::kBfp8, WeightFormat::kBfp4}) {
+    for (const LinearCase& c : {LinearCase{3, 70, {20, 13, 45}, true},
+                                LinearCase{5, 600, {48}, false}, LinearCase{1, 33, {64}, true}}) {
+      SCOPED_TRACE(std::string(weight_format_name(format)) + " k=" + std::to_string(c.k));
+      const auto parts = make_parts(c.parts, c.k, 77);
+      std::vector<HostMatrix> rows;
+      std::vector<std::vector<std::byte>> encoded;
+      std::vector<HostMatrix> tiles;
+      for (const Part& p : parts) {
+        rows.push_back(HostMatrix::of(p.data.data(), p.rows, c.k));
+        encoded.push_back(encode_bfp_tiles(rows.back(), format));
+      }
+      for (size_t i = 0; i < parts.size(); ++i) {
+        tiles.push_back(HostMatrix::bfp_tiles(format, encoded[i].data(), encoded[i].size(),
+                                              parts[i].rows, c.k));
+      }
+      const Weight from_rows = dev.upload_weight(rows, format);
+      const Weight from_tiles = dev.upload_weight(tiles, format);
+      EXPECT_EQ(from_tiles.bytes, from_rows.bytes);
+      const Tensor x = random_tensor({c.m, c.k}, 5);
+      Tensor a, b;
+      ops::linear(dev, x, from_rows, nullptr, a);
+      ops::linear(dev, x, from_tiles, nullptr, b);
+      ASSERT_EQ(a.shape(), b.shape());
+      EXPECT_EQ(0, std::memcmp(a.data(), b.data(), static_cast<size_t>(a.numel()) * 4));
+      // Decoded to fp32, the tiles give the block-float values of the reference.
+      const Weight decoded = dev.upload_weight(tiles, WeightFormat::kF32);
+      std::vector<int32_t> ids(static_cast<size_t>(decoded.rows));
+      std::iota(ids.begin(), ids.end(), 0);
+      Tensor table;
+      ops::embedding(dev, decoded, ids, table);
+      const std::vector<double> want = reference_weights(parts, c.k, format);
+      for (size_t i = 0; i < want.size(); ++i) ASSERT_EQ(table.data()[i], want[i]) << i;
+    }
+  }
+  const std::vector<std::byte> short_data(100);
+  try {
+    (void)HostMatrix::bfp_tiles(WeightFormat::kBfp8, short_data.data(), short_data.size(), 40, 70);
+    ADD_FAILURE() << "a wrong tile byte count must throw";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("tiles of a 40 x 70 matrix take 6528 bytes, not 100"),
+              std::string::npos)
+        << e.what();
+  }
+}
+
 // A row's output is bit-identical whatever other rows share the call (row counts on both sides
 // of every kernel switch: the direct block-float kernel and decode-to-bf16, register and strided
 // partial sums), and whatever the input count (odd tails, several K blocks).

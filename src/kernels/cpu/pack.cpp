@@ -20,8 +20,27 @@ struct GroupSource {
   int64_t first_row;
 };
 
+// Group g of a matrix already in the weight's block-float format: its codes as they are, each
+// block of the tiles being exactly one group at one input index.
+void copy_bfp_group(PackedWeight& w, const GroupSource& src, int64_t g) {
+  const int bits = w.format == WeightFormat::kBfp8 ? kBfp8MantissaBits : kBfp4MantissaBits;
+  int8_t* codes = w.values.as<int8_t>() + g * w.k * kGroup;
+  uint8_t* exps = w.exps.as<uint8_t>() + g * w.k;
+  for (int64_t i = 0; i < w.k; ++i) {
+    const BfpBlock b = src.part->bfp_block(src.first_row, i);
+    exps[i] = b.shared_exponent;
+    for (int64_t lane = 0; lane < kGroup; ++lane) {
+      codes[i * kGroup + lane] = bfp_code_to_int(b.codes[lane], bits);
+    }
+  }
+}
+
 // Writes group g: its 16 rows of the host matrix (missing rows are zero) in the packed layout.
 void pack_group(PackedWeight& w, const GroupSource& src, int64_t g, std::vector<float>& rows) {
+  if (src.part->tiles == w.format) {
+    copy_bfp_group(w, src, g);
+    return;
+  }
   const int64_t k = w.k;
   rows.assign(kGroup * k, 0.0f);
   for (int32_t lane = 0; lane < w.count[g]; ++lane) {
