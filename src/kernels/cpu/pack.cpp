@@ -37,7 +37,7 @@ void copy_bfp_group(PackedWeight& w, const GroupSource& src, int64_t g) {
 
 // Writes group g: its 16 rows of the host matrix (missing rows are zero) in the packed layout.
 void pack_group(PackedWeight& w, const GroupSource& src, int64_t g, std::vector<float>& rows) {
-  if (src.part->tiles == w.format) {
+  if (src.part->is_bfp_tiles() && src.part->tiles == w.format) {
     copy_bfp_group(w, src, g);
     return;
   }
