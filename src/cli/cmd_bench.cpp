@@ -186,10 +186,12 @@ int run_bench(const BenchArgs& a) {
   for (int64_t b : a.batch) batches.push_back(bench_batch(model, b, a.gen, a.reps));
 
   const Stats pps = stats(pp), tgs = stats(tg), ttfts = stats(ttft);
+  // The plan of what this run holds: the KV blocks of its largest batch, not the whole pool
+  // (whose untouched pages are not resident).
   ModelOptions planned;
   planned.precision = model.precision();
   planned.max_seq_len = model.max_seq_len();
-  planned.kv_budget_tokens = model.max_seq_len();
+  planned.kv_budget_tokens = model.max_seq_len() * max_batch;
   const MemoryPlan plan = plan_memory(c, planned, *m.device, 0);
   const double bytes_per_token = static_cast<double>(model.weight_bytes_per_token());
   const double embed = static_cast<double>(c.vocab_size * c.hidden_size);
@@ -289,13 +291,14 @@ int run_bench(const BenchArgs& a) {
   std::printf("time to first token (%lld-token prompt) %.1f ± %.1f ms; load %.2f s\n",
               static_cast<long long>(a.prompt), ttfts.mean, ttfts.stdev, m.load_seconds);
   std::printf(
-      "peak resident %s = %.3f x (weights %s + kv cache %s); plan %s (%+.1f%%)\n",
-      format_bytes(rss).c_str(),
-      static_cast<double>(rss) / static_cast<double>(model.weight_bytes() + model.kv_cache_bytes()),
-      format_bytes(model.weight_bytes()).c_str(), format_bytes(model.kv_cache_bytes()).c_str(),
-      format_bytes(plan.total()).c_str(),
+      "peak resident %s; plan for this run %s (%+.1f%%: weights %s, kv blocks of %lld sequences "
+      "%s, buffers %s); kv pool reserved %s\n",
+      format_bytes(rss).c_str(), format_bytes(plan.total()).c_str(),
       100.0 * (static_cast<double>(plan.total()) - static_cast<double>(rss)) /
-          static_cast<double>(rss));
+          static_cast<double>(rss),
+      format_bytes(plan.weight_bytes).c_str(), static_cast<long long>(max_batch),
+      format_bytes(plan.kv_cache_bytes).c_str(), format_bytes(plan.working_bytes()).c_str(),
+      format_bytes(model.kv_cache_bytes()).c_str());
   return 0;
 }
 

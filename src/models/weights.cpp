@@ -17,16 +17,18 @@ Weight upload(const Checkpoint& ck, Device& dev, std::initializer_list<std::stri
   return w;
 }
 
-// Biases and norm weights: fp32 tensors, concatenated, rounded to bf16 under bf16 policies.
-Tensor vector(const Checkpoint& ck, std::initializer_list<std::string> names, bool bf16) {
-  int64_t n = 0;
-  for (const std::string& name : names) n += ck.tensor(name).numel();
-  Tensor t({n});
-  float* dst = t.data();
+// Biases and norm weights: fp32 device tensors, concatenated, rounded to bf16 under bf16
+// policies.
+Tensor vector(const Checkpoint& ck, Device& dev, std::initializer_list<std::string> names,
+              bool bf16) {
+  std::vector<float> host;
   for (const std::string& name : names) {
     const TensorView& v = ck.tensor(name);
-    for (int64_t i = 0; i < v.numel(); ++i) *dst++ = bf16 ? round_to_bf16(v.at(i)) : v.at(i);
+    for (int64_t i = 0; i < v.numel(); ++i) host.push_back(bf16 ? round_to_bf16(v.at(i)) : v.at(i));
   }
+  Tensor t = Tensor::on(dev.allocate(host.size() * sizeof(float)), *names.begin());
+  t.resize({static_cast<int64_t>(host.size())});
+  dev.write(t, host);
   return t;
 }
 
@@ -51,15 +53,15 @@ Weights load_weights(const Checkpoint& ck, const FamilySpec& family, Device& dev
     w.lm_head_own =
         std::make_unique<Weight>(upload(ck, dev, {"model.embed_tokens.weight"}, policy.lm_head));
   }
-  w.final_norm = vector(ck, {"model.norm.weight"}, bf16);
+  w.final_norm = vector(ck, dev, {"model.norm.weight"}, bf16);
   for (int64_t l = 0; l < c.num_hidden_layers; ++l) {
     const LayerTensorNames n = layer_tensor_names(family, l);
     LayerWeights L;
-    L.input_norm = vector(ck, {n.input_norm}, bf16);
+    L.input_norm = vector(ck, dev, {n.input_norm}, bf16);
     L.qkv = upload(ck, dev, {n.q, n.k, n.v}, policy.attention);
-    if (family.qkv_bias) L.qkv_bias = vector(ck, {n.q_bias, n.k_bias, n.v_bias}, bf16);
+    if (family.qkv_bias) L.qkv_bias = vector(ck, dev, {n.q_bias, n.k_bias, n.v_bias}, bf16);
     L.o_proj = upload(ck, dev, {n.o}, policy.attention);
-    L.post_norm = vector(ck, {n.post_norm}, bf16);
+    L.post_norm = vector(ck, dev, {n.post_norm}, bf16);
     L.gate_up = upload(ck, dev, {n.gate, n.up}, policy.gate_up);
     L.down = upload(ck, dev, {n.down}, policy.down);
     w.layers.push_back(std::move(L));
