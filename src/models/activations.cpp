@@ -27,7 +27,7 @@ std::vector<ActivationSlot> activation_slots(const ModelConfig& c, int64_t t) {
           {"cos", &A::cos, t * (c.head_dim / 2)},
           {"sin", &A::sin, t * (c.head_dim / 2)},
           {"last", &A::last, t * h},
-          {"logits", &A::logits, t * c.vocab_size}};
+          {"logits", &A::logits, std::min(t, kLogitRows) * c.vocab_size}};
 }
 
 size_t activation_bytes(const ModelConfig& c, int64_t rows) {

@@ -26,8 +26,11 @@ struct Activations {
 // The most rows one forward step holds: options.prefill_chunk (512 when 0).
 int64_t max_step_rows(const ModelOptions& o);
 
-// One activation at its largest: `rows` rows of a step (logits for every row, as prefill with
-// all positions asks).
+// Rows whose logits one lm_head pass computes: a step wanting more (prefill with all positions)
+// takes several passes, so the logits buffer stays small beside a large vocabulary.
+constexpr int64_t kLogitRows = 64;
+
+// One activation at its largest: `rows` rows of a step.
 struct ActivationSlot {
   const char* name;
   Tensor Activations::*tensor;

@@ -141,26 +141,25 @@ void DecoderModel::forward(std::span<const BatchRow> rows) {
   for (const BatchRow& r : rows) cache_.set_length(*r.seq, r.pos + 1);
 
   // Only the rows whose logits are wanted go through the final norm and lm_head (every row while
-  // a tap watches the final norm).
-  const int64_t n = static_cast<int64_t>(logit_rows_.size());
+  // a tap watches the final norm), kLogitRows at a time, each piece read back to the host.
   if (tap_) {
     ops::rms_norm(dev, a.x, w.final_norm, eps, a.last);
     tap(Tap::Stage::kFinalNorm, -1, a.last);
   }
-  if (n == 0) {
-    a.logits.resize({0, c.vocab_size});
-    return;
+  const size_t vocab = static_cast<size_t>(c.vocab_size);
+  logits_.resize(logit_rows_.size() * vocab);
+  for (size_t i = 0; i < logit_rows_.size(); i += kLogitRows) {
+    const size_t n = std::min<size_t>(kLogitRows, logit_rows_.size() - i);
+    ops::gather_rows(dev, a.x, std::span(logit_rows_).subspan(i, n), a.h);
+    ops::rms_norm(dev, a.h, w.final_norm, eps, a.last);
+    ops::linear(dev, a.last, w.lm_head(), nullptr, a.logits);
+    dev.read(a.logits, std::span(logits_).subspan(i * vocab, n * vocab));
   }
-  ops::gather_rows(dev, a.x, logit_rows_, a.h);
-  ops::rms_norm(dev, a.h, w.final_norm, eps, a.last);
-  ops::linear(dev, a.last, w.lm_head(), nullptr, a.logits);
 }
 
 std::span<const float> DecoderModel::step(std::span<const BatchRow> rows) {
   prepare(rows);
   forward(rows);
-  logits_.resize(static_cast<size_t>(act_.logits.numel()));
-  dev_.read(act_.logits, logits_);
   return logits_;
 }
 

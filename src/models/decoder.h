@@ -46,7 +46,7 @@ class DecoderModel final : public Model {
  private:
   // Checks rows, reserves their KV blocks and fills rows_ / positions_ (done once per step).
   void prepare(std::span<const BatchRow> rows);
-  // The forward pass over prepared rows; leaves the logits of the flagged rows in act_.logits.
+  // The forward pass over prepared rows; leaves the logits of the flagged rows in logits_.
   void forward(std::span<const BatchRow> rows);
   void tap(Tap::Stage stage, int64_t layer, const Tensor& t);
 
