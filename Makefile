@@ -10,7 +10,7 @@ CMAKE_FLAGS ?=
 
 DEBIAN_PACKAGES = build-essential cmake ninja-build pkg-config clang clang-format libclang-rt-14-dev \
   libhwy-dev nlohmann-json3-dev libcli11-dev libgtest-dev libgmock-dev libbenchmark-dev \
-  libpcre2-dev libutf8proc-dev libssl-dev python3 python3-jinja2
+  libpcre2-dev libutf8proc-dev libssl-dev libcpp-httplib-dev python3 python3-jinja2
 
 .PHONY: deps build test run format clean test-sanitize fuzz fuzz-smoke
 

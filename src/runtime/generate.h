@@ -10,6 +10,7 @@
 
 #include "bringup/model.h"
 #include "runtime/generation.h"
+#include "runtime/scheduler.h"
 
 namespace bringup {
 
@@ -39,11 +40,6 @@ std::vector<int32_t> generate(Model& model, Sequence& seq, std::span<const int32
                               const GenerateOptions& options, const TokenFn& on_token,
                               GenerateStats* stats = nullptr);
 
-struct GenerationRequest {
-  std::vector<int32_t> prompt;
-  GenerationSettings settings;
-};
-
 struct GenerationOutput {
   std::vector<int32_t> ids;  // generated tokens
   std::string text;          // as shown (without a stop string or the end token's text)
@@ -51,12 +47,12 @@ struct GenerationOutput {
   GenerateStats stats;  // time to first token counts from the start of the batch
 };
 
-// Runs every request to its end in shared forward steps, as a continuous-batching server does:
-// each step holds the next token of every running sequence, then prompt chunks of admitted ones
-// up to the model's max_step_rows(). A request is admitted when the KV pool can hold its prompt
-// plus max_new_tokens beside those running; one that cannot fit an empty pool is an Error naming
-// the budget. Outputs are in request order; on_done(i, output) is called as each finishes. With
-// greedy sampling every output equals generating its request alone (steps are batch-invariant).
+// Runs every request (n = 1) to its end in shared forward steps (a Scheduler, scheduler.h): each
+// step holds the next token of every running sequence, then prompt chunks of admitted ones up to
+// the model's max_step_rows(). A request is admitted when the KV pool can hold its prompt plus
+// max_new_tokens beside those running; one that cannot fit an empty pool is an Error naming the
+// budget. Outputs are in request order; on_done(i, output) is called as each finishes. With greedy
+// sampling every output equals generating its request alone (steps are batch-invariant).
 std::vector<GenerationOutput> generate_batch(
     Model& model, const Tokenizer* tokenizer, std::span<const GenerationRequest> requests,
     const std::function<void(size_t, const GenerationOutput&)>& on_done = nullptr);

@@ -36,7 +36,7 @@ SequenceGenerator::SequenceGenerator(const GenerationSettings& s, const Tokenize
 }
 
 int32_t SequenceGenerator::pick(std::span<const float> logits) {
-  const int32_t id = sampler_.pick(logits, seen_);
+  const int32_t id = sampler_.pick(logits, seen_, ids_);
   seen_.push_back(id);
   ids_.push_back(id);
   piece_.clear();

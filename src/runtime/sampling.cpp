@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <unordered_map>
 #include <unordered_set>
 
 #include "bringup/error.h"
@@ -27,6 +28,18 @@ void apply_repetition_penalty(std::span<float> logits, std::span<const int32_t> 
     if (id < 0 || static_cast<size_t>(id) >= logits.size() || !done.insert(id).second) continue;
     float& l = logits[id];
     l = l < 0 ? static_cast<float>(l * penalty) : static_cast<float>(l / penalty);
+  }
+}
+
+void apply_frequency_penalties(std::span<float> logits, std::span<const int32_t> generated,
+                               double frequency, double presence) {
+  if (frequency == 0.0 && presence == 0.0) return;
+  std::unordered_map<int32_t, int64_t> counts;
+  for (int32_t id : generated) {
+    if (id >= 0 && static_cast<size_t>(id) < logits.size()) ++counts[id];
+  }
+  for (const auto& [id, n] : counts) {
+    logits[id] -= static_cast<float>(static_cast<double>(n) * frequency + presence);
   }
 }
 
@@ -79,11 +92,13 @@ std::vector<Candidate> Sampler::candidates(std::span<const float> logits) const 
   return c;
 }
 
-int32_t Sampler::pick(std::span<const float> logits, std::span<const int32_t> seen) {
+int32_t Sampler::pick(std::span<const float> logits, std::span<const int32_t> seen,
+                      std::span<const int32_t> generated) {
   std::span<const float> l = logits;
-  if (p_.repetition_penalty != 1.0) {
+  if (p_.repetition_penalty != 1.0 || p_.frequency_penalty != 0.0 || p_.presence_penalty != 0.0) {
     scratch_.assign(logits.begin(), logits.end());
     apply_repetition_penalty(scratch_, seen, p_.repetition_penalty);
+    apply_frequency_penalties(scratch_, generated, p_.frequency_penalty, p_.presence_penalty);
     l = scratch_;
   }
   if (p_.greedy()) {

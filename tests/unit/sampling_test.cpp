@@ -76,6 +76,22 @@ TEST(Sampling, RepetitionPenaltyAsTransformers) {
   EXPECT_EQ(logits, (std::vector<float>{1.0f, -4.0f, 1.0f, 3.0f}));
 }
 
+// OpenAI's penalties count the reply's ids: frequency per occurrence, presence once.
+TEST(Sampling, FrequencyAndPresencePenaltiesAsOpenAI) {
+  std::vector<float> logits = {2.0f, -2.0f, 1.0f, 3.0f};
+  const std::vector<int32_t> generated = {3, 1, 3, 3};
+  apply_frequency_penalties(logits, generated, 0.5, 0.25);
+  EXPECT_EQ(logits, (std::vector<float>{2.0f, -2.75f, 1.0f, 1.25f}));
+  // A greedy pick sees them: id 3 (3.0) loses to id 0 once it was generated twice.
+  SamplingParams p;
+  p.frequency_penalty = 0.6;
+  Sampler s(p);
+  const std::vector<float> raw = {2.0f, -2.0f, 1.0f, 3.0f};
+  const std::vector<int32_t> twice = {3, 3};
+  EXPECT_EQ(s.pick(raw, twice, twice), 0);
+  EXPECT_EQ(s.pick(raw, twice, {}), 3);  // the prompt alone is not penalised
+}
+
 TEST(Sampling, GreedyWhenOffOrTemperatureZero) {
   const std::vector<float> logits = {0.1f, 2.0f, 1.9f};
   SamplingParams p = sampling();

@@ -1,0 +1,213 @@
+#include "runtime/scheduler.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "bringup/error.h"
+#include "runtime/kv_cache.h"
+
+namespace bringup {
+
+namespace {
+
+constexpr int kMaxChoices = 64;
+
+int64_t blocks_for(int64_t positions, int64_t block_size) {
+  return (positions + block_size - 1) / block_size;
+}
+
+// log_softmax of the picked id and the k likeliest ids, from raw logits.
+void log_probs(std::span<const float> logits, int32_t token, int k, GenerationEvent& e) {
+  const float max = *std::max_element(logits.begin(), logits.end());
+  double sum = 0;
+  for (float l : logits) sum += std::exp(static_cast<double>(l) - max);
+  const double lse = max + std::log(sum);
+  e.logprob = static_cast<float>(logits[token] - lse);
+  if (k <= 0) return;
+  std::vector<int32_t> ids(logits.size());
+  for (size_t i = 0; i < ids.size(); ++i) ids[i] = static_cast<int32_t>(i);
+  const size_t n = std::min(ids.size(), static_cast<size_t>(k));
+  std::partial_sort(ids.begin(), ids.begin() + static_cast<std::ptrdiff_t>(n), ids.end(),
+                    [&](int32_t a, int32_t b) {
+                      return logits[a] != logits[b] ? logits[a] > logits[b] : a < b;
+                    });
+  for (size_t i = 0; i < n; ++i) {
+    e.top.emplace_back(ids[i], static_cast<float>(logits[ids[i]] - lse));
+  }
+}
+
+}  // namespace
+
+Scheduler::Scheduler(Model& model, const Tokenizer* tokenizer, SchedulerOptions options)
+    : model_(model), tokenizer_(tokenizer), options_(options) {}
+
+Scheduler::~Scheduler() = default;
+
+uint64_t Scheduler::submit(GenerationRequest r, EventFn on_event) {
+  if (r.prompt.empty()) throw Error("the prompt is empty");
+  if (r.settings.max_new_tokens < 1) throw Error("max_new_tokens must be at least 1");
+  if (r.n < 1 || r.n > kMaxChoices) {
+    throw Error("n must be in 1.." + std::to_string(kMaxChoices) + ", not " + std::to_string(r.n));
+  }
+  const int64_t vocab = model_.config().vocab_size;
+  for (int32_t id : r.prompt) {
+    if (id < 0 || id >= vocab) {
+      throw Error("prompt token id " + std::to_string(id) + " is outside the model's vocabulary (0.." +
+                  std::to_string(vocab - 1) + ")");
+    }
+  }
+  const int64_t prompt = static_cast<int64_t>(r.prompt.size());
+  const int64_t positions = prompt + r.settings.max_new_tokens - 1;
+  check_seq_len(positions, model_.max_seq_len(), [&] {
+    return "prompt of " + std::to_string(prompt) + " tokens plus " +
+           std::to_string(r.settings.max_new_tokens) + " new tokens";
+  });
+  // Choices beyond the first share the prompt's full blocks and need their own for the rest.
+  const KvPoolStats pool = model_.kv_pool();
+  const int64_t own = blocks_for(positions, pool.block_size);
+  const int64_t need = own + (r.n - 1) * (own - prompt / pool.block_size);
+  if (need > pool.total_blocks) {
+    throw Error("prompt of " + std::to_string(prompt) + " tokens plus " +
+                std::to_string(r.settings.max_new_tokens) + " new tokens" +
+                (r.n > 1 ? " for " + std::to_string(r.n) + " choices" : std::string()) +
+                " needs more than the whole kv budget of " + std::to_string(pool.budget_tokens) +
+                " tokens");
+  }
+  Active a;
+  a.id = next_id_++;
+  a.request = std::move(r);
+  a.on_event = std::move(on_event);
+  a.need = need;
+  waiting_.push_back(std::move(a));
+  return waiting_.back().id;
+}
+
+void Scheduler::cancel(uint64_t id) {
+  for (auto it = waiting_.begin(); it != waiting_.end(); ++it) {
+    if (it->id == id) {
+      waiting_.erase(it);
+      return;
+    }
+  }
+  for (auto it = running_.begin(); it != running_.end(); ++it) {
+    if ((*it)->id == id) {
+      reserved_ -= (*it)->need;
+      running_.erase(it);  // its sequences return their blocks
+      return;
+    }
+  }
+}
+
+void Scheduler::admit() {
+  const int64_t total = model_.kv_pool().total_blocks;
+  while (!waiting_.empty() && reserved_ + waiting_.front().need <= total) {
+    auto a = std::make_unique<Active>(std::move(waiting_.front()));
+    waiting_.pop_front();
+    Choice c;
+    c.seq = model_.new_sequence();
+    c.gen = std::make_unique<SequenceGenerator>(a->request.settings, tokenizer_, a->request.prompt);
+    a->choices.push_back(std::move(c));
+    reserved_ += a->need;
+    running_.push_back(std::move(a));
+  }
+}
+
+void Scheduler::deliver(Active& a, int choice, std::span<const float> logits) {
+  Choice& c = a.choices[static_cast<size_t>(choice)];
+  GenerationEvent e;
+  e.choice = choice;
+  e.token = c.gen->pick(logits);
+  if (a.request.top_logprobs >= 0) log_probs(logits, e.token, a.request.top_logprobs, e);
+  e.piece = c.gen->piece();
+  e.finished = c.gen->finished();
+  e.finish = c.gen->finish_reason();
+  e.prompt_tokens = static_cast<int64_t>(a.request.prompt.size());
+  e.generated = static_cast<int64_t>(c.gen->ids().size());
+  ++generated_total_;
+  if (e.finished) {
+    c.done = true;
+    c.seq.reset();  // its blocks go back to the pool now
+  }
+  if (a.on_event) a.on_event(e);
+}
+
+void Scheduler::retire() {
+  std::erase_if(running_, [&](const std::unique_ptr<Active>& a) {
+    const bool done = !a->choices.empty() && std::all_of(a->choices.begin(), a->choices.end(),
+                                                         [](const Choice& c) { return c.done; });
+    if (done) reserved_ -= a->need;
+    return done;
+  });
+}
+
+bool Scheduler::step() {
+  admit();
+  rows_.clear();
+  owners_.clear();
+  // Decode rows of every running choice first.
+  for (const auto& a : running_) {
+    if (a->prefilled < static_cast<int64_t>(a->request.prompt.size())) continue;
+    for (size_t c = 0; c < a->choices.size(); ++c) {
+      Choice& ch = a->choices[c];
+      if (ch.done) continue;
+      rows_.push_back({ch.seq.get(), ch.gen->ids().back(), ch.seq->length(), true});
+      owners_.emplace_back(a.get(), static_cast<int>(c));
+    }
+  }
+  // Then prompt chunks, in admission order, within the step's room and the prompt budget.
+  int64_t room = model_.max_step_rows() - static_cast<int64_t>(rows_.size());
+  if (options_.prompt_tokens_per_step > 0) room = std::min(room, options_.prompt_tokens_per_step);
+  for (const auto& a : running_) {
+    const std::vector<int32_t>& prompt = a->request.prompt;
+    const int64_t left = static_cast<int64_t>(prompt.size()) - a->prefilled;
+    if (left == 0 || room <= 0) continue;
+    const int64_t n = std::min(left, room);
+    Sequence* seq = a->choices[0].seq.get();
+    for (int64_t j = 0; j < n; ++j) {
+      const int64_t pos = a->prefilled + j;
+      const bool last = pos + 1 == static_cast<int64_t>(prompt.size());
+      rows_.push_back({seq, prompt[static_cast<size_t>(pos)], pos, last});
+      if (last) owners_.emplace_back(a.get(), -1);
+    }
+    a->prefilled += n;
+    prompt_total_ += n;
+    room -= n;
+  }
+  if (rows_.empty()) return false;
+
+  const std::span<const float> logits = model_.step(rows_);
+  const size_t vocab = static_cast<size_t>(model_.config().vocab_size);
+  for (size_t j = 0; j < owners_.size(); ++j) {
+    auto [a, choice] = owners_[j];
+    const std::span<const float> row = logits.subspan(j * vocab, vocab);
+    if (choice >= 0) {
+      deliver(*a, choice, row);
+      continue;
+    }
+    // The prompt is in: the other choices fork from it and every choice draws its first token.
+    for (int i = 1; i < a->request.n; ++i) {
+      Choice c;
+      c.seq = model_.fork(*a->choices[0].seq);
+      GenerationSettings s = a->request.settings;
+      s.sampling.seed += static_cast<uint64_t>(i);
+      c.gen = std::make_unique<SequenceGenerator>(s, tokenizer_, a->request.prompt);
+      a->choices.push_back(std::move(c));
+    }
+    for (int i = 0; i < a->request.n; ++i) deliver(*a, i, row);
+  }
+  retire();
+  return true;
+}
+
+SchedulerStats Scheduler::stats() const {
+  SchedulerStats s;
+  s.running = static_cast<int64_t>(running_.size());
+  s.waiting = static_cast<int64_t>(waiting_.size());
+  s.prompt_tokens = prompt_total_;
+  s.generated_tokens = generated_total_;
+  s.reserved_blocks = reserved_;
+  s.total_blocks = model_.kv_pool().total_blocks;
+  return s;
+}
+
+}  // namespace bringup

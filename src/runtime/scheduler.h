@@ -1,0 +1,103 @@
+// Continuous batching for requests that come and go while steps run, as a server needs it. Each
+// step holds the next token of every running sequence first, then prompt chunks of admitted
+// requests up to a prompt-token budget, so a long prompt never freezes the others (llama.cpp's
+// server and vLLM schedule the same way). A request is admitted when the KV pool can hold its
+// worst case (prompt plus max_new_tokens for each of its n choices) beside those running, so an
+// admitted request never fails for lack of blocks; the n choices of one request are forks that
+// share the prompt's blocks. Events go to each request's callback on the thread that calls step().
+// Not thread-safe: one thread owns a Scheduler (the server's engine thread).
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "bringup/model.h"
+#include "runtime/generation.h"
+
+namespace bringup {
+
+struct GenerationRequest {
+  std::vector<int32_t> prompt;
+  GenerationSettings settings;
+  int n = 1;              // choices sampled from the prompt (choice i draws with seed + i)
+  int top_logprobs = -1;  // -1: no log-probabilities; k >= 0: the picked id's and the k likeliest
+};
+
+// What one step did for one choice of a request.
+struct GenerationEvent {
+  int choice = 0;
+  int32_t token = -1;
+  std::string piece;  // text this token releases (see SequenceGenerator::piece)
+  float logprob = 0;  // of `token` under the model's distribution (when asked)
+  std::vector<std::pair<int32_t, float>> top;  // the top_logprobs likeliest ids (when asked)
+  bool finished = false;
+  FinishReason finish = FinishReason::kNone;
+  int64_t prompt_tokens = 0;
+  int64_t generated = 0;  // tokens of this choice so far
+};
+using EventFn = std::function<void(const GenerationEvent&)>;
+
+struct SchedulerOptions {
+  int64_t prompt_tokens_per_step = 0;  // 0: what room the step has (the model's max_step_rows)
+};
+
+struct SchedulerStats {
+  int64_t running = 0, waiting = 0;
+  int64_t prompt_tokens = 0, generated_tokens = 0;  // totals since start
+  int64_t reserved_blocks = 0, total_blocks = 0;
+};
+
+class Scheduler {
+ public:
+  Scheduler(Model& model, const Tokenizer* tokenizer, SchedulerOptions options = {});
+  ~Scheduler();
+
+  // Throws Error naming what is wrong with the request (empty prompt, max_new_tokens below 1,
+  // longer than max_seq_len, more than the whole KV budget, n outside 1..64, ids outside the
+  // vocabulary); else queues it and returns its id.
+  uint64_t submit(GenerationRequest request, EventFn on_event);
+  // Drops a waiting or running request: no more events, its blocks back to the pool.
+  void cancel(uint64_t id);
+  // Runs one forward step over what is admitted; false when there was nothing to run.
+  bool step();
+  bool idle() const { return running_.empty() && waiting_.empty(); }
+  SchedulerStats stats() const;
+
+ private:
+  struct Choice {
+    std::unique_ptr<Sequence> seq;
+    std::unique_ptr<SequenceGenerator> gen;
+    bool done = false;
+  };
+  struct Active {
+    uint64_t id = 0;
+    GenerationRequest request;
+    EventFn on_event;
+    int64_t need = 0;       // blocks reserved for its worst case
+    int64_t prefilled = 0;  // prompt tokens in the cache
+    std::vector<Choice> choices;
+  };
+
+  void admit();
+  void deliver(Active& a, int choice, std::span<const float> logits);
+  void retire();  // removes requests whose every choice is done
+
+  Model& model_;
+  const Tokenizer* tokenizer_;
+  SchedulerOptions options_;
+  uint64_t next_id_ = 1;
+  std::deque<Active> waiting_;
+  std::vector<std::unique_ptr<Active>> running_;
+  int64_t reserved_ = 0;
+  int64_t prompt_total_ = 0, generated_total_ = 0;
+  std::vector<BatchRow> rows_;
+  std::vector<std::pair<Active*, int>> owners_;  // per logits row: request and choice (-1: all)
+};
+
+}  // namespace bringup
