@@ -20,7 +20,7 @@ struct ModelArgs {
   std::string precision = "bfp8-mixed";
   int64_t max_seq_len = 0;  // 0: the model's max_position_embeddings
   int threads = 0;          // 0: every core
-  int64_t kv_budget = 0;    // KV pool tokens, all sequences together; 0: one of max_seq_len
+  int64_t kv_budget = 0;    // KV pool tokens, all sequences together; 0: what fits
 };
 
 void add_model_args(CLI::App* app, ModelArgs& args, bool model_required = true);
@@ -34,7 +34,6 @@ struct LoadedModel {
   double load_seconds = 0;
 };
 
-// kv_budget_default: the KV budget when --kv-budget is not given (0: one max_seq_len sequence).
 // min_sequences: sequences of --max-seq-len the KV pool must hold at once (a batch).
 LoadedModel load_model(const ModelArgs& args, int64_t min_sequences = 1);
 // A --model that is not a directory is named as such (before anything looks inside it).

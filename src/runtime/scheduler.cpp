@@ -27,10 +27,9 @@ void log_probs(std::span<const float> logits, int32_t token, int k, GenerationEv
   std::vector<int32_t> ids(logits.size());
   for (size_t i = 0; i < ids.size(); ++i) ids[i] = static_cast<int32_t>(i);
   const size_t n = std::min(ids.size(), static_cast<size_t>(k));
-  std::partial_sort(ids.begin(), ids.begin() + static_cast<std::ptrdiff_t>(n), ids.end(),
-                    [&](int32_t a, int32_t b) {
-                      return logits[a] != logits[b] ? logits[a] > logits[b] : a < b;
-                    });
+  std::partial_sort(
+      ids.begin(), ids.begin() + static_cast<std::ptrdiff_t>(n), ids.end(),
+      [&](int32_t a, int32_t b) { return logits[a] != logits[b] ? logits[a] > logits[b] : a < b; });
   for (size_t i = 0; i < n; ++i) {
     e.top.emplace_back(ids[i], static_cast<float>(logits[ids[i]] - lse));
   }
@@ -39,45 +38,56 @@ void log_probs(std::span<const float> logits, int32_t token, int k, GenerationEv
 }  // namespace
 
 Scheduler::Scheduler(Model& model, const Tokenizer* tokenizer, SchedulerOptions options)
-    : model_(model), tokenizer_(tokenizer), options_(options) {}
+    : model_(model), tokenizer_(tokenizer), options_(options) {
+  const KvPoolStats pool = model.kv_pool();
+  vocab_ = model.config().vocab_size;
+  max_seq_len_ = model.max_seq_len();
+  block_size_ = pool.block_size;
+  total_blocks_ = pool.total_blocks;
+  budget_tokens_ = pool.budget_tokens;
+}
 
 Scheduler::~Scheduler() = default;
 
-uint64_t Scheduler::submit(GenerationRequest r, EventFn on_event) {
+int64_t Scheduler::blocks_needed(const GenerationRequest& r) const {
+  const int64_t prompt = static_cast<int64_t>(r.prompt.size());
+  const int64_t own = blocks_for(prompt + r.settings.max_new_tokens - 1, block_size_);
+  return own + (r.n - 1) * (own - prompt / block_size_);
+}
+
+void Scheduler::check(const GenerationRequest& r) const {
   if (r.prompt.empty()) throw Error("the prompt is empty");
   if (r.settings.max_new_tokens < 1) throw Error("max_new_tokens must be at least 1");
   if (r.n < 1 || r.n > kMaxChoices) {
     throw Error("n must be in 1.." + std::to_string(kMaxChoices) + ", not " + std::to_string(r.n));
   }
-  const int64_t vocab = model_.config().vocab_size;
   for (int32_t id : r.prompt) {
-    if (id < 0 || id >= vocab) {
-      throw Error("prompt token id " + std::to_string(id) + " is outside the model's vocabulary (0.." +
-                  std::to_string(vocab - 1) + ")");
+    if (id < 0 || id >= vocab_) {
+      throw Error("prompt token id " + std::to_string(id) +
+                  " is outside the model's vocabulary (0.." + std::to_string(vocab_ - 1) + ")");
     }
   }
   const int64_t prompt = static_cast<int64_t>(r.prompt.size());
-  const int64_t positions = prompt + r.settings.max_new_tokens - 1;
-  check_seq_len(positions, model_.max_seq_len(), [&] {
+  check_seq_len(prompt + r.settings.max_new_tokens - 1, max_seq_len_, [&] {
     return "prompt of " + std::to_string(prompt) + " tokens plus " +
            std::to_string(r.settings.max_new_tokens) + " new tokens";
   });
-  // Choices beyond the first share the prompt's full blocks and need their own for the rest.
-  const KvPoolStats pool = model_.kv_pool();
-  const int64_t own = blocks_for(positions, pool.block_size);
-  const int64_t need = own + (r.n - 1) * (own - prompt / pool.block_size);
-  if (need > pool.total_blocks) {
+  if (blocks_needed(r) > total_blocks_) {
     throw Error("prompt of " + std::to_string(prompt) + " tokens plus " +
                 std::to_string(r.settings.max_new_tokens) + " new tokens" +
                 (r.n > 1 ? " for " + std::to_string(r.n) + " choices" : std::string()) +
-                " needs more than the whole kv budget of " + std::to_string(pool.budget_tokens) +
+                " needs more than the whole kv budget of " + std::to_string(budget_tokens_) +
                 " tokens");
   }
+}
+
+uint64_t Scheduler::submit(GenerationRequest r, EventFn on_event) {
+  check(r);
   Active a;
   a.id = next_id_++;
+  a.need = blocks_needed(r);
   a.request = std::move(r);
   a.on_event = std::move(on_event);
-  a.need = need;
   waiting_.push_back(std::move(a));
   return waiting_.back().id;
 }
@@ -99,8 +109,9 @@ void Scheduler::cancel(uint64_t id) {
 }
 
 void Scheduler::admit() {
-  const int64_t total = model_.kv_pool().total_blocks;
-  while (!waiting_.empty() && reserved_ + waiting_.front().need <= total) {
+  while (
+      !waiting_.empty() && reserved_ + waiting_.front().need <= total_blocks_ &&
+      (options_.max_running <= 0 || static_cast<int64_t>(running_.size()) < options_.max_running)) {
     auto a = std::make_unique<Active>(std::move(waiting_.front()));
     waiting_.pop_front();
     Choice c;
@@ -206,7 +217,7 @@ SchedulerStats Scheduler::stats() const {
   s.prompt_tokens = prompt_total_;
   s.generated_tokens = generated_total_;
   s.reserved_blocks = reserved_;
-  s.total_blocks = model_.kv_pool().total_blocks;
+  s.total_blocks = total_blocks_;
   return s;
 }
 

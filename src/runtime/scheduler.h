@@ -45,6 +45,7 @@ using EventFn = std::function<void(const GenerationEvent&)>;
 
 struct SchedulerOptions {
   int64_t prompt_tokens_per_step = 0;  // 0: what room the step has (the model's max_step_rows)
+  int64_t max_running = 0;             // requests admitted at once; 0: as many as the KV pool holds
 };
 
 struct SchedulerStats {
@@ -60,7 +61,9 @@ class Scheduler {
 
   // Throws Error naming what is wrong with the request (empty prompt, max_new_tokens below 1,
   // longer than max_seq_len, more than the whole KV budget, n outside 1..64, ids outside the
-  // vocabulary); else queues it and returns its id.
+  // vocabulary). Reads only what is fixed when the model is built, so any thread may call it.
+  void check(const GenerationRequest& request) const;
+  // check(), then queues the request and returns its id.
   uint64_t submit(GenerationRequest request, EventFn on_event);
   // Drops a waiting or running request: no more events, its blocks back to the pool.
   void cancel(uint64_t id);
@@ -88,9 +91,13 @@ class Scheduler {
   void deliver(Active& a, int choice, std::span<const float> logits);
   void retire();  // removes requests whose every choice is done
 
+  // Blocks one request needs at most (its choices share the prompt's full blocks).
+  int64_t blocks_needed(const GenerationRequest& r) const;
+
   Model& model_;
   const Tokenizer* tokenizer_;
   SchedulerOptions options_;
+  int64_t vocab_, max_seq_len_, block_size_, total_blocks_, budget_tokens_;
   uint64_t next_id_ = 1;
   std::deque<Active> waiting_;
   std::vector<std::unique_ptr<Active>> running_;

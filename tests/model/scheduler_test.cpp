@@ -9,8 +9,8 @@
 #include <map>
 
 #include "../unit/test_util.h"
-#include "model_test_util.h"
 #include "bringup/error.h"
+#include "model_test_util.h"
 #include "runtime/generate.h"
 
 namespace bringup {
@@ -92,7 +92,8 @@ TEST(Scheduler, ChoicesForkFromOnePrompt) {
   const std::vector<int32_t> prompt = prompt_of(3, 40, m.config().vocab_size);
   Scheduler s(m, nullptr);
   std::map<int, std::vector<int32_t>> got;
-  s.submit(request(prompt, 8, 3), [&](const GenerationEvent& e) { got[e.choice].push_back(e.token); });
+  s.submit(request(prompt, 8, 3),
+           [&](const GenerationEvent& e) { got[e.choice].push_back(e.token); });
   ASSERT_TRUE(s.step());  // the prompt: one sequence, then forks sharing its full blocks
   EXPECT_EQ(m.kv_pool().total_blocks - m.kv_pool().free_blocks, 3);
   while (s.step()) {

@@ -1,0 +1,406 @@
+// The OpenAI-compatible server, in-process on a loopback port with the shipped model: answers at
+// temperature 0 equal the library's greedy generation whatever else is in flight, streams carry
+// the same text as whole answers, bad requests get the right 4xx and the server keeps serving,
+// a client that goes away mid-stream has its generation cancelled and its KV blocks freed.
+#include "server/server.h"
+
+#include <gtest/gtest.h>
+#include <httplib.h>
+
+#include <chrono>
+#include <future>
+#include <nlohmann/json.hpp>
+#include <thread>
+
+#include "bringup/bringup.h"
+#include "runtime/generate.h"
+
+namespace bringup {
+namespace {
+
+using nlohmann::json;
+
+const std::string kModel = BRINGUP_SOURCE_DIR "/models/bringup/tiny-shakespeare-qwen2";
+
+// One model and tokenizer for every test; each test starts a server of its own.
+struct Shared {
+  Checkpoint ck = Checkpoint::open(kModel);
+  std::shared_ptr<Device> dev = make_cpu_device(2);
+  Tokenizer tok = Tokenizer::load(kModel);
+  std::unique_ptr<Model> model;
+  Shared() {
+    ModelOptions o;
+    o.max_seq_len = 512;
+    o.kv_budget_tokens = 16384;
+    model = build_model(ck, *dev, o);
+  }
+};
+Shared& shared() {
+  static Shared s;
+  return s;
+}
+
+struct Running {
+  std::unique_ptr<server::Server> srv;
+  std::unique_ptr<httplib::Client> client;
+  explicit Running(server::ServerOptions o = {}, bool attach = true) {
+    o.port = 0;
+    o.model_id = "tiny";
+    o.ping_seconds = 0.2;
+    srv = std::make_unique<server::Server>(o);
+    const int port = srv->bind();
+    srv->start();
+    client = std::make_unique<httplib::Client>("127.0.0.1", port);
+    client->set_read_timeout(60, 0);
+    if (attach) this->attach();
+  }
+  void attach() {
+    Shared& s = shared();
+    srv->attach(*s.model, &s.tok, default_generation_settings(s.ck.generation_config(), &s.tok));
+  }
+  ~Running() { srv->stop(); }
+  httplib::Result post(const std::string& path, const json& body) {
+    return client->Post(path.c_str(), body.dump(), "application/json");
+  }
+  json metrics_value(const std::string& name) {
+    const auto r = client->Get("/metrics");
+    const size_t at = r->body.find("\n" + name + " ");
+    if (at == std::string::npos) return nullptr;
+    return std::stod(r->body.substr(at + name.size() + 2));
+  }
+};
+
+// The greedy reply the library gives for a chat, alone.
+std::string alone_chat(const std::string& user, int64_t max_tokens) {
+  Shared& s = shared();
+  const std::vector<ChatMessage> msgs = {{"user", user}};
+  const std::vector<int32_t> prompt = s.tok.encode(apply_chat_template(s.tok, msgs, true));
+  GenerationRequest r;
+  r.prompt = prompt;
+  r.settings = default_generation_settings(s.ck.generation_config(), &s.tok);
+  r.settings.sampling.do_sample = false;
+  r.settings.max_new_tokens = max_tokens;
+  return generate_batch(*s.model, &s.tok, std::span(&r, 1))[0].text;
+}
+
+json chat(const std::string& user, int64_t max_tokens) {
+  return {{"model", "tiny"},
+          {"messages", {{{"role", "user"}, {"content", user}}}},
+          {"max_tokens", max_tokens},
+          {"temperature", 0}};
+}
+
+// The data lines of an SSE body, parsed ("[DONE]" kept as a string).
+std::vector<json> events_of(const std::string& body) {
+  std::vector<json> out;
+  size_t at = 0;
+  while ((at = body.find("data: ", at)) != std::string::npos) {
+    const size_t end = body.find("\n\n", at);
+    const std::string data = body.substr(at + 6, end - at - 6);
+    out.push_back(data == "[DONE]" ? json("[DONE]") : json::parse(data));
+    at = end;
+  }
+  return out;
+}
+
+TEST(Server, HealthIs503UntilTheModelIsAttached) {
+  Running s({}, false);
+  auto r = s.client->Get("/health");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 503);
+  EXPECT_EQ(json::parse(r->body)["error"]["message"], "the model is loading");
+  r = s.post("/v1/chat/completions", chat("hi", 4));
+  EXPECT_EQ(r->status, 503);
+  s.attach();
+  r = s.client->Get("/health");
+  EXPECT_EQ(r->status, 200);
+  EXPECT_EQ(json::parse(r->body), json({{"status", "ok"}}));
+}
+
+TEST(Server, ChatAtTemperatureZeroEqualsTheLibrary) {
+  Running s;
+  const auto r = s.post("/v1/chat/completions", chat("Where is my lord?", 24));
+  ASSERT_TRUE(r);
+  ASSERT_EQ(r->status, 200) << r->body;
+  const json j = json::parse(r->body);
+  EXPECT_EQ(j["object"], "chat.completion");
+  EXPECT_TRUE(j["created"].is_number_integer());
+  EXPECT_EQ(j["model"], "tiny");
+  ASSERT_EQ(j["choices"].size(), 1u);
+  EXPECT_EQ(j["choices"][0]["message"]["role"], "assistant");
+  EXPECT_EQ(j["choices"][0]["message"]["content"], alone_chat("Where is my lord?", 24));
+  EXPECT_EQ(j["usage"]["completion_tokens"].get<int>() + j["usage"]["prompt_tokens"].get<int>(),
+            j["usage"]["total_tokens"].get<int>());
+}
+
+TEST(Server, StreamCarriesTheSameTextWithRoleFinishUsageAndDone) {
+  Running s;
+  json body = chat("Speak, speak!", 20);
+  const std::string whole =
+      json::parse(s.post("/v1/chat/completions", body)->body)["choices"][0]["message"]["content"];
+  body["stream"] = true;
+  body["stream_options"] = {{"include_usage", true}};
+  const auto r = s.post("/v1/chat/completions", body);
+  ASSERT_EQ(r->status, 200);
+  EXPECT_NE(r->get_header_value("Content-Type").find("text/event-stream"), std::string::npos);
+  const std::vector<json> ev = events_of(r->body);
+  ASSERT_GE(ev.size(), 4u);
+  EXPECT_EQ(ev.front()["choices"][0]["delta"]["role"], "assistant");
+  EXPECT_EQ(ev.back(), "[DONE]");
+  const json& usage = ev[ev.size() - 2];
+  EXPECT_TRUE(usage["choices"].empty());
+  EXPECT_EQ(usage["usage"]["completion_tokens"], 20);
+  const json& last = ev[ev.size() - 3];
+  EXPECT_EQ(last["choices"][0]["finish_reason"], "length");
+  std::string text;
+  for (size_t i = 1; i + 2 < ev.size(); ++i) {
+    EXPECT_EQ(ev[i]["object"], "chat.completion.chunk");
+    if (ev[i]["choices"][0]["delta"].contains("content")) {
+      text += ev[i]["choices"][0]["delta"]["content"].get<std::string>();
+    }
+  }
+  EXPECT_EQ(text, whole);
+}
+
+TEST(Server, StopNChoicesAndLogprobs) {
+  Running s;
+  const std::string full = alone_chat("Good morrow", 30);
+  ASSERT_GT(full.size(), 6u);
+  const std::string stop = full.substr(4, 3);
+  json body = chat("Good morrow", 30);
+  body["stop"] = stop;
+  body["n"] = 2;
+  body["logprobs"] = true;
+  body["top_logprobs"] = 2;
+  const auto r = s.post("/v1/chat/completions", body);
+  ASSERT_EQ(r->status, 200) << r->body;
+  const json j = json::parse(r->body);
+  ASSERT_EQ(j["choices"].size(), 2u);
+  for (const json& c : j["choices"]) {
+    EXPECT_EQ(c["finish_reason"], "stop");
+    EXPECT_EQ(c["message"]["content"], full.substr(0, full.find(stop)));
+    const json& content = c["logprobs"]["content"];
+    ASSERT_FALSE(content.empty());
+    for (const json& t : content) {
+      EXPECT_LE(t["logprob"].get<double>(), 0.0);
+      ASSERT_EQ(t["top_logprobs"].size(), 2u);
+      EXPECT_EQ(t["top_logprobs"][0]["token"], t["token"]);  // greedy: the likeliest
+    }
+  }
+}
+
+TEST(Server, CompletionFromTokenIdsWithEcho) {
+  Running s;
+  Shared& sh = shared();
+  const std::vector<int32_t> ids = sh.tok.encode("ROMEO:");
+  const auto r = s.post("/v1/completions", {{"prompt", ids},
+                                            {"max_tokens", 12},
+                                            {"temperature", 0},
+                                            {"echo", true},
+                                            {"logprobs", 1}});
+  ASSERT_EQ(r->status, 200) << r->body;
+  const json j = json::parse(r->body);
+  EXPECT_EQ(j["object"], "text_completion");
+  GenerationRequest g;
+  g.prompt = ids;
+  g.settings = default_generation_settings(sh.ck.generation_config(), &sh.tok);
+  g.settings.sampling.do_sample = false;
+  g.settings.max_new_tokens = 12;
+  const std::string reply = generate_batch(*sh.model, &sh.tok, std::span(&g, 1))[0].text;
+  EXPECT_EQ(j["choices"][0]["text"], "ROMEO:" + reply);
+  EXPECT_EQ(j["choices"][0]["logprobs"]["tokens"].size(), 12u);
+  EXPECT_EQ(j["usage"]["prompt_tokens"], ids.size());
+}
+
+// Eight clients at once, each with its own prompt: every answer is the one it gets alone.
+TEST(Server, ConcurrentRequestsGetTheirAloneAnswers) {
+  server::ServerOptions o;
+  o.prompt_tokens_per_step = 16;  // long prompts share steps with decodes
+  Running s(o);
+  const std::vector<std::string> users = {"To be", "My lord", "What news?", "Alas!",
+                                          "Come hither", "Peace", "O Romeo", "Farewell"};
+  std::vector<std::string> want;  // before the server runs: the model is its engine's then
+  for (size_t i = 0; i < users.size(); ++i) want.push_back(alone_chat(users[i], 10 + static_cast<int>(i)));
+  std::vector<std::future<std::string>> answers;
+  for (size_t i = 0; i < users.size(); ++i) {
+    answers.push_back(std::async(std::launch::async, [&, i] {
+      httplib::Client c("127.0.0.1", s.srv->port());
+      c.set_read_timeout(60, 0);
+      json body = chat(users[i], 10 + static_cast<int>(i));
+      body["stream"] = i % 2 == 1;
+      const auto r = c.Post("/v1/chat/completions", body.dump(), "application/json");
+      if (!r || r->status != 200) return std::string("failed");
+      if (i % 2 == 0) return json::parse(r->body)["choices"][0]["message"]["content"].get<std::string>();
+      std::string text;
+      for (const json& e : events_of(r->body)) {
+        if (e.is_object() && !e["choices"].empty() && e["choices"][0]["delta"].contains("content")) {
+          text += e["choices"][0]["delta"]["content"].get<std::string>();
+        }
+      }
+      return text;
+    }));
+  }
+  for (size_t i = 0; i < users.size(); ++i) {
+    EXPECT_EQ(answers[i].get(), want[i]) << users[i];
+  }
+  EXPECT_EQ(s.metrics_value("bringup:request_success_total"), 8.0);
+}
+
+TEST(Server, AbortedStreamIsCancelledAndItsBlocksFreed) {
+  Running s;
+  json body = chat("Tell me a long tale", 400);
+  body["stream"] = true;
+  int chunks = 0;
+  httplib::Request req;
+  req.method = "POST";
+  req.path = "/v1/chat/completions";
+  req.body = body.dump();
+  req.set_header("Content-Type", "application/json");
+  req.content_receiver = [&](const char*, size_t, uint64_t, uint64_t) {
+    return ++chunks < 4;  // hang up after a few chunks
+  };
+  const auto r = s.client->send(req);
+  EXPECT_FALSE(r);
+  EXPECT_EQ(chunks, 4);
+  double running = 1, usage = 1;
+  for (int i = 0; i < 100 && (running != 0 || usage != 0); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    running = s.metrics_value("bringup:num_requests_running").get<double>();
+    usage = s.metrics_value("bringup:kv_cache_usage_perc").get<double>();
+  }
+  EXPECT_EQ(running, 0);
+  EXPECT_EQ(usage, 0);
+  EXPECT_LT(s.metrics_value("bringup:generation_tokens_total").get<double>(), 400);
+}
+
+TEST(Server, ApiKeyGuardsGenerationButNotHealthOrModels) {
+  server::ServerOptions o;
+  o.api_key = "sesame";
+  Running s(o);
+  auto r = s.post("/v1/chat/completions", chat("hi", 2));
+  EXPECT_EQ(r->status, 401);
+  EXPECT_EQ(json::parse(r->body)["error"]["type"], "authentication_error");
+  EXPECT_EQ(s.client->Get("/health")->status, 200);
+  EXPECT_EQ(s.client->Get("/v1/models")->status, 200);
+  s.client->set_bearer_token_auth("sesame");
+  r = s.post("/v1/chat/completions", chat("hi", 2));
+  EXPECT_EQ(r->status, 200) << r->body;
+  s.client->set_bearer_token_auth("wrong");
+  EXPECT_EQ(s.post("/v1/completions", {{"prompt", "hi"}})->status, 401);
+}
+
+// Every malformed request gets its 4xx with a message naming the problem, and the server keeps
+// serving.
+TEST(Server, MalformedRequestsGetTheRight4xx) {
+  server::ServerOptions o;
+  o.max_body_bytes = 1 << 20;
+  Running s(o);
+  const struct {
+    std::string path, body;
+    int status;
+    std::string needle;
+  } cases[] = {
+      {"/v1/chat/completions", "{\"messages\": [", 400, "not valid JSON"},
+      {"/v1/chat/completions", "[1, 2]", 400, "must be a JSON object"},
+      {"/v1/chat/completions", R"({"messages": "hi"})", 400, "'messages' must be a non-empty array"},
+      {"/v1/chat/completions", R"({"messages": []})", 400, "'messages' must be a non-empty array"},
+      {"/v1/chat/completions", R"({"messages": [{"role": "wizard", "content": "hi"}]})", 400,
+       "role 'wizard' is not supported"},
+      {"/v1/chat/completions", R"({"messages": [{"role": "user", "content": 5}]})", 400,
+       "must be a string or an array of text parts"},
+      {"/v1/chat/completions",
+       R"({"messages": [{"role": "user", "content": [{"type": "image_url"}]}]})", 400,
+       "content parts of type 'image_url' are not supported"},
+      {"/v1/chat/completions", R"({"messages": [{"role": "user", "content": "hi"}], "max_tokens": -3})",
+       400, "'max_tokens' must be between 1"},
+      {"/v1/chat/completions",
+       R"({"messages": [{"role": "user", "content": "hi"}], "max_tokens": 99999999})", 400,
+       "exceeds the context of 512 tokens"},
+      {"/v1/chat/completions", R"({"messages": [{"role": "user", "content": "hi"}], "temperature": "hot"})",
+       400, "'temperature' must be a number"},
+      {"/v1/chat/completions", R"({"messages": [{"role": "user", "content": "hi"}], "n": 1000})", 400,
+       "'n' must be between 1 and 64"},
+      {"/v1/chat/completions",
+       R"({"messages": [{"role": "user", "content": "hi"}], "response_format": {"type": "json_schema"}})",
+       400, "'response_format' other than"},
+      {"/v1/chat/completions",
+       R"({"messages": [{"role": "user", "content": "hi"}], "tools": [{"type": "function"}], "tool_choice": "required"})",
+       400, "tool calls are not supported"},
+      {"/v1/chat/completions", R"({"model": "gpt-4", "messages": [{"role": "user", "content": "hi"}]})",
+       404, "the model 'gpt-4' does not exist"},
+      {"/v1/chat/completions", "{\"messages\": [{\"role\": \"user\", \"content\": \"\xff\xfe\"}]}", 400,
+       "not valid JSON"},
+      {"/v1/completions", R"({"prompt": [1, 2, 999999]})", 400,
+       "prompt token id 999999 is outside the model's vocabulary"},
+      {"/v1/completions", R"({"prompt": ["a", "b"]})", 400, "a list of several prompts"},
+      {"/v1/completions", R"({"prompt": ""})", 400, "the prompt is empty"},
+      {"/v1/completions", R"({"prompt": "hi", "stop": [1]})", 400, "'stop' must be a string"},
+      {"/v1/completions", R"({"prompt": "hi", "logit_bias": {"5": 3}})", 400,
+       "'logit_bias' is not supported"},
+      {"/v1/completions", R"({"prompt": "hi", "echo": "yes"})", 400, "'echo' must be true or false"},
+      {"/v1/nothing", "{}", 404, "no such endpoint: POST /v1/nothing"},
+      {"/v1/completions", std::string(2 << 20, ' '), 413, "larger than the server accepts"},
+  };
+  for (const auto& c : cases) {
+    const auto r = s.client->Post(c.path.c_str(), c.body, "application/json");
+    ASSERT_TRUE(r) << c.body.substr(0, 80);
+    EXPECT_EQ(r->status, c.status) << c.body.substr(0, 80) << " -> " << r->body;
+    const json j = json::parse(r->body, nullptr, false);
+    ASSERT_FALSE(j.is_discarded()) << r->body;
+    EXPECT_NE(j["error"]["message"].get<std::string>().find(c.needle), std::string::npos)
+        << c.body.substr(0, 80) << " -> " << r->body;
+    EXPECT_EQ(j["error"]["code"], c.status);
+  }
+  // A prompt past the context.
+  std::string long_prompt;
+  for (int i = 0; i < 600; ++i) long_prompt += "word ";
+  auto r = s.post("/v1/completions", {{"prompt", long_prompt}});
+  EXPECT_EQ(r->status, 400);
+  EXPECT_NE(r->body.find("more than the context of 512"), std::string::npos) << r->body;
+  // Still serving.
+  r = s.post("/v1/chat/completions", chat("hi", 3));
+  EXPECT_EQ(r->status, 200);
+  EXPECT_EQ(s.client->Get("/v1/models/tiny")->status, 200);
+  EXPECT_EQ(s.client->Get("/v1/models/other")->status, 404);
+}
+
+TEST(Server, QueueBeyondItsLimitAnswers429) {
+  server::ServerOptions o;
+  o.parallel = 1;
+  o.max_waiting = 1;
+  Running s(o);
+  auto first = std::async(std::launch::async, [&] {
+    httplib::Client c("127.0.0.1", s.srv->port());
+    c.set_read_timeout(60, 0);
+    return c.Post("/v1/chat/completions", chat("a long one", 300).dump(), "application/json")->status;
+  });
+  auto second = std::async(std::launch::async, [&] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    httplib::Client c("127.0.0.1", s.srv->port());
+    c.set_read_timeout(60, 0);
+    return c.Post("/v1/chat/completions", chat("the next", 4).dump(), "application/json")->status;
+  });
+  for (int i = 0; i < 200 && s.metrics_value("bringup:num_requests_waiting") != 1.0; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  const auto r = s.post("/v1/chat/completions", chat("one too many", 4));
+  EXPECT_EQ(r->status, 429) << r->body;
+  EXPECT_EQ(r->get_header_value("Retry-After"), "1");
+  EXPECT_EQ(first.get(), 200);
+  EXPECT_EQ(second.get(), 200);
+}
+
+TEST(Server, TokenizeAndDetokenize) {
+  Running s;
+  auto r = s.post("/tokenize", {{"prompt", "Hello there"}});
+  ASSERT_EQ(r->status, 200);
+  const json ids = json::parse(r->body)["tokens"];
+  EXPECT_EQ(ids.get<std::vector<int32_t>>(), shared().tok.encode("Hello there"));
+  r = s.post("/detokenize", {{"tokens", ids}});
+  EXPECT_EQ(json::parse(r->body)["prompt"], "Hello there");
+  EXPECT_EQ(s.post("/detokenize", {{"tokens", {-1}}})->status, 400);
+  EXPECT_EQ(s.post("/tokenize", {{"text", "x"}})->status, 400);
+}
+
+}  // namespace
+}  // namespace bringup
