@@ -47,6 +47,8 @@ class Sequence {
   KvCache* cache_;
   std::vector<int32_t> block_table_;
   int64_t length_ = 0;
+  int64_t published_ = 0;    // leading full blocks offered to the prefix cache
+  uint64_t chain_hash_ = 0;  // prefix hash of those blocks
 };
 
 struct ModelOptions {
@@ -74,8 +76,11 @@ struct BatchRow {
 struct KvPoolStats {
   int64_t block_size = 0;
   int64_t total_blocks = 0;
-  int64_t free_blocks = 0;
+  int64_t free_blocks = 0;  // no sequence holds them (cached prefix blocks among them)
   int64_t budget_tokens = 0;
+  int64_t cached_blocks = 0;   // full blocks kept for prefix reuse
+  int64_t prefix_queries = 0;  // prompt tokens looked up in the prefix cache, since the start
+  int64_t prefix_hits = 0;     // of which found
 };
 
 // Where `compare` and other tools can look inside the forward pass: the residual stream after each
@@ -112,6 +117,16 @@ class Model {
   // shared one (copy-on-write): n samples of one prompt, beam search, prefix reuse.
   virtual std::unique_ptr<Sequence> fork(const Sequence& seq) = 0;
   virtual KvPoolStats kv_pool() const = 0;
+  // Prefix caching (vLLM's automatic prefix caching): full KV blocks offered with
+  // cache_prefix() stay in the pool after their sequences end, keyed by their tokens and every
+  // token before them, until the pool needs the room (least recently used first).
+  // reuse_prefix() gives an empty sequence the cached blocks of the longest prefix of `tokens`
+  // (whole blocks, always leaving the last token to compute) and returns the positions it now
+  // holds. Reused positions are bit-identical to computing them (steps are batch-invariant).
+  virtual int64_t reuse_prefix(Sequence& seq, std::span<const int32_t> tokens) = 0;
+  // Offers seq's full blocks to the cache; tokens[i] is the id at position i (at least
+  // seq.length() of them).
+  virtual void cache_prefix(Sequence& seq, std::span<const int32_t> tokens) = 0;
   // The most rows one step() may hold.
   virtual int64_t max_step_rows() const = 0;
 

@@ -44,8 +44,9 @@ size_t DecoderModel::weight_bytes_per_token() const {
 }
 
 KvPoolStats DecoderModel::kv_pool() const {
-  return {cache_.shape().block_size, cache_.num_blocks(), cache_.free_blocks(),
-          cache_.shape().budget_tokens};
+  return {cache_.shape().block_size,    cache_.num_blocks(),    cache_.free_blocks(),
+          cache_.shape().budget_tokens, cache_.cached_blocks(), cache_.prefix_queries(),
+          cache_.prefix_hits()};
 }
 
 void DecoderModel::tap(Tap::Stage stage, int64_t layer, const Tensor& t) {

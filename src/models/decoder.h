@@ -36,6 +36,12 @@ class DecoderModel final : public Model {
   std::unique_ptr<Sequence> new_sequence() override { return cache_.new_sequence(); }
   std::unique_ptr<Sequence> fork(const Sequence& seq) override { return cache_.fork(seq); }
   KvPoolStats kv_pool() const override;
+  int64_t reuse_prefix(Sequence& seq, std::span<const int32_t> tokens) override {
+    return cache_.reuse_prefix(seq, tokens);
+  }
+  void cache_prefix(Sequence& seq, std::span<const int32_t> tokens) override {
+    cache_.cache_prefix(seq, tokens);
+  }
   int64_t max_step_rows() const override { return max_step_rows_; }
   std::span<const float> step(std::span<const BatchRow> rows) override;
   std::span<const float> prefill(Sequence& seq, std::span<const int32_t> ids,

@@ -7,8 +7,11 @@
 #pragma once
 
 #include <cstdint>
+#include <list>
 #include <memory>
+#include <span>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "bringup/model.h"
@@ -63,6 +66,9 @@ class KvCache {
   // Keeps the first n positions of seq and returns the blocks past them to the pool.
   void truncate(Sequence& seq, int64_t n);
   void release(Sequence& seq) { truncate(seq, 0); }
+  // Prefix caching (Model::reuse_prefix / cache_prefix).
+  int64_t reuse_prefix(Sequence& seq, std::span<const int32_t> tokens);
+  void cache_prefix(Sequence& seq, std::span<const int32_t> tokens);
   bool owns(const Sequence& seq) const { return seq.cache_ == this; }
 
   // One layer of the pool; its block_table is unset (attention ops take one per row).
@@ -70,18 +76,35 @@ class KvCache {
   KvView view(const Sequence& seq, int64_t layer) const;
   const KvCacheShape& shape() const { return shape_; }
   int64_t num_blocks() const { return shape_.num_blocks(); }
-  int64_t free_blocks() const { return static_cast<int64_t>(free_.size()); }
+  int64_t free_blocks() const { return static_cast<int64_t>(free_.size() + lru_.size()); }
+  int64_t cached_blocks() const { return static_cast<int64_t>(index_.size()); }
+  int64_t prefix_queries() const { return prefix_queries_; }
+  int64_t prefix_hits() const { return prefix_hits_; }
   size_t bytes() const { return shape_.bytes(); }
 
  private:
   int32_t take_block();
   void drop_block(int32_t block);
+  void uncache(int32_t block);  // forgets a block's prefix key
+  // The cached block holding `tokens` after the prefix ending in block `parent` (-1: none).
+  int32_t find_cached(uint64_t hash, int32_t parent, std::span<const int32_t> tokens) const;
 
   KvCacheShape shape_;
   Device& dev_;
   std::vector<DeviceMemory> k_, v_;  // per layer
   std::vector<int32_t> refs_;        // per block
   std::vector<int32_t> free_;
+  // The prefix cache: per cached block its key (hash of its tokens and all before them), the
+  // block before it and its tokens (compared on every hit, so a hash collision cannot hand out
+  // wrong KV); unreferenced cached blocks wait in LRU order.
+  std::unordered_multimap<uint64_t, int32_t> index_;
+  std::vector<uint64_t> hash_;
+  std::vector<int32_t> parent_;
+  std::vector<int32_t> tokens_;  // [block][block_size]
+  std::vector<char> cached_;
+  std::list<int32_t> lru_;
+  std::vector<std::list<int32_t>::iterator> lru_pos_;
+  int64_t prefix_queries_ = 0, prefix_hits_ = 0;
 };
 
 }  // namespace bringup

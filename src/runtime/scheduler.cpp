@@ -117,6 +117,10 @@ void Scheduler::admit() {
     Choice c;
     c.seq = model_.new_sequence();
     c.gen = std::make_unique<SequenceGenerator>(a->request.settings, tokenizer_, a->request.prompt);
+    if (options_.prefix_cache) {
+      a->prefilled = model_.reuse_prefix(*c.seq, a->request.prompt);
+      c.offered = a->prefilled / block_size_;
+    }
     a->choices.push_back(std::move(c));
     reserved_ += a->need;
     running_.push_back(std::move(a));
@@ -140,6 +144,16 @@ void Scheduler::deliver(Active& a, int choice, std::span<const float> logits) {
     c.seq.reset();  // its blocks go back to the pool now
   }
   if (a.on_event) a.on_event(e);
+}
+
+void Scheduler::offer(Active& a, Choice& c) {
+  if (!options_.prefix_cache || !c.seq || c.seq->length() / block_size_ == c.offered) return;
+  std::vector<int32_t> tokens = a.request.prompt;
+  tokens.insert(tokens.end(), c.gen->ids().begin(), c.gen->ids().end());
+  tokens.resize(
+      static_cast<size_t>(std::min<int64_t>(static_cast<int64_t>(tokens.size()), c.seq->length())));
+  model_.cache_prefix(*c.seq, tokens);
+  c.offered = c.seq->length() / block_size_;
 }
 
 void Scheduler::retire() {
@@ -187,6 +201,9 @@ bool Scheduler::step() {
   if (rows_.empty()) return false;
 
   const std::span<const float> logits = model_.step(rows_);
+  for (const auto& a : running_) {
+    for (Choice& c : a->choices) offer(*a, c);  // before a finished choice lets its blocks go
+  }
   const size_t vocab = static_cast<size_t>(model_.config().vocab_size);
   for (size_t j = 0; j < owners_.size(); ++j) {
     auto [a, choice] = owners_[j];

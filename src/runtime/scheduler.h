@@ -4,8 +4,10 @@
 // server and vLLM schedule the same way). A request is admitted when the KV pool can hold its
 // worst case (prompt plus max_new_tokens for each of its n choices) beside those running, so an
 // admitted request never fails for lack of blocks; the n choices of one request are forks that
-// share the prompt's blocks. Events go to each request's callback on the thread that calls step().
-// Not thread-safe: one thread owns a Scheduler (the server's engine thread).
+// share the prompt's blocks. With prefix caching, a prompt starts from the cached KV blocks of
+// the longest prefix it shares with earlier prompts and replies (system prompts, chat history).
+// Events go to each request's callback on the thread that calls step(). Not thread-safe: one thread
+// owns a Scheduler (the server's engine thread).
 #pragma once
 
 #include <chrono>
@@ -46,6 +48,7 @@ using EventFn = std::function<void(const GenerationEvent&)>;
 struct SchedulerOptions {
   int64_t prompt_tokens_per_step = 0;  // 0: what room the step has (the model's max_step_rows)
   int64_t max_running = 0;             // requests admitted at once; 0: as many as the KV pool holds
+  bool prefix_cache = true;            // reuse cached KV blocks of earlier prompts and replies
 };
 
 struct SchedulerStats {
@@ -77,6 +80,7 @@ class Scheduler {
     std::unique_ptr<Sequence> seq;
     std::unique_ptr<SequenceGenerator> gen;
     bool done = false;
+    int64_t offered = 0;  // full blocks offered to the prefix cache
   };
   struct Active {
     uint64_t id = 0;
@@ -89,7 +93,8 @@ class Scheduler {
 
   void admit();
   void deliver(Active& a, int choice, std::span<const float> logits);
-  void retire();  // removes requests whose every choice is done
+  void retire();                     // removes requests whose every choice is done
+  void offer(Active& a, Choice& c);  // its newly full blocks to the prefix cache
 
   // Blocks one request needs at most (its choices share the prompt's full blocks).
   int64_t blocks_needed(const GenerationRequest& r) const;

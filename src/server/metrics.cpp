@@ -47,12 +47,13 @@ Metrics::Metrics()
     : ttft_({0.001, 0.005, 0.01, 0.02, 0.04, 0.06, 0.08, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5,
              10.0, 20.0, 40.0, 80.0}),
       tpot_({0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.75, 1.0, 2.5, 5.0}),
-      e2e_({0.3, 0.5, 0.8, 1.0, 1.5, 2.0, 2.5, 5.0, 10.0, 15.0, 20.0, 30.0, 40.0, 50.0, 60.0,
-            120.0, 240.0, 480.0}) {}
+      e2e_({0.3, 0.5, 0.8, 1.0, 1.5, 2.0, 2.5, 5.0, 10.0, 15.0, 20.0, 30.0, 40.0, 50.0, 60.0, 120.0,
+            240.0, 480.0}) {}
 
 void Metrics::engine(const SchedulerStats& s, const KvPoolStats& pool) {
   std::lock_guard<std::mutex> lock(mu_);
   engine_ = s;
+  pool_ = pool;
   kv_usage_ = pool.total_blocks > 0 ? static_cast<double>(pool.total_blocks - pool.free_blocks) /
                                           static_cast<double>(pool.total_blocks)
                                     : 0.0;
@@ -79,6 +80,11 @@ std::string Metrics::render() const {
                 static_cast<double>(engine_.prompt_tokens));
   out += metric("bringup:generation_tokens_total", "counter", "Tokens generated.",
                 static_cast<double>(engine_.generated_tokens));
+  out += metric("bringup:prefix_cache_queries_total", "counter",
+                "Prompt tokens looked up in the prefix cache.",
+                static_cast<double>(pool_.prefix_queries));
+  out += metric("bringup:prefix_cache_hits_total", "counter",
+                "Prompt tokens found in the prefix cache.", static_cast<double>(pool_.prefix_hits));
   out += metric("bringup:request_success_total", "counter", "Requests answered in full.",
                 static_cast<double>(success_));
   out += ttft_.render("bringup:time_to_first_token_seconds", "Time to first token.");

@@ -16,7 +16,8 @@ namespace bringup::server {
 
 class Histogram {
  public:
-  explicit Histogram(std::vector<double> bounds) : bounds_(std::move(bounds)), counts_(bounds_.size()) {}
+  explicit Histogram(std::vector<double> bounds)
+      : bounds_(std::move(bounds)), counts_(bounds_.size()) {}
   void observe(double v);
   std::string render(const std::string& name, const std::string& help) const;
 
@@ -39,6 +40,7 @@ class Metrics {
  private:
   mutable std::mutex mu_;
   SchedulerStats engine_;
+  KvPoolStats pool_;
   double kv_usage_ = 0;
   uint64_t success_ = 0;
   Histogram ttft_, tpot_, e2e_;

@@ -99,7 +99,8 @@ std::vector<int32_t> chat_prompt(const Json& j, const ServedModel& m) {
     if (!content && r != "assistant") bad(at + ".content", "'" + at + ".content' is required");
     chat.push_back({r, content ? message_content(*content, i) : std::string()});
   }
-  if (!m.tokenizer) bad("messages", "this model has no tokenizer; send token ids to /v1/completions");
+  if (!m.tokenizer)
+    bad("messages", "this model has no tokenizer; send token ids to /v1/completions");
   std::string text;
   try {
     text = apply_chat_template(*m.tokenizer, chat, true);
@@ -147,8 +148,8 @@ std::vector<std::string> stops(const Json& v) {
       out.push_back(s.get<std::string>());
     }
   } else {
-    bad("stop", "'stop' must be a string or an array of at most " + std::to_string(kMaxStops) +
-                    " strings");
+    bad("stop",
+        "'stop' must be a string or an array of at most " + std::to_string(kMaxStops) + " strings");
   }
   for (const std::string& s : out) {
     if (s.empty()) bad("stop", "'stop' strings must not be empty");
@@ -174,7 +175,8 @@ void refuse_unsupported(const Json& j) {
   if (const Json* bias = field(j, "logit_bias"); bias && !bias->empty()) {
     bad("logit_bias", "'logit_bias' is not supported");
   }
-  if (const Json* suffix = field(j, "suffix"); suffix && !(suffix->is_string() && suffix->get<std::string>().empty())) {
+  if (const Json* suffix = field(j, "suffix");
+      suffix && !(suffix->is_string() && suffix->get<std::string>().empty())) {
     bad("suffix", "'suffix' is not supported");
   }
 }
@@ -213,17 +215,19 @@ Json completion_logprobs(const ServedModel& m, const std::vector<GenerationEvent
     offs.push_back(offset);
     offset += e.piece.size();
   }
-  return {{"tokens", tokens}, {"token_logprobs", lps}, {"top_logprobs", tops}, {"text_offset", offs}};
+  return {
+      {"tokens", tokens}, {"token_logprobs", lps}, {"top_logprobs", tops}, {"text_offset", offs}};
 }
 
 Json envelope(const ParsedRequest& r, const ServedModel& m, const std::string& id, int64_t created,
               bool chunk) {
   const bool chat = r.endpoint == Endpoint::kChat;
-  return {{"id", id},
-          {"object", chat ? (chunk ? "chat.completion.chunk" : "chat.completion") : "text_completion"},
-          {"created", created},
-          {"model", m.id},
-          {"system_fingerprint", "bringup"}};
+  return {
+      {"id", id},
+      {"object", chat ? (chunk ? "chat.completion.chunk" : "chat.completion") : "text_completion"},
+      {"created", created},
+      {"model", m.id},
+      {"system_fingerprint", "bringup"}};
 }
 
 std::string prompt_text(const ParsedRequest& r, const ServedModel& m) {
@@ -275,8 +279,9 @@ ParsedRequest parse_request(Endpoint endpoint, const std::string& body, const Se
   if (const Json* model = field(j, "model")) {
     if (!model->is_string()) bad("model", "'model' must be a string");
     if (model->get<std::string>() != m.id) {
-      bad("model", "the model '" + model->get<std::string>() + "' does not exist (this server has '" +
-                       m.id + "')",
+      bad("model",
+          "the model '" + model->get<std::string>() + "' does not exist (this server has '" + m.id +
+              "')",
           404);
     }
   }
@@ -298,7 +303,8 @@ ParsedRequest parse_request(Endpoint endpoint, const std::string& body, const Se
   if (const Json* v = field(j, "min_p")) s.sampling.min_p = number(*v, "min_p", 0, 1);
   if (const Json* v = field(j, "repetition_penalty")) {
     s.sampling.repetition_penalty = number(*v, "repetition_penalty", 0, 10);
-    if (s.sampling.repetition_penalty == 0) bad("repetition_penalty", "'repetition_penalty' must be above 0");
+    if (s.sampling.repetition_penalty == 0)
+      bad("repetition_penalty", "'repetition_penalty' must be above 0");
   }
   if (const Json* v = field(j, "frequency_penalty")) {
     s.sampling.frequency_penalty = number(*v, "frequency_penalty", -2, 2);
@@ -312,7 +318,8 @@ ParsedRequest parse_request(Endpoint endpoint, const std::string& body, const Se
     r.random_seed = false;
   }
   if (const Json* v = field(j, "stop")) s.stop = stops(*v);
-  if (const Json* v = field(j, "n")) r.generation.n = static_cast<int>(integer(*v, "n", 1, kMaxChoices));
+  if (const Json* v = field(j, "n"))
+    r.generation.n = static_cast<int>(integer(*v, "n", 1, kMaxChoices));
   if (const Json* v = field(j, "stream")) r.stream = boolean(*v, "stream");
   if (const Json* v = field(j, "stream_options")) {
     if (!v->is_object()) bad("stream_options", "'stream_options' must be an object");

@@ -41,9 +41,9 @@ struct ParsedRequest {
   GenerationRequest generation;
   bool stream = false;
   bool include_usage = false;
-  bool echo = false;            // completions: the prompt's text before the reply
-  bool logprobs = false;        // per-token log-probabilities in the answer
-  bool random_seed = true;      // no seed was given
+  bool echo = false;        // completions: the prompt's text before the reply
+  bool logprobs = false;    // per-token log-probabilities in the answer
+  bool random_seed = true;  // no seed was given
 };
 
 // Checks a request body (already parsed JSON, or text that may not be JSON) for `endpoint`.

@@ -125,9 +125,8 @@ void Server::Impl::run_engine() {
     std::vector<std::shared_ptr<Channel>> dropped;
     {
       std::unique_lock<std::mutex> lock(mu);
-      cv.wait(lock, [&] {
-        return stopping || !inbox.empty() || !cancels.empty() || !scheduler->idle();
-      });
+      cv.wait(lock,
+              [&] { return stopping || !inbox.empty() || !cancels.empty() || !scheduler->idle(); });
       if (stopping) break;
       incoming.swap(inbox);
       dropped.swap(cancels);
@@ -135,8 +134,8 @@ void Server::Impl::run_engine() {
     for (Pending& p : incoming) {
       std::shared_ptr<Channel> ch = p.channel;
       try {
-        const uint64_t id =
-            scheduler->submit(std::move(p.request), [ch](const GenerationEvent& e) { ch->push(e); });
+        const uint64_t id = scheduler->submit(std::move(p.request),
+                                              [ch](const GenerationEvent& e) { ch->push(e); });
         live[ch.get()] = {id, ch};
       } catch (const Error& e) {
         ch->fail(e.what());
@@ -202,11 +201,11 @@ void Server::Impl::handle_generation(Endpoint endpoint, const httplib::Request& 
     inbox.push_back({r.generation, ch});
   }
   cv.notify_all();
-  const std::string id = (endpoint == Endpoint::kChat ? "chatcmpl-" : "cmpl-") +
-                         std::to_string(next_id.fetch_add(1));
-  const int64_t created =
-      std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch())
-          .count();
+  const std::string id =
+      (endpoint == Endpoint::kChat ? "chatcmpl-" : "cmpl-") + std::to_string(next_id.fetch_add(1));
+  const int64_t created = std::chrono::duration_cast<std::chrono::seconds>(
+                              std::chrono::system_clock::now().time_since_epoch())
+                              .count();
   const auto ping = std::chrono::duration<double>(options.ping_seconds);
   const int64_t prompt_tokens = static_cast<int64_t>(r.generation.prompt.size());
 
@@ -271,8 +270,8 @@ void Server::Impl::handle_generation(Endpoint endpoint, const httplib::Request& 
   res.set_header("Cache-Control", "no-cache");
   res.set_chunked_content_provider(
       "text/event-stream",
-      [this, r, id, created, ch, ping, take, sse, started, finished,
-       prompt_tokens](size_t, httplib::DataSink& sink) {
+      [this, r, id, created, ch, ping, take, sse, started, finished, prompt_tokens](
+          size_t, httplib::DataSink& sink) {
         const auto gone = [this, &ch] {  // the client went away: stop generating for it
           cancel(ch);
           return false;
@@ -348,28 +347,29 @@ void Server::Impl::routes() {
     send_error(res, {401, "missing or wrong API key (send 'Authorization: Bearer KEY')", ""});
     return httplib::Server::HandlerResponse::Handled;
   });
-  http.set_error_handler(httplib::Server::HandlerWithResponse([](const httplib::Request& req,
-                                                                 httplib::Response& res) {
-    if (!res.body.empty()) return httplib::Server::HandlerResponse::Unhandled;
-    if (res.status == 413) {
-      send_error(res, {413, "the request body is larger than the server accepts", ""});
-    } else if (res.status == 404) {
-      send_error(res, {404, "no such endpoint: " + req.method + " " + req.path, ""});
-    } else {
-      send_error(res, {res.status, "the request could not be served", ""});
-    }
-    return httplib::Server::HandlerResponse::Handled;
-  }));
-  http.set_exception_handler([](const httplib::Request&, httplib::Response& res, std::exception_ptr ep) {
-    std::string what = "unknown error";
-    try {
-      std::rethrow_exception(ep);
-    } catch (const std::exception& e) {
-      what = e.what();
-    } catch (...) {
-    }
-    send_error(res, {500, "internal error: " + what, ""});
-  });
+  http.set_error_handler(
+      httplib::Server::HandlerWithResponse([](const httplib::Request& req, httplib::Response& res) {
+        if (!res.body.empty()) return httplib::Server::HandlerResponse::Unhandled;
+        if (res.status == 413) {
+          send_error(res, {413, "the request body is larger than the server accepts", ""});
+        } else if (res.status == 404) {
+          send_error(res, {404, "no such endpoint: " + req.method + " " + req.path, ""});
+        } else {
+          send_error(res, {res.status, "the request could not be served", ""});
+        }
+        return httplib::Server::HandlerResponse::Handled;
+      }));
+  http.set_exception_handler(
+      [](const httplib::Request&, httplib::Response& res, std::exception_ptr ep) {
+        std::string what = "unknown error";
+        try {
+          std::rethrow_exception(ep);
+        } catch (const std::exception& e) {
+          what = e.what();
+        } catch (...) {
+        }
+        send_error(res, {500, "internal error: " + what, ""});
+      });
 
   http.Get("/health", [this](const httplib::Request&, httplib::Response& res) {
     if (!ready) return send_error(res, {503, "the model is loading", ""});
@@ -385,9 +385,11 @@ void Server::Impl::routes() {
   http.Get("/v1/models", [this, model_card](const httplib::Request&, httplib::Response& res) {
     send_json(res, 200, {{"object", "list"}, {"data", Json::array({model_card()})}});
   });
-  http.Get(R"(/v1/models/(.+))", [this, model_card](const httplib::Request& req, httplib::Response& res) {
+  http.Get(R"(/v1/models/(.+))", [this, model_card](const httplib::Request& req,
+                                                    httplib::Response& res) {
     if (req.matches[1] != options.model_id) {
-      return send_error(res, {404, "the model '" + std::string(req.matches[1]) + "' does not exist", "model"});
+      return send_error(
+          res, {404, "the model '" + std::string(req.matches[1]) + "' does not exist", "model"});
     }
     send_json(res, 200, model_card());
   });
@@ -406,9 +408,11 @@ void Server::Impl::routes() {
       }
       if (!served.tokenizer) return send_error(res, {400, "this model has no tokenizer", ""});
       const std::vector<int32_t> ids = served.tokenizer->encode(j["prompt"].get<std::string>());
-      send_json(res, 200, {{"tokens", ids}, {"count", ids.size()}, {"max_model_len", served.max_seq_len}});
+      send_json(res, 200,
+                {{"tokens", ids}, {"count", ids.size()}, {"max_model_len", served.max_seq_len}});
     } catch (const Json::exception& e) {
-      send_error(res, {400, std::string("the request body is not valid JSON (") + e.what() + ")", ""});
+      send_error(res,
+                 {400, std::string("the request body is not valid JSON (") + e.what() + ")", ""});
     } catch (const Error& e) {
       send_error(res, {400, e.what(), "prompt"});
     }
@@ -422,15 +426,19 @@ void Server::Impl::routes() {
       }
       std::vector<int32_t> ids;
       for (const Json& v : j["tokens"]) {
-        if (!v.is_number_integer() || v.get<int64_t>() < 0 || v.get<int64_t>() >= served.vocab_size) {
-          return send_error(res, {400, "'tokens' must hold ids in 0.." + std::to_string(served.vocab_size - 1), "tokens"});
+        if (!v.is_number_integer() || v.get<int64_t>() < 0 ||
+            v.get<int64_t>() >= served.vocab_size) {
+          return send_error(
+              res, {400, "'tokens' must hold ids in 0.." + std::to_string(served.vocab_size - 1),
+                    "tokens"});
         }
         ids.push_back(static_cast<int32_t>(v.get<int64_t>()));
       }
       if (!served.tokenizer) return send_error(res, {400, "this model has no tokenizer", ""});
       send_json(res, 200, {{"prompt", served.tokenizer->decode(ids)}});
     } catch (const Json::exception& e) {
-      send_error(res, {400, std::string("the request body is not valid JSON (") + e.what() + ")", ""});
+      send_error(res,
+                 {400, std::string("the request body is not valid JSON (") + e.what() + ")", ""});
     }
   });
   http.Get("/metrics", [this](const httplib::Request&, httplib::Response& res) {

@@ -25,7 +25,7 @@ struct ServerOptions {
   int max_waiting = 256;           // queued requests beyond which the answer is 429
   size_t max_body_bytes = size_t{8} << 20;
   int64_t prompt_tokens_per_step = 256;  // prompt tokens one step takes beside the decodes
-  double ping_seconds = 10;        // SSE comment lines while a stream waits (proxies time out)
+  double ping_seconds = 10;  // SSE comment lines while a stream waits (proxies time out)
 };
 
 class Server {

@@ -193,11 +193,9 @@ TEST(Server, CompletionFromTokenIdsWithEcho) {
   Running s;
   Shared& sh = shared();
   const std::vector<int32_t> ids = sh.tok.encode("ROMEO:");
-  const auto r = s.post("/v1/completions", {{"prompt", ids},
-                                            {"max_tokens", 12},
-                                            {"temperature", 0},
-                                            {"echo", true},
-                                            {"logprobs", 1}});
+  const auto r = s.post(
+      "/v1/completions",
+      {{"prompt", ids}, {"max_tokens", 12}, {"temperature", 0}, {"echo", true}, {"logprobs", 1}});
   ASSERT_EQ(r->status, 200) << r->body;
   const json j = json::parse(r->body);
   EXPECT_EQ(j["object"], "text_completion");
@@ -217,10 +215,11 @@ TEST(Server, ConcurrentRequestsGetTheirAloneAnswers) {
   server::ServerOptions o;
   o.prompt_tokens_per_step = 16;  // long prompts share steps with decodes
   Running s(o);
-  const std::vector<std::string> users = {"To be", "My lord", "What news?", "Alas!",
-                                          "Come hither", "Peace", "O Romeo", "Farewell"};
+  const std::vector<std::string> users = {"To be",       "My lord", "What news?", "Alas!",
+                                          "Come hither", "Peace",   "O Romeo",    "Farewell"};
   std::vector<std::string> want;  // before the server runs: the model is its engine's then
-  for (size_t i = 0; i < users.size(); ++i) want.push_back(alone_chat(users[i], 10 + static_cast<int>(i)));
+  for (size_t i = 0; i < users.size(); ++i)
+    want.push_back(alone_chat(users[i], 10 + static_cast<int>(i)));
   std::vector<std::future<std::string>> answers;
   for (size_t i = 0; i < users.size(); ++i) {
     answers.push_back(std::async(std::launch::async, [&, i] {
@@ -230,10 +229,12 @@ TEST(Server, ConcurrentRequestsGetTheirAloneAnswers) {
       body["stream"] = i % 2 == 1;
       const auto r = c.Post("/v1/chat/completions", body.dump(), "application/json");
       if (!r || r->status != 200) return std::string("failed");
-      if (i % 2 == 0) return json::parse(r->body)["choices"][0]["message"]["content"].get<std::string>();
+      if (i % 2 == 0)
+        return json::parse(r->body)["choices"][0]["message"]["content"].get<std::string>();
       std::string text;
       for (const json& e : events_of(r->body)) {
-        if (e.is_object() && !e["choices"].empty() && e["choices"][0]["delta"].contains("content")) {
+        if (e.is_object() && !e["choices"].empty() &&
+            e["choices"][0]["delta"].contains("content")) {
           text += e["choices"][0]["delta"]["content"].get<std::string>();
         }
       }
@@ -302,7 +303,8 @@ TEST(Server, MalformedRequestsGetTheRight4xx) {
   } cases[] = {
       {"/v1/chat/completions", "{\"messages\": [", 400, "not valid JSON"},
       {"/v1/chat/completions", "[1, 2]", 400, "must be a JSON object"},
-      {"/v1/chat/completions", R"({"messages": "hi"})", 400, "'messages' must be a non-empty array"},
+      {"/v1/chat/completions", R"({"messages": "hi"})", 400,
+       "'messages' must be a non-empty array"},
       {"/v1/chat/completions", R"({"messages": []})", 400, "'messages' must be a non-empty array"},
       {"/v1/chat/completions", R"({"messages": [{"role": "wizard", "content": "hi"}]})", 400,
        "role 'wizard' is not supported"},
@@ -311,25 +313,28 @@ TEST(Server, MalformedRequestsGetTheRight4xx) {
       {"/v1/chat/completions",
        R"({"messages": [{"role": "user", "content": [{"type": "image_url"}]}]})", 400,
        "content parts of type 'image_url' are not supported"},
-      {"/v1/chat/completions", R"({"messages": [{"role": "user", "content": "hi"}], "max_tokens": -3})",
-       400, "'max_tokens' must be between 1"},
+      {"/v1/chat/completions",
+       R"({"messages": [{"role": "user", "content": "hi"}], "max_tokens": -3})", 400,
+       "'max_tokens' must be between 1"},
       {"/v1/chat/completions",
        R"({"messages": [{"role": "user", "content": "hi"}], "max_tokens": 99999999})", 400,
        "exceeds the context of 512 tokens"},
-      {"/v1/chat/completions", R"({"messages": [{"role": "user", "content": "hi"}], "temperature": "hot"})",
-       400, "'temperature' must be a number"},
-      {"/v1/chat/completions", R"({"messages": [{"role": "user", "content": "hi"}], "n": 1000})", 400,
-       "'n' must be between 1 and 64"},
+      {"/v1/chat/completions",
+       R"({"messages": [{"role": "user", "content": "hi"}], "temperature": "hot"})", 400,
+       "'temperature' must be a number"},
+      {"/v1/chat/completions", R"({"messages": [{"role": "user", "content": "hi"}], "n": 1000})",
+       400, "'n' must be between 1 and 64"},
       {"/v1/chat/completions",
        R"({"messages": [{"role": "user", "content": "hi"}], "response_format": {"type": "json_schema"}})",
        400, "'response_format' other than"},
       {"/v1/chat/completions",
        R"({"messages": [{"role": "user", "content": "hi"}], "tools": [{"type": "function"}], "tool_choice": "required"})",
        400, "tool calls are not supported"},
-      {"/v1/chat/completions", R"({"model": "gpt-4", "messages": [{"role": "user", "content": "hi"}]})",
-       404, "the model 'gpt-4' does not exist"},
-      {"/v1/chat/completions", "{\"messages\": [{\"role\": \"user\", \"content\": \"\xff\xfe\"}]}", 400,
-       "not valid JSON"},
+      {"/v1/chat/completions",
+       R"({"model": "gpt-4", "messages": [{"role": "user", "content": "hi"}]})", 404,
+       "the model 'gpt-4' does not exist"},
+      {"/v1/chat/completions", "{\"messages\": [{\"role\": \"user\", \"content\": \"\xff\xfe\"}]}",
+       400, "not valid JSON"},
       {"/v1/completions", R"({"prompt": [1, 2, 999999]})", 400,
        "prompt token id 999999 is outside the model's vocabulary"},
       {"/v1/completions", R"({"prompt": ["a", "b"]})", 400, "a list of several prompts"},
@@ -337,7 +342,8 @@ TEST(Server, MalformedRequestsGetTheRight4xx) {
       {"/v1/completions", R"({"prompt": "hi", "stop": [1]})", 400, "'stop' must be a string"},
       {"/v1/completions", R"({"prompt": "hi", "logit_bias": {"5": 3}})", 400,
        "'logit_bias' is not supported"},
-      {"/v1/completions", R"({"prompt": "hi", "echo": "yes"})", 400, "'echo' must be true or false"},
+      {"/v1/completions", R"({"prompt": "hi", "echo": "yes"})", 400,
+       "'echo' must be true or false"},
       {"/v1/nothing", "{}", 404, "no such endpoint: POST /v1/nothing"},
       {"/v1/completions", std::string(2 << 20, ' '), 413, "larger than the server accepts"},
   };
@@ -372,7 +378,8 @@ TEST(Server, QueueBeyondItsLimitAnswers429) {
   auto first = std::async(std::launch::async, [&] {
     httplib::Client c("127.0.0.1", s.srv->port());
     c.set_read_timeout(60, 0);
-    return c.Post("/v1/chat/completions", chat("a long one", 300).dump(), "application/json")->status;
+    return c.Post("/v1/chat/completions", chat("a long one", 300).dump(), "application/json")
+        ->status;
   });
   auto second = std::async(std::launch::async, [&] {
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
