@@ -14,6 +14,7 @@
 #include "eval/reference.h"
 #include "io/safetensors.h"
 #include "models/family.h"
+#include "server/openai.h"
 
 namespace bringup::fuzz {
 
@@ -129,6 +130,42 @@ void reference(const uint8_t* data, size_t size) {
     const Reference r = parse_reference(text_of(data, size), "reference.json");
     check_reference_vocab(r, 4096, "reference.json");
   } catch (const Error&) {
+  }
+}
+
+void openai_request(const uint8_t* data, size_t size) {
+  static const Tokenizer tokenizer = Tokenizer::load(BRINGUP_TOKENIZER_DIR);
+  if (size == 0) return;
+  server::ServedModel m;
+  m.id = "fuzz";
+  m.tokenizer = &tokenizer;
+  m.max_seq_len = 256;
+  m.vocab_size = tokenizer.vocab_size();
+  const auto endpoint = data[0] == 'c' ? server::Endpoint::kChat : server::Endpoint::kCompletion;
+  server::ParsedRequest r;
+  try {
+    r = server::parse_request(endpoint, text_of(data + 1, size - 1), m);
+  } catch (const server::ApiError& e) {
+    (void)e.body().dump();
+    return;
+  }
+  // A reply of the prompt's own ids, so token bytes of every kind reach the JSON writers.
+  std::vector<server::ChoiceResult> choices(static_cast<size_t>(r.generation.n));
+  for (server::ChoiceResult& c : choices) {
+    for (size_t i = 0; i < r.generation.prompt.size() && i < 8; ++i) {
+      GenerationEvent e;
+      e.token = r.generation.prompt[i];
+      e.piece = tokenizer.token_bytes(e.token);
+      e.top = {{e.token, -0.5f}};
+      c.text += e.piece;
+      c.events.push_back(e);
+    }
+    c.finish = FinishReason::kLength;
+  }
+  const auto replace = nlohmann::json::error_handler_t::replace;
+  (void)server::completion_response(r, m, "x", 0, choices).dump(-1, ' ', false, replace);
+  if (!choices[0].events.empty()) {
+    (void)server::chunk_token(r, m, "x", 0, choices[0].events[0]).dump(-1, ' ', false, replace);
   }
 }
 

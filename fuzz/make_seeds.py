@@ -84,6 +84,27 @@ def main():
         {"name": "a", "prompt_ids": [1, 2], "reference_ids": [3], "top5_ids": [[3, 4, 5, 6, 7]],
          "top5_logits": [[5.0, 4.0, 3.0, 2.0, 1.0]]}]}))
 
+    # OpenAI request bodies: the first byte picks the endpoint ('c' chat, else completions)
+    chat = lambda body: "c" + json.dumps(body)
+    put("openai_request", "chat_basic", chat({
+        "model": "fuzz", "messages": [{"role": "system", "content": "Be brief."},
+                                      {"role": "user", "content": "Hello"}],
+        "max_tokens": 8, "temperature": 0}))
+    put("openai_request", "chat_stream", chat({
+        "messages": [{"role": "user", "content": [{"type": "text", "text": "Hi"}]}],
+        "stream": True, "stream_options": {"include_usage": True}, "n": 2, "logprobs": True,
+        "top_logprobs": 3, "stop": ["\n", "END"], "seed": 7}))
+    put("openai_request", "chat_tools", chat({
+        "messages": [{"role": "developer", "content": "x"}, {"role": "assistant", "content": None},
+                     {"role": "user", "content": "y"}],
+        "tools": [{"type": "function"}], "tool_choice": "auto", "response_format": {"type": "text"}}))
+    put("openai_request", "completion_ids", "p" + json.dumps({
+        "prompt": [1, 2, 3, 151643], "max_tokens": 4, "echo": True, "logprobs": 2,
+        "frequency_penalty": 0.5, "presence_penalty": -1}))
+    put("openai_request", "completion_text", "p" + json.dumps({
+        "prompt": ["\u4f60\u597d, world"], "max_tokens": 16, "top_p": 0.9, "top_k": 40,
+        "min_p": 0.1, "repetition_penalty": 1.1}))
+
 
 if __name__ == "__main__":
     main()

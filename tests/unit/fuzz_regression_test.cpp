@@ -33,7 +33,8 @@ TEST(FuzzRegressions, ReplayWithoutCrashing) {
   } targets[] = {
       {"safetensors", fuzz::safetensors},       {"config", fuzz::config},
       {"tokenizer_load", fuzz::tokenizer_load}, {"tokenizer_encode", fuzz::tokenizer_encode},
-      {"chat_template", fuzz::chat_template},   {"reference", fuzz::reference}};
+      {"chat_template", fuzz::chat_template},   {"reference", fuzz::reference},
+      {"openai_request", fuzz::openai_request}};
   int regressions = 0, seeds = 0;
   for (const auto& t : targets) {
     replay(fs::path(BRINGUP_TEST_DATA) / "fuzz-regressions" / t.name, t.entry, &regressions);
