@@ -10,7 +10,7 @@ CMAKE_FLAGS ?=
 
 DEBIAN_PACKAGES = build-essential cmake ninja-build pkg-config clang clang-format libclang-rt-14-dev \
   libhwy-dev nlohmann-json3-dev libcli11-dev libgtest-dev libgmock-dev libbenchmark-dev \
-  libpcre2-dev libutf8proc-dev libssl-dev libcpp-httplib-dev python3 python3-jinja2
+  libpcre2-dev libutf8proc-dev libssl-dev libcpp-httplib-dev chromium python3 python3-jinja2
 
 .PHONY: deps build test run format clean test-sanitize fuzz fuzz-smoke
 
@@ -34,6 +34,8 @@ deps:
 	@# Hugging Face tokenizers (Rust, Node.js binding): the tokenizer tests' reference
 	@# (npm install, not ci: the package names optional platform builds that were never published)
 	@[ -d tests/reference-js/node_modules/tokenizers ] || npm install --prefix tests/reference-js --no-audit --no-fund --no-save
+	@# The server's clients in its tests: the OpenAI SDK, and playwright-core driving chromium
+	@[ -d tests/server-js/node_modules/playwright-core ] || npm ci --prefix tests/server-js --no-audit --no-fund
 
 build: deps
 	cmake -S . -B $(BUILD) -G Ninja $(CMAKE_FLAGS)

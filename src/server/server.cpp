@@ -16,6 +16,7 @@
 
 #include "bringup/error.h"
 #include "runtime/scheduler.h"
+#include "server/chat_page.h"
 #include "server/metrics.h"
 #include "server/openai.h"
 
@@ -371,6 +372,9 @@ void Server::Impl::routes() {
         send_error(res, {500, "internal error: " + what, ""});
       });
 
+  http.Get("/", [](const httplib::Request&, httplib::Response& res) {
+    res.set_content(std::string(chat_page()), "text/html; charset=utf-8");
+  });
   http.Get("/health", [this](const httplib::Request&, httplib::Response& res) {
     if (!ready) return send_error(res, {503, "the model is loading", ""});
     send_json(res, 200, {{"status", "ok"}});
