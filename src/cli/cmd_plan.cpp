@@ -34,7 +34,7 @@ int run_plan(const PlanArgs& a) {
   o.kv_budget_tokens = a.kv_budget;
   const size_t device = parse_bytes(a.device_memory, "--device-memory");
   const std::shared_ptr<Device> dev = make_cpu_device(a.threads);
-  const MemoryPlan plan = plan_memory(c, o, *dev, device);
+  const MemoryPlan plan = plan_memory(a.model, c, o, *dev, device);
   std::printf(
       "memory plan: %s (%lld layers, hidden %lld, %.2f B parameters), %s, max_seq_len %lld, batch "
       "%lld\n",
@@ -58,6 +58,8 @@ int run_plan(const PlanArgs& a) {
        plan.activation_bytes);
   line("kernel workspace (" + std::to_string(device_threads(*dev)) + " threads)", "",
        plan.workspace_bytes);
+  line("logits read back (one step's rows)", "fp32", plan.host_logits_bytes);
+  if (plan.tokenizer_bytes) line("tokenizer (parsed)", "", plan.tokenizer_bytes);
   line("runtime (code, libraries)", "", plan.runtime_bytes);
   line("total", "", plan.total());
   const double used = 100.0 * static_cast<double>(plan.total()) / static_cast<double>(device);

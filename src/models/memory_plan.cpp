@@ -14,12 +14,13 @@
 namespace bringup {
 
 MemoryPlan plan_memory(const ModelConfig& c, const ModelOptions& o, const Device& dev,
-                       size_t available) {
+                       size_t available, size_t tokenizer_bytes) {
   const WeightPolicy pol = weight_policy(o.precision);
   const int64_t h = c.hidden_size, q = c.q_dim(), kv = c.kv_dim(), im = c.intermediate_size;
   const int64_t layers = c.num_hidden_layers;
   MemoryPlan p;
   p.available = available;
+  p.tokenizer_bytes = tokenizer_bytes;
   auto add = [&](const std::string& name, WeightFormat f, std::vector<int64_t> rows, int64_t k,
                  int64_t copies) {
     const size_t bytes = cpu::packed_bytes(f, rows, k) * static_cast<size_t>(copies);
@@ -51,6 +52,7 @@ MemoryPlan plan_memory(const ModelConfig& c, const ModelOptions& o, const Device
   // Working memory: the activations the model allocates, the scratch the device's kernels take.
   const int64_t rows = max_step_rows(o);
   p.activation_bytes = activation_bytes(c, rows);
+  p.host_logits_bytes = static_cast<size_t>(rows * c.vocab_size) * sizeof(float);
   StepShape step;
   step.rows = rows;
   step.max_inputs = std::max({h, q, im});
@@ -79,9 +81,21 @@ MemoryPlan plan_memory(const ModelConfig& c, const ModelOptions& o, const Device
   return p;
 }
 
+MemoryPlan plan_memory(const std::filesystem::path& dir, const ModelConfig& c,
+                       const ModelOptions& o, const Device& dev, size_t available) {
+  return plan_memory(c, o, dev, available, tokenizer_memory(dir));
+}
+
+size_t tokenizer_memory(const std::filesystem::path& dir) {
+  std::error_code ec;
+  const auto bytes = std::filesystem::file_size(dir / "tokenizer.json", ec);
+  return ec ? 0 : static_cast<size_t>(bytes) * 14;
+}
+
 size_t MemoryPlan::kv_room() const {
   const double usable = static_cast<double>(available) * (1.0 - kMemoryHeadroom);
-  const size_t rest = weight_bytes + working_bytes() + runtime_bytes;
+  const size_t rest =
+      weight_bytes + working_bytes() + host_logits_bytes + tokenizer_bytes + runtime_bytes;
   return usable > static_cast<double>(rest) ? static_cast<size_t>(usable) - rest : 0;
 }
 

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <filesystem>
 #include <string>
 #include <vector>
 
@@ -29,10 +30,15 @@ struct MemoryPlan {
   size_t kv_bytes_per_token = 0;  // K and V of one position, every layer
   size_t activation_bytes = 0;    // one step's activations at max_step_rows
   size_t workspace_bytes = 0;     // the device's kernel scratch
+  size_t host_logits_bytes = 0;   // one step's logits read back to the host (every row)
+  size_t tokenizer_bytes = 0;     // the parsed tokenizer, when the directory has one
   size_t runtime_bytes = 0;  // code, libraries and bookkeeping: a constant measured on this build
   size_t available = 0;      // the memory the plan was made to fit in (0: unknown)
   size_t working_bytes() const { return activation_bytes + workspace_bytes; }
-  size_t total() const { return weight_bytes + kv_cache_bytes + working_bytes() + runtime_bytes; }
+  size_t total() const {
+    return weight_bytes + kv_cache_bytes + working_bytes() + host_logits_bytes + tokenizer_bytes +
+           runtime_bytes;
+  }
   // What may go to the KV pool when everything else is in place (0 when nothing can).
   size_t kv_room() const;
 };
@@ -45,7 +51,13 @@ constexpr double kMemoryHeadroom = 0.10;
 // or a size the caller names; 0: unknown). A kv_budget_tokens of 0 takes what fits beside the
 // rest, at least max_sequences x max_seq_len. Throws Error for bad options.
 MemoryPlan plan_memory(const ModelConfig& c, const ModelOptions& o, const Device& dev,
-                       size_t available);
+                       size_t available, size_t tokenizer_bytes = 0);
+// The same for a checkpoint directory, counting its tokenizer too.
+MemoryPlan plan_memory(const std::filesystem::path& dir, const ModelConfig& c,
+                       const ModelOptions& o, const Device& dev, size_t available);
+// Memory a parsed tokenizer.json takes at its peak: its size times a factor measured on this
+// build (the Qwen2 tokenizer, 6.0 MB of JSON, peaks at 82 MiB while parsed); 0 without one.
+size_t tokenizer_memory(const std::filesystem::path& dir);
 
 // Throws Error, naming what the plan holds and what is available, when it cannot fit.
 void check_fits_in_memory(const MemoryPlan& plan, const std::string& what);

@@ -9,9 +9,11 @@ export const root = path.resolve(here, "../..");
 export const cli = process.env.BRINGUP_CLI || path.join(root, "build/bringup");
 export const model = path.join(root, "models/bringup/tiny-shakespeare-qwen2");
 
+// The model options every server of these tests runs with.
+export const options = ["--max-seq-len", "512", "--kv-budget", "16384", "--threads", "2"];
+
 export async function serve(extra = []) {
-  const child = spawn(cli, ["serve", "--model", model, "--port", "0", "--max-seq-len", "512",
-                            "--kv-budget", "16384", "--threads", "2", ...extra],
+  const child = spawn(cli, ["serve", "--model", model, "--port", "0", ...options, ...extra],
                       { stdio: ["ignore", "pipe", "pipe"] });
   let err = "";
   child.stderr.on("data", (d) => { err += d; });
@@ -27,6 +29,7 @@ export async function serve(extra = []) {
   });
   return {
     url,
+    pid: child.pid,
     async stop() {
       const done = new Promise((resolve) => child.on("exit", resolve));
       child.kill("SIGTERM");
