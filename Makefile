@@ -10,9 +10,9 @@ CMAKE_FLAGS ?=
 
 DEBIAN_PACKAGES = build-essential cmake ninja-build pkg-config clang clang-format libclang-rt-14-dev \
   libhwy-dev nlohmann-json3-dev libcli11-dev libgtest-dev libgmock-dev libbenchmark-dev \
-  libpcre2-dev libutf8proc-dev libssl-dev libcpp-httplib-dev chromium python3 python3-jinja2
+  libpcre2-dev libutf8proc-dev libssl-dev libcpp-httplib-dev chromium nginx python3 python3-jinja2
 
-.PHONY: deps build test run format clean test-sanitize fuzz fuzz-smoke
+.PHONY: deps build test run serve format clean test-sanitize fuzz fuzz-smoke
 
 SANITIZE_BUILD ?= build-asan
 FUZZ_BUILD ?= build-fuzz
@@ -46,6 +46,10 @@ test: build
 
 run: build
 	$(BUILD)/bringup generate --model $(MODEL) --prompt "ROMEO:" --max-new-tokens 120 --seed 7
+
+# The OpenAI-compatible server with the shipped model (chat page at http://127.0.0.1:8080/).
+serve: build
+	$(BUILD)/bringup serve --model $(MODEL) --port 8080
 
 # Every test under AddressSanitizer + UndefinedBehaviorSanitizer (clang), then each fuzzer briefly.
 test-sanitize: deps

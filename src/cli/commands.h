@@ -18,5 +18,6 @@ std::function<int()> add_synth(CLI::App& app);
 std::function<int()> add_reference(CLI::App& app);
 std::function<int()> add_compare(CLI::App& app);
 std::function<int()> add_serve(CLI::App& app);
+std::function<int()> add_bench_serve(CLI::App& app);
 
 }  // namespace bringup::cli

@@ -1,15 +1,18 @@
 #include "cli/common.h"
 
-#include <thread>
-
-#include "io/json_fields.h"
-#include "models/memory_plan.h"
-#include "tokenizer/utf8.h"
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <chrono>
 #include <cstdlib>
 #include <fstream>
 #include <sstream>
+#include <thread>
+
+#include "core/thread_pool.h"
+#include "io/json_fields.h"
+#include "models/memory_plan.h"
+#include "tokenizer/utf8.h"
 
 namespace bringup::cli {
 
@@ -159,6 +162,36 @@ std::string join_ids(const std::vector<int32_t>& ids) {
   std::string s;
   for (size_t i = 0; i < ids.size(); ++i) s += (i ? " " : "") + std::to_string(ids[i]);
   return s;
+}
+
+// The probes run in a child process, so their buffer never counts in this process's peak memory.
+Limits probe_limits(int threads, size_t bytes) {
+  int fds[2];
+  if (pipe(fds) != 0) throw Error("bench: cannot create a pipe for the probes");
+  const pid_t pid = fork();
+  if (pid < 0) throw Error("bench: cannot fork the probe process");
+  if (pid == 0) {
+    close(fds[0]);
+    Limits l;
+    {
+      ThreadPool pool(threads > 0 ? threads
+                                  : static_cast<int>(std::thread::hardware_concurrency()));
+      l.bandwidth = cpu::probe_memory_read(pool, bytes, 5);
+      l.compute = cpu::probe_bf16_compute(pool, 5, &l.bf16);
+    }
+    const ssize_t w = write(fds[1], &l, sizeof l);
+    _exit(w == static_cast<ssize_t>(sizeof l) ? 0 : 1);
+  }
+  close(fds[1]);
+  Limits l;
+  const ssize_t r = read(fds[0], &l, sizeof l);
+  close(fds[0]);
+  int status = 0;
+  waitpid(pid, &status, 0);
+  if (r != static_cast<ssize_t>(sizeof l) || !WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+    throw Error("bench: the machine probes failed");
+  }
+  return l;
 }
 
 }  // namespace bringup::cli

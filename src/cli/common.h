@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "bringup/bringup.h"
+#include "kernels/cpu/probes.h"
 
 namespace bringup::cli {
 
@@ -58,5 +59,13 @@ std::vector<int32_t> parse_ids(const std::string& text, const std::string& what)
 std::string read_file(const std::string& path, const std::string& what);
 bool utf8_error(const std::string& text);
 std::string join_ids(const std::vector<int32_t>& ids);
+
+// This machine's limits, measured in a child process (its buffer never counts in this process's
+// peak memory): read bandwidth over `bytes` and bf16 compute, on `threads` threads (0: all).
+struct Limits {
+  cpu::ProbeResult bandwidth, compute;
+  bool bf16 = true;
+};
+Limits probe_limits(int threads, size_t bytes);
 
 }  // namespace bringup::cli

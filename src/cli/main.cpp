@@ -29,6 +29,7 @@ int main(int argc, char** argv) {
   add(bringup::cli::add_reference);
   add(bringup::cli::add_compare);
   add(bringup::cli::add_serve);
+  add(bringup::cli::add_bench_serve);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -318,6 +318,9 @@ ParsedRequest parse_request(Endpoint endpoint, const std::string& body, const Se
     r.random_seed = false;
   }
   if (const Json* v = field(j, "stop")) s.stop = stops(*v);
+  if (const Json* v = field(j, "ignore_eos"); v && boolean(*v, "ignore_eos")) {
+    s.eos_ids.clear();  // vLLM's extension, for benchmarks with fixed output lengths
+  }
   if (const Json* v = field(j, "n"))
     r.generation.n = static_cast<int>(integer(*v, "n", 1, kMaxChoices));
   if (const Json* v = field(j, "stream")) r.stream = boolean(*v, "stream");

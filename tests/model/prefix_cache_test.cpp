@@ -38,6 +38,15 @@ std::vector<float> fresh(Model& m, std::span<const int32_t> tokens) {
   return {l.begin(), l.end()};
 }
 
+// Prefills what seq does not hold yet of `tokens`: the last logits must be bit-identical to
+// computing every position afresh.
+void expect_as_fresh(Model& m, Sequence& seq, std::span<const int32_t> tokens) {
+  const std::vector<float> want = fresh(m, tokens);
+  const std::span<const float> got = m.prefill(seq, tokens.subspan(seq.length()));
+  ASSERT_EQ(got.size(), want.size());
+  EXPECT_EQ(0, std::memcmp(got.data(), want.data(), want.size() * 4));
+}
+
 TEST(PrefixCache, ReusedBlocksGiveBitIdenticalLogits) {
   const Checkpoint ck = Checkpoint::open(test::golden("qwen2-tied-hd64"));
   auto dev = make_cpu_device(2);
@@ -54,14 +63,10 @@ TEST(PrefixCache, ReusedBlocksGiveBitIdenticalLogits) {
   std::vector<int32_t> second = first;
   const std::vector<int32_t> more = ids(30, 2);
   second.insert(second.end(), more.begin(), more.end());
-  const std::vector<float> want = fresh(*m, second);
-
   auto seq = m->new_sequence();
   EXPECT_EQ(m->reuse_prefix(*seq, second), 96);  // 6 whole blocks
   EXPECT_EQ(seq->length(), 96);
-  const std::span<const float> got = m->prefill(*seq, std::span(second).subspan(96));
-  ASSERT_EQ(got.size(), want.size());
-  EXPECT_EQ(0, std::memcmp(got.data(), want.data(), want.size() * 4));
+  expect_as_fresh(*m, *seq, second);
   EXPECT_EQ(m->kv_pool().prefix_hits, 96);
 
   // The whole prompt cached still leaves its last token to compute.
@@ -83,9 +88,7 @@ TEST(PrefixCache, ADifferentEarlierTokenStopsTheMatch) {
   b[20] = (b[20] + 1) % 2000;  // in the second block: the first still matches, nothing after
   auto seq = m->new_sequence();
   EXPECT_EQ(m->reuse_prefix(*seq, b), 16);
-  const std::vector<float> want = fresh(*m, b);
-  const std::span<const float> got = m->prefill(*seq, std::span(b).subspan(16));
-  EXPECT_EQ(0, std::memcmp(got.data(), want.data(), want.size() * 4));
+  expect_as_fresh(*m, *seq, b);
 }
 
 TEST(PrefixCache, CachedBlocksGiveWayWhenThePoolNeedsRoom) {
@@ -131,9 +134,7 @@ TEST(PrefixCache, RewrittenBlocksLeaveTheCache) {
   EXPECT_EQ(m->reuse_prefix(*probe, a), 16);
   auto probe_b = m->new_sequence();
   EXPECT_EQ(m->reuse_prefix(*probe_b, b), 32);
-  const std::vector<float> want = fresh(*m, b);
-  const std::span<const float> got = m->prefill(*probe_b, std::span(b).subspan(32));
-  EXPECT_EQ(0, std::memcmp(got.data(), want.data(), want.size() * 4));
+  expect_as_fresh(*m, *probe_b, b);
 }
 
 // Through the scheduler: a second request sharing a long prefix computes only what is new and
