@@ -386,7 +386,7 @@ void Server::Impl::routes() {
                 {"owned_by", "bringup"},
                 {"max_model_len", served.max_seq_len}};
   };
-  http.Get("/v1/models", [this, model_card](const httplib::Request&, httplib::Response& res) {
+  http.Get("/v1/models", [model_card](const httplib::Request&, httplib::Response& res) {
     send_json(res, 200, {{"object", "list"}, {"data", Json::array({model_card()})}});
   });
   http.Get(R"(/v1/models/(.+))", [this, model_card](const httplib::Request& req,
