@@ -146,7 +146,7 @@ void openai_request(const uint8_t* data, size_t size) {
   try {
     r = server::parse_request(endpoint, text_of(data + 1, size - 1), m);
   } catch (const server::ApiError& e) {
-    (void)e.body().dump();
+    (void)server::to_text(e.body());
     return;
   }
   // A reply of the prompt's own ids, so token bytes of every kind reach the JSON writers.
@@ -162,10 +162,9 @@ void openai_request(const uint8_t* data, size_t size) {
     }
     c.finish = FinishReason::kLength;
   }
-  const auto replace = nlohmann::json::error_handler_t::replace;
-  (void)server::completion_response(r, m, "x", 0, choices).dump(-1, ' ', false, replace);
+  (void)server::to_text(server::completion_response(r, m, "x", 0, choices));
   if (!choices[0].events.empty()) {
-    (void)server::chunk_token(r, m, "x", 0, choices[0].events[0]).dump(-1, ' ', false, replace);
+    (void)server::to_text(server::chunk_token(r, m, "x", 0, choices[0].events[0]));
   }
 }
 

@@ -261,6 +261,10 @@ Json ApiError::body() const {
             {"code", status}}}};
 }
 
+std::string to_text(const Json& j) {
+  return j.dump(-1, ' ', false, Json::error_handler_t::replace);
+}
+
 const char* finish_name(FinishReason f) {
   return f == FinishReason::kLength ? "length" : "stop";
 }

@@ -74,4 +74,8 @@ Json chunk_usage(const ParsedRequest& r, const ServedModel& m, const std::string
 
 const char* finish_name(FinishReason f);  // "stop", "length"
 
+// JSON text as the server sends it. Token bytes and echoed input may hold invalid UTF-8; it is
+// replaced (U+FFFD), never thrown.
+std::string to_text(const Json& j);
+
 }  // namespace bringup::server

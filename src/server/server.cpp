@@ -26,13 +26,9 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-std::string dump(const Json& j) {
-  return j.dump(-1, ' ', false, Json::error_handler_t::replace);
-}
-
 void send_json(httplib::Response& res, int status, const Json& j) {
   res.status = status;
-  res.set_content(dump(j), "application/json");
+  res.set_content(to_text(j), "application/json");
 }
 
 void send_error(httplib::Response& res, const ApiError& e) {
@@ -263,7 +259,7 @@ void Server::Impl::handle_generation(Endpoint endpoint, const httplib::Request& 
   }
 
   auto sse = [](httplib::DataSink& sink, const Json& j) {
-    const std::string line = "data: " + dump(j) + "\n\n";
+    const std::string line = "data: " + to_text(j) + "\n\n";
     return sink.write(line.data(), line.size());
   };
   auto started = std::make_shared<bool>(false);
