@@ -45,6 +45,7 @@ struct Channel {
   std::vector<ChoiceResult> choices;
   int finished = 0;
   std::string failure;  // set when the engine refused or lost the request
+  int failure_status = 400;
   std::atomic<bool> cancelled{false};
 
   void push(const GenerationEvent& e) {
@@ -54,10 +55,11 @@ struct Channel {
     }
     cv.notify_all();
   }
-  void fail(const std::string& message) {
+  void fail(const std::string& message, int status = 400) {
     {
       std::lock_guard<std::mutex> lock(mu);
       failure = message;
+      failure_status = status;
     }
     cv.notify_all();
   }
@@ -167,6 +169,11 @@ void Server::Impl::run_engine() {
     const KvPoolStats pool = model->kv_pool();
     metrics.engine(s, pool);
   }
+  // Stopping: whoever still waits for an answer gets one, so no HTTP thread waits forever.
+  std::lock_guard<std::mutex> lock(mu);
+  for (auto& [ptr, entry] : live) entry.second->fail("the server is shutting down", 503);
+  for (Pending& p : inbox) p.channel->fail("the server is shutting down", 503);
+  inbox.clear();
 }
 
 void Server::Impl::handle_generation(Endpoint endpoint, const httplib::Request& req,
@@ -189,6 +196,7 @@ void Server::Impl::handle_generation(Endpoint endpoint, const httplib::Request& 
   auto ch = std::make_shared<Channel>(r.generation.n);
   {
     std::lock_guard<std::mutex> lock(mu);
+    if (stopping) return send_error(res, {503, "the server is shutting down", ""});
     if (static_cast<int64_t>(inbox.size()) + engine_waiting.load() >= options.max_waiting) {
       return send_error(res, {429,
                               "the server is at capacity: " + std::to_string(options.max_waiting) +
@@ -245,9 +253,9 @@ void Server::Impl::handle_generation(Endpoint endpoint, const httplib::Request& 
     for (;;) {
       ch->cv.wait(lock, [&] { return !ch->events.empty() || !ch->failure.empty(); });
       if (!ch->failure.empty()) {
-        const std::string why = ch->failure;
+        const ApiError e{ch->failure_status, ch->failure, ""};
         lock.unlock();
-        return send_error(res, {400, why, ""});
+        return send_error(res, e);
       }
       lock.unlock();
       const bool done = take(scratch);
@@ -285,7 +293,7 @@ void Server::Impl::handle_generation(Endpoint endpoint, const httplib::Request& 
           const bool woke = ch->cv.wait_for(
               lock, ping, [&] { return !ch->events.empty() || !ch->failure.empty(); });
           if (!ch->failure.empty()) {
-            const ApiError e{400, ch->failure, ""};
+            const ApiError e{ch->failure_status, ch->failure, ""};
             lock.unlock();
             sse(sink, e.body());
             sink.done();

@@ -397,6 +397,24 @@ TEST(Server, QueueBeyondItsLimitAnswers429) {
   EXPECT_EQ(second.get(), 200);
 }
 
+// Stopping the server answers what is in flight (503) instead of leaving it waiting forever.
+TEST(Server, StoppingAnswersRequestsInFlight) {
+  Running s;
+  auto pending = std::async(std::launch::async, [&] {
+    httplib::Client c("127.0.0.1", s.srv->port());
+    c.set_read_timeout(60, 0);
+    const auto r =
+        c.Post("/v1/chat/completions", chat("a long one", 450).dump(), "application/json");
+    return r ? r->status : -1;
+  });
+  for (int i = 0; i < 200 && s.metrics_value("bringup:num_requests_running") != 1.0; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  s.srv->stop();
+  const int status = pending.get();
+  EXPECT_TRUE(status == 503 || status == -1) << status;
+}
+
 TEST(Server, TokenizeAndDetokenize) {
   Running s;
   auto r = s.post("/tokenize", {{"prompt", "Hello there"}});
