@@ -10,8 +10,6 @@ namespace bringup {
 
 namespace {
 
-constexpr int kMaxChoices = 64;
-
 int64_t blocks_for(int64_t positions, int64_t block_size) {
   return (positions + block_size - 1) / block_size;
 }
@@ -24,15 +22,17 @@ void log_probs(std::span<const float> logits, int32_t token, int k, GenerationEv
   const double lse = max + std::log(sum);
   e.logprob = static_cast<float>(logits[token] - lse);
   if (k <= 0) return;
-  std::vector<int32_t> ids(logits.size());
-  for (size_t i = 0; i < ids.size(); ++i) ids[i] = static_cast<int32_t>(i);
-  const size_t n = std::min(ids.size(), static_cast<size_t>(k));
-  std::partial_sort(
-      ids.begin(), ids.begin() + static_cast<std::ptrdiff_t>(n), ids.end(),
-      [&](int32_t a, int32_t b) { return logits[a] != logits[b] ? logits[a] > logits[b] : a < b; });
-  for (size_t i = 0; i < n; ++i) {
-    e.top.emplace_back(ids[i], static_cast<float>(logits[ids[i]] - lse));
+  // The k likeliest in one pass, kept sorted (largest first, ties by id): k is at most 20.
+  std::vector<int32_t> top;
+  const auto before = [&](int32_t a, int32_t b) {
+    return logits[a] != logits[b] ? logits[a] > logits[b] : a < b;
+  };
+  for (int32_t id = 0; id < static_cast<int32_t>(logits.size()); ++id) {
+    if (static_cast<int>(top.size()) == k && !before(id, top.back())) continue;
+    if (static_cast<int>(top.size()) == k) top.pop_back();
+    top.insert(std::upper_bound(top.begin(), top.end(), id, before), id);
   }
+  for (int32_t id : top) e.top.emplace_back(id, static_cast<float>(logits[id] - lse));
 }
 
 }  // namespace
@@ -58,8 +58,9 @@ int64_t Scheduler::blocks_needed(const GenerationRequest& r) const {
 void Scheduler::check(const GenerationRequest& r) const {
   if (r.prompt.empty()) throw Error("the prompt is empty");
   if (r.settings.max_new_tokens < 1) throw Error("max_new_tokens must be at least 1");
-  if (r.n < 1 || r.n > kMaxChoices) {
-    throw Error("n must be in 1.." + std::to_string(kMaxChoices) + ", not " + std::to_string(r.n));
+  if (r.n < 1 || r.n > Scheduler::kMaxChoices) {
+    throw Error("n must be in 1.." + std::to_string(Scheduler::kMaxChoices) + ", not " +
+                std::to_string(r.n));
   }
   for (int32_t id : r.prompt) {
     if (id < 0 || id >= vocab_) {

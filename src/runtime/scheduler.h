@@ -59,6 +59,8 @@ struct SchedulerStats {
 
 class Scheduler {
  public:
+  static constexpr int kMaxChoices = 64;  // the most choices (n) one request may ask for
+
   Scheduler(Model& model, const Tokenizer* tokenizer, SchedulerOptions options = {});
   ~Scheduler();
 

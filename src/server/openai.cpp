@@ -10,7 +10,6 @@ namespace bringup::server {
 
 namespace {
 
-constexpr int kMaxChoices = 64;
 constexpr int kMaxTopLogprobs = 20;
 constexpr size_t kMaxStops = 16;
 
@@ -269,7 +268,7 @@ const char* finish_name(FinishReason f) {
   return f == FinishReason::kLength ? "length" : "stop";
 }
 
-ParsedRequest parse_request(Endpoint endpoint, const std::string& body, const ServedModel& m) {
+Json parse_body(const std::string& body) {
   Json j;
   try {
     j = Json::parse(body);
@@ -277,6 +276,11 @@ ParsedRequest parse_request(Endpoint endpoint, const std::string& body, const Se
     bad("", std::string("the request body is not valid JSON (") + e.what() + ")");
   }
   if (!j.is_object()) bad("", "the request body must be a JSON object");
+  return j;
+}
+
+ParsedRequest parse_request(Endpoint endpoint, const std::string& body, const ServedModel& m) {
+  const Json j = parse_body(body);
   ParsedRequest r;
   r.endpoint = endpoint;
   const bool chat = endpoint == Endpoint::kChat;
@@ -326,7 +330,7 @@ ParsedRequest parse_request(Endpoint endpoint, const std::string& body, const Se
     s.eos_ids.clear();  // vLLM's extension, for benchmarks with fixed output lengths
   }
   if (const Json* v = field(j, "n"))
-    r.generation.n = static_cast<int>(integer(*v, "n", 1, kMaxChoices));
+    r.generation.n = static_cast<int>(integer(*v, "n", 1, Scheduler::kMaxChoices));
   if (const Json* v = field(j, "stream")) r.stream = boolean(*v, "stream");
   if (const Json* v = field(j, "stream_options")) {
     if (!v->is_object()) bad("stream_options", "'stream_options' must be an object");

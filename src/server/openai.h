@@ -46,6 +46,9 @@ struct ParsedRequest {
   bool random_seed = true;  // no seed was given
 };
 
+// A request body as a JSON object; ApiError (400) otherwise.
+Json parse_body(const std::string& body);
+
 // Checks a request body (already parsed JSON, or text that may not be JSON) for `endpoint`.
 // Throws ApiError naming the field. Unknown fields are ignored; fields we do not implement that
 // would change the result are refused by name.

@@ -6,9 +6,7 @@
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
-#include <cstdio>
 #include <deque>
-#include <map>
 #include <mutex>
 #include <random>
 #include <thread>
@@ -221,7 +219,8 @@ void Server::Impl::handle_generation(Endpoint endpoint, const httplib::Request& 
     bool recorded = false;
   };
   auto progress = std::make_shared<Progress>();
-  auto take = [this, ch, progress, t0, prompt_tokens](std::vector<GenerationEvent>& out) {
+  // `out` (streams) also receives the new events.
+  auto take = [this, ch, progress, t0, prompt_tokens](std::vector<GenerationEvent>* out) {
     std::lock_guard<std::mutex> lock(ch->mu);
     while (!ch->events.empty()) {
       GenerationEvent e = std::move(ch->events.front());
@@ -234,8 +233,8 @@ void Server::Impl::handle_generation(Endpoint endpoint, const httplib::Request& 
         c.finish = e.finish;
         ++ch->finished;
       }
-      c.events.push_back(e);
-      out.push_back(std::move(e));
+      if (out) out->push_back(e);
+      c.events.push_back(std::move(e));
     }
     const bool done = ch->finished == static_cast<int>(ch->choices.size());
     if (done && !progress->recorded) {
@@ -248,7 +247,6 @@ void Server::Impl::handle_generation(Endpoint endpoint, const httplib::Request& 
   };
 
   if (!r.stream) {
-    std::vector<GenerationEvent> scratch;
     std::unique_lock<std::mutex> lock(ch->mu);
     for (;;) {
       ch->cv.wait(lock, [&] { return !ch->events.empty() || !ch->failure.empty(); });
@@ -258,7 +256,7 @@ void Server::Impl::handle_generation(Endpoint endpoint, const httplib::Request& 
         return send_error(res, e);
       }
       lock.unlock();
-      const bool done = take(scratch);
+      const bool done = take(nullptr);
       lock.lock();
       if (done) break;
     }
@@ -275,7 +273,7 @@ void Server::Impl::handle_generation(Endpoint endpoint, const httplib::Request& 
   res.set_header("Cache-Control", "no-cache");
   res.set_chunked_content_provider(
       "text/event-stream",
-      [this, r, id, created, ch, ping, take, sse, started, finished, prompt_tokens](
+      [this, r, id, created, ch, ping, take, sse, started, finished, progress, prompt_tokens](
           size_t, httplib::DataSink& sink) {
         const auto gone = [this, &ch] {  // the client went away: stop generating for it
           cancel(ch);
@@ -308,8 +306,7 @@ void Server::Impl::handle_generation(Endpoint endpoint, const httplib::Request& 
           }
         }
         std::vector<GenerationEvent> events;
-        const bool done = take(events);
-        int64_t completion_tokens = 0;
+        const bool done = take(&events);
         for (const GenerationEvent& e : events) {
           if (!e.piece.empty() || r.logprobs) {
             if (!sse(sink, chunk_token(r, served, id, created, e))) return gone();
@@ -319,11 +316,8 @@ void Server::Impl::handle_generation(Endpoint endpoint, const httplib::Request& 
           }
         }
         if (done) {
-          for (const ChoiceResult& c : ch->choices) {
-            completion_tokens += static_cast<int64_t>(c.events.size());
-          }
           if (r.include_usage &&
-              !sse(sink, chunk_usage(r, served, id, created, prompt_tokens, completion_tokens))) {
+              !sse(sink, chunk_usage(r, served, id, created, prompt_tokens, progress->tokens))) {
             return gone();
           }
           static const std::string kDone = "data: [DONE]\n\n";
@@ -407,48 +401,48 @@ void Server::Impl::routes() {
   http.Post("/v1/completions", [this](const httplib::Request& req, httplib::Response& res) {
     handle_generation(Endpoint::kCompletion, req, res);
   });
-  http.Post("/tokenize", [this](const httplib::Request& req, httplib::Response& res) {
-    if (!ready) return send_error(res, {503, "the model is loading", ""});
+  // vLLM's /tokenize and /detokenize, over the served tokenizer.
+  auto with_tokenizer = [this](const httplib::Request& req, httplib::Response& res, auto&& answer) {
     try {
-      const Json j = Json::parse(req.body);
-      if (!j.is_object() || !j.contains("prompt") || !j["prompt"].is_string()) {
-        return send_error(res, {400, "'prompt' must be a string", "prompt"});
-      }
-      if (!served.tokenizer) return send_error(res, {400, "this model has no tokenizer", ""});
-      const std::vector<int32_t> ids = served.tokenizer->encode(j["prompt"].get<std::string>());
-      send_json(res, 200,
-                {{"tokens", ids}, {"count", ids.size()}, {"max_model_len", served.max_seq_len}});
-    } catch (const Json::exception& e) {
-      send_error(res,
-                 {400, std::string("the request body is not valid JSON (") + e.what() + ")", ""});
+      if (!ready) throw ApiError{503, "the model is loading", ""};
+      const Json j = parse_body(req.body);
+      if (!served.tokenizer) throw ApiError{400, "this model has no tokenizer", ""};
+      send_json(res, 200, answer(j, *served.tokenizer));
+    } catch (const ApiError& e) {
+      send_error(res, e);
     } catch (const Error& e) {
-      send_error(res, {400, e.what(), "prompt"});
+      send_error(res, {400, e.what(), ""});
     }
-  });
-  http.Post("/detokenize", [this](const httplib::Request& req, httplib::Response& res) {
-    if (!ready) return send_error(res, {503, "the model is loading", ""});
-    try {
-      const Json j = Json::parse(req.body);
-      if (!j.is_object() || !j.contains("tokens") || !j["tokens"].is_array()) {
-        return send_error(res, {400, "'tokens' must be an array of token ids", "tokens"});
+  };
+  http.Post("/tokenize", [this, with_tokenizer](const httplib::Request& req,
+                                                httplib::Response& res) {
+    with_tokenizer(req, res, [this](const Json& j, const Tokenizer& tok) {
+      if (!j.contains("prompt") || !j["prompt"].is_string()) {
+        throw ApiError{400, "'prompt' must be a string", "prompt"};
       }
-      std::vector<int32_t> ids;
-      for (const Json& v : j["tokens"]) {
-        if (!v.is_number_integer() || v.get<int64_t>() < 0 ||
-            v.get<int64_t>() >= served.vocab_size) {
-          return send_error(
-              res, {400, "'tokens' must hold ids in 0.." + std::to_string(served.vocab_size - 1),
-                    "tokens"});
-        }
-        ids.push_back(static_cast<int32_t>(v.get<int64_t>()));
-      }
-      if (!served.tokenizer) return send_error(res, {400, "this model has no tokenizer", ""});
-      send_json(res, 200, {{"prompt", served.tokenizer->decode(ids)}});
-    } catch (const Json::exception& e) {
-      send_error(res,
-                 {400, std::string("the request body is not valid JSON (") + e.what() + ")", ""});
-    }
+      const std::vector<int32_t> ids = tok.encode(j["prompt"].get<std::string>());
+      return Json{{"tokens", ids}, {"count", ids.size()}, {"max_model_len", served.max_seq_len}};
+    });
   });
+  http.Post(
+      "/detokenize", [this, with_tokenizer](const httplib::Request& req, httplib::Response& res) {
+        with_tokenizer(req, res, [this](const Json& j, const Tokenizer& tok) {
+          if (!j.contains("tokens") || !j["tokens"].is_array()) {
+            throw ApiError{400, "'tokens' must be an array of token ids", "tokens"};
+          }
+          std::vector<int32_t> ids;
+          for (const Json& v : j["tokens"]) {
+            if (!v.is_number_integer() || v.get<int64_t>() < 0 ||
+                v.get<int64_t>() >= served.vocab_size) {
+              throw ApiError{
+                  400, "'tokens' must hold ids in 0.." + std::to_string(served.vocab_size - 1),
+                  "tokens"};
+            }
+            ids.push_back(static_cast<int32_t>(v.get<int64_t>()));
+          }
+          return Json{{"prompt", tok.decode(ids)}};
+        });
+      });
   http.Get("/metrics", [this](const httplib::Request&, httplib::Response& res) {
     res.set_content(metrics.render(), "text/plain; version=0.0.4");
   });
