@@ -39,6 +39,9 @@ class Sequence {
   int64_t max_length() const;
   // Forgets positions from n on (n <= length), returning whole blocks to the pool.
   void truncate(int64_t n);
+  // Blocks of the pool that growing to `length` positions takes: new blocks, and copies of
+  // shared blocks about to be written. A scheduler checks a step fits before running it.
+  int64_t blocks_to_grow(int64_t length) const;
   const std::vector<int32_t>& block_table() const { return block_table_; }
 
  private:

@@ -219,6 +219,16 @@ void KvCache::reserve(Sequence& seq, int64_t length) {
   while (seq.block_table_.size() < blocks) seq.block_table_.push_back(take_block());
 }
 
+int64_t KvCache::blocks_to_grow(const Sequence& seq, int64_t length) const {
+  const int64_t bs = shape_.block_size;
+  const int64_t have = static_cast<int64_t>(seq.block_table_.size());
+  const int64_t blocks = (length + bs - 1) / bs;
+  int64_t n = std::max<int64_t>(0, blocks - have);
+  for (int64_t i = seq.length_ / bs; i < blocks && i < have; ++i)
+    n += refs_[seq.block_table_[i]] > 1;
+  return n;
+}
+
 void KvCache::truncate(Sequence& seq, int64_t n) {
   if (n < 0 || n > seq.length_) {
     throw Error("cannot truncate a sequence of " + std::to_string(seq.length_) + " positions to " +
@@ -263,6 +273,10 @@ int64_t Sequence::max_length() const {
 }
 void Sequence::truncate(int64_t n) {
   cache_->truncate(*this, n);
+}
+
+int64_t Sequence::blocks_to_grow(int64_t length) const {
+  return cache_->blocks_to_grow(*this, length);
 }
 
 }  // namespace bringup

@@ -62,6 +62,8 @@ class KvCache {
   // from seq.length() on, which are about to be written; throws Error past max_seq_len or when
   // the pool has no free block.
   void reserve(Sequence& seq, int64_t length);
+  // Blocks reserve(seq, length) would take from the pool.
+  int64_t blocks_to_grow(const Sequence& seq, int64_t length) const;
   void set_length(Sequence& seq, int64_t length) { seq.length_ = length; }
   // Keeps the first n positions of seq and returns the blocks past them to the pool.
   void truncate(Sequence& seq, int64_t n);

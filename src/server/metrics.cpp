@@ -85,6 +85,9 @@ std::string Metrics::render() const {
                 static_cast<double>(pool_.prefix_queries));
   out += metric("bringup:prefix_cache_hits_total", "counter",
                 "Prompt tokens found in the prefix cache.", static_cast<double>(pool_.prefix_hits));
+  out += metric("bringup:num_preemptions_total", "counter",
+                "Requests preempted for KV room (computed again when readmitted).",
+                static_cast<double>(engine_.preemptions));
   out += metric("bringup:request_success_total", "counter", "Requests answered in full.",
                 static_cast<double>(success_));
   out += ttft_.render("bringup:time_to_first_token_seconds", "Time to first token.");

@@ -82,6 +82,54 @@ TEST(Scheduler, RequestsArrivingMidRunGetTheirAloneTokens) {
     EXPECT_EQ(finished[k], 1) << k;
   }
   EXPECT_EQ(m.kv_pool().free_blocks, m.kv_pool().total_blocks);
+  EXPECT_EQ(s.stats().preemptions, 0);  // the pool had room for all
+}
+
+// Requests admitted by their prompts outgrow a small pool: the latest is preempted and computed
+// again later, and every request still gets exactly what it gets alone (greedy ids, and sampled
+// choices drawing with their seeds), with or without prefix caching.
+TEST(Scheduler, PreemptedRequestsFinishAsIfAlone) {
+  for (bool cache : {true, false}) {
+    SCOPED_TRACE(cache ? "prefix cache" : "no prefix cache");
+    Fixture f(160);  // 10 blocks of 16 positions
+    Model& m = *f.model;
+    const int64_t vocab = m.config().vocab_size;
+    SchedulerOptions o;
+    o.prefix_cache = cache;
+    Scheduler s(m, nullptr, o);
+    std::map<int, std::map<int, std::vector<int32_t>>> got;
+    std::map<int, int> finished;
+    std::vector<GenerationRequest> sent;
+    for (int k = 0; k < 5; ++k) {
+      GenerationRequest r = request(prompt_of(k, 3 + 2 * k, vocab), 56, k == 3 ? 2 : 1);
+      if (k >= 3) {
+        r.settings.sampling.do_sample = true;
+        r.settings.sampling.temperature = 1.3;
+        r.settings.sampling.seed = 7 + static_cast<uint64_t>(k);
+      }
+      sent.push_back(r);
+      s.submit(r, [&, k](const GenerationEvent& e) {
+        got[k][e.choice].push_back(e.token);
+        if (e.finished) ++finished[k];
+      });
+    }
+    while (s.step()) {
+      EXPECT_LE(s.stats().running, 5);
+    }
+    EXPECT_GT(s.stats().preemptions, 0);
+    EXPECT_EQ(m.kv_pool().free_blocks, m.kv_pool().total_blocks);
+    for (int k = 0; k < 5; ++k) {
+      Fixture big;
+      Scheduler alone_s(*big.model, nullptr);
+      std::map<int, std::vector<int32_t>> want;
+      alone_s.submit(sent[static_cast<size_t>(k)],
+                     [&](const GenerationEvent& e) { want[e.choice].push_back(e.token); });
+      while (alone_s.step()) {
+      }
+      EXPECT_EQ(got[k], want) << k;
+      EXPECT_EQ(finished[k], sent[static_cast<size_t>(k)].n) << k;
+    }
+  }
 }
 
 // n choices fork from the prompt's blocks: under greedy sampling they all equal the prompt alone;

@@ -43,7 +43,9 @@ Shared& shared() {
 struct Running {
   std::unique_ptr<server::Server> srv;
   std::unique_ptr<httplib::Client> client;
-  explicit Running(server::ServerOptions o = {}, bool attach = true) {
+  Model* model = nullptr;  // the shared one unless given
+  explicit Running(server::ServerOptions o = {}, bool attach = true, Model* m = nullptr)
+      : model(m ? m : shared().model.get()) {
     o.port = 0;
     o.model_id = "tiny";
     o.ping_seconds = 0.2;
@@ -56,7 +58,7 @@ struct Running {
   }
   void attach() {
     Shared& s = shared();
-    srv->attach(*s.model, &s.tok, default_generation_settings(s.ck.generation_config(), &s.tok));
+    srv->attach(*model, &s.tok, default_generation_settings(s.ck.generation_config(), &s.tok));
   }
   ~Running() { srv->stop(); }
   httplib::Result post(const std::string& path, const json& body) {
@@ -245,6 +247,34 @@ TEST(Server, ConcurrentRequestsGetTheirAloneAnswers) {
     EXPECT_EQ(answers[i].get(), want[i]) << users[i];
   }
   EXPECT_EQ(s.metrics_value("bringup:request_success_total"), 8.0);
+}
+
+// A pool too small for every request's worst case at once: all are admitted, the latest are
+// preempted as the others grow and computed again later, and every answer is still the one the
+// library gives alone.
+TEST(Server, SmallPoolPreemptsWithoutChangingAnswers) {
+  Shared& sh = shared();
+  ModelOptions mo;
+  mo.max_seq_len = 256;
+  mo.kv_budget_tokens = 256;
+  const std::unique_ptr<Model> small = build_model(sh.ck, *sh.dev, mo);
+  const std::vector<std::string> users = {"To be", "My lord", "What news?", "Alas!", "Peace"};
+  std::vector<std::string> want;
+  for (const std::string& u : users) want.push_back(alone_chat(u, 150));
+  Running s({}, true, small.get());
+  std::vector<std::future<std::string>> answers;
+  for (size_t i = 0; i < users.size(); ++i) {
+    answers.push_back(std::async(std::launch::async, [&, i] {
+      httplib::Client c("127.0.0.1", s.srv->port());
+      c.set_read_timeout(60, 0);
+      const auto r = c.Post("/v1/chat/completions", chat(users[i], 150).dump(), "application/json");
+      if (!r || r->status != 200) return std::string("failed");
+      return json::parse(r->body)["choices"][0]["message"]["content"].get<std::string>();
+    }));
+  }
+  for (size_t i = 0; i < users.size(); ++i) EXPECT_EQ(answers[i].get(), want[i]) << users[i];
+  EXPECT_GT(s.metrics_value("bringup:num_preemptions_total").get<double>(), 0);
+  EXPECT_EQ(s.metrics_value("bringup:request_success_total"), 5.0);
 }
 
 TEST(Server, AbortedStreamIsCancelledAndItsBlocksFreed) {
