@@ -15,6 +15,7 @@
 #include "bringup/error.h"
 #include "runtime/scheduler.h"
 #include "server/chat_page.h"
+#include "server/connection.h"
 #include "server/metrics.h"
 #include "server/openai.h"
 
@@ -23,6 +24,9 @@ namespace bringup::server {
 namespace {
 
 using Clock = std::chrono::steady_clock;
+// How often a handler waiting for a whole answer looks whether its client is still there.
+constexpr std::chrono::milliseconds kWatchInterval{100};
+constexpr const char* kTooLarge = "the request body is larger than the server accepts";
 
 void send_json(httplib::Response& res, int status, const Json& j) {
   res.status = status;
@@ -100,7 +104,30 @@ struct Server::Impl {
 
   void routes();
   void run_engine();
-  void handle_generation(Endpoint endpoint, const httplib::Request& req, httplib::Response& res);
+  void handle_generation(Endpoint endpoint, const httplib::Request& req, const std::string& body,
+                         httplib::Response& res);
+  // A POST route reading its body under the size limit. httplib 0.11 checks a declared
+  // Content-Length against its limit but reads a chunked body whole, so the limit is applied here
+  // as the body arrives, and a body past it is not read on.
+  template <class Fn>
+  void post(const std::string& path, Fn fn) {
+    http.Post(path, [this, fn](const httplib::Request& req, httplib::Response& res,
+                               const httplib::ContentReader& read) {
+      std::string body;
+      bool too_large = false;
+      const bool whole = read([&](const char* data, size_t n) {
+        too_large = body.size() + n > options.max_body_bytes;
+        if (!too_large) body.append(data, n);
+        return !too_large;
+      });
+      if (whole) return fn(req, body, res);
+      // httplib refuses a declared length past its limit with 413 before reading.
+      too_large = too_large || res.status == 413;
+      res.set_header("Connection", "close");  // what is left of the body stays unread
+      send_error(res, too_large ? ApiError{413, kTooLarge, ""}
+                                : ApiError{400, "the request body could not be read", ""});
+    });
+  }
   void cancel(const std::shared_ptr<Channel>& ch) {
     if (ch->cancelled.exchange(true)) return;
     {
@@ -175,12 +202,12 @@ void Server::Impl::run_engine() {
 }
 
 void Server::Impl::handle_generation(Endpoint endpoint, const httplib::Request& req,
-                                     httplib::Response& res) {
+                                     const std::string& body, httplib::Response& res) {
   const auto t0 = Clock::now();
   if (!ready) return send_error(res, {503, "the model is loading", ""});
   ParsedRequest r;
   try {
-    r = parse_request(endpoint, req.body, served);
+    r = parse_request(endpoint, body, served);
     if (r.random_seed) {
       std::lock_guard<std::mutex> lock(seeds_mu);
       r.generation.settings.sampling.seed = seeds();
@@ -247,9 +274,19 @@ void Server::Impl::handle_generation(Endpoint endpoint, const httplib::Request& 
   };
 
   if (!r.stream) {
+    // Nothing is written until the answer is whole, so the connection is watched meanwhile: a
+    // client that leaves has its generation cancelled within a step.
+    const ConnectionWatch watch(req.local_addr, req.local_port, req.remote_addr, req.remote_port);
     std::unique_lock<std::mutex> lock(ch->mu);
     for (;;) {
-      ch->cv.wait(lock, [&] { return !ch->events.empty() || !ch->failure.empty(); });
+      const bool woke = ch->cv.wait_for(
+          lock, kWatchInterval, [&] { return !ch->events.empty() || !ch->failure.empty(); });
+      if (watch.closed()) {
+        lock.unlock();
+        cancel(ch);
+        return;  // nobody reads the answer
+      }
+      if (!woke) continue;
       if (!ch->failure.empty()) {
         const ApiError e{ch->failure_status, ch->failure, ""};
         lock.unlock();
@@ -350,7 +387,7 @@ void Server::Impl::routes() {
       httplib::Server::HandlerWithResponse([](const httplib::Request& req, httplib::Response& res) {
         if (!res.body.empty()) return httplib::Server::HandlerResponse::Unhandled;
         if (res.status == 413) {
-          send_error(res, {413, "the request body is larger than the server accepts", ""});
+          send_error(res, {413, kTooLarge, ""});
         } else if (res.status == 404) {
           send_error(res, {404, "no such endpoint: " + req.method + " " + req.path, ""});
         } else {
@@ -395,17 +432,19 @@ void Server::Impl::routes() {
     }
     send_json(res, 200, model_card());
   });
-  http.Post("/v1/chat/completions", [this](const httplib::Request& req, httplib::Response& res) {
-    handle_generation(Endpoint::kChat, req, res);
-  });
-  http.Post("/v1/completions", [this](const httplib::Request& req, httplib::Response& res) {
-    handle_generation(Endpoint::kCompletion, req, res);
-  });
+  post("/v1/chat/completions",
+       [this](const httplib::Request& req, const std::string& body, httplib::Response& res) {
+         handle_generation(Endpoint::kChat, req, body, res);
+       });
+  post("/v1/completions",
+       [this](const httplib::Request& req, const std::string& body, httplib::Response& res) {
+         handle_generation(Endpoint::kCompletion, req, body, res);
+       });
   // vLLM's /tokenize and /detokenize, over the served tokenizer.
-  auto with_tokenizer = [this](const httplib::Request& req, httplib::Response& res, auto&& answer) {
+  auto with_tokenizer = [this](const std::string& body, httplib::Response& res, auto&& answer) {
     try {
       if (!ready) throw ApiError{503, "the model is loading", ""};
-      const Json j = parse_body(req.body);
+      const Json j = parse_body(body);
       if (!served.tokenizer) throw ApiError{400, "this model has no tokenizer", ""};
       send_json(res, 200, answer(j, *served.tokenizer));
     } catch (const ApiError& e) {
@@ -414,9 +453,9 @@ void Server::Impl::routes() {
       send_error(res, {400, e.what(), ""});
     }
   };
-  http.Post("/tokenize", [this, with_tokenizer](const httplib::Request& req,
-                                                httplib::Response& res) {
-    with_tokenizer(req, res, [this](const Json& j, const Tokenizer& tok) {
+  post("/tokenize", [this, with_tokenizer](const httplib::Request&, const std::string& body,
+                                           httplib::Response& res) {
+    with_tokenizer(body, res, [this](const Json& j, const Tokenizer& tok) {
       if (!j.contains("prompt") || !j["prompt"].is_string()) {
         throw ApiError{400, "'prompt' must be a string", "prompt"};
       }
@@ -424,25 +463,25 @@ void Server::Impl::routes() {
       return Json{{"tokens", ids}, {"count", ids.size()}, {"max_model_len", served.max_seq_len}};
     });
   });
-  http.Post(
-      "/detokenize", [this, with_tokenizer](const httplib::Request& req, httplib::Response& res) {
-        with_tokenizer(req, res, [this](const Json& j, const Tokenizer& tok) {
-          if (!j.contains("tokens") || !j["tokens"].is_array()) {
-            throw ApiError{400, "'tokens' must be an array of token ids", "tokens"};
-          }
-          std::vector<int32_t> ids;
-          for (const Json& v : j["tokens"]) {
-            if (!v.is_number_integer() || v.get<int64_t>() < 0 ||
-                v.get<int64_t>() >= served.vocab_size) {
-              throw ApiError{
-                  400, "'tokens' must hold ids in 0.." + std::to_string(served.vocab_size - 1),
-                  "tokens"};
-            }
-            ids.push_back(static_cast<int32_t>(v.get<int64_t>()));
-          }
-          return Json{{"prompt", tok.decode(ids)}};
-        });
-      });
+  post("/detokenize", [this, with_tokenizer](const httplib::Request&, const std::string& body,
+                                             httplib::Response& res) {
+    with_tokenizer(body, res, [this](const Json& j, const Tokenizer& tok) {
+      if (!j.contains("tokens") || !j["tokens"].is_array()) {
+        throw ApiError{400, "'tokens' must be an array of token ids", "tokens"};
+      }
+      std::vector<int32_t> ids;
+      for (const Json& v : j["tokens"]) {
+        if (!v.is_number_integer() || v.get<int64_t>() < 0 ||
+            v.get<int64_t>() >= served.vocab_size) {
+          throw ApiError{400,
+                         "'tokens' must hold ids in 0.." + std::to_string(served.vocab_size - 1),
+                         "tokens"};
+        }
+        ids.push_back(static_cast<int32_t>(v.get<int64_t>()));
+      }
+      return Json{{"prompt", tok.decode(ids)}};
+    });
+  });
   http.Get("/metrics", [this](const httplib::Request&, httplib::Response& res) {
     res.set_content(metrics.render(), "text/plain; version=0.0.4");
   });

@@ -6,8 +6,13 @@
 
 #include <gtest/gtest.h>
 #include <httplib.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <chrono>
+#include <cstdio>
+#include <cstring>
 #include <future>
 #include <nlohmann/json.hpp>
 #include <thread>
@@ -304,6 +309,42 @@ TEST(Server, AbortedStreamIsCancelledAndItsBlocksFreed) {
   EXPECT_LT(s.metrics_value("bringup:generation_tokens_total").get<double>(), 400);
 }
 
+// A client waiting for a whole (non-streamed) answer that hangs up: its generation is cancelled
+// and its blocks freed, though nothing was written to it yet.
+TEST(Server, ClientLeavingBeforeAWholeAnswerIsCancelled) {
+  Running s;
+  const std::string body = chat("Tell me a long tale", 400).dump();
+  const std::string request =
+      "POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+      "Content-Type: application/json\r\nContent-Length: " +
+      std::to_string(body.size()) + "\r\n\r\n" + body;
+  const int fd = socket(AF_INET, SOCK_STREAM, 0);
+  ASSERT_GE(fd, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<uint16_t>(s.srv->port()));
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+  ASSERT_EQ(write(fd, request.data(), request.size()), static_cast<ssize_t>(request.size()));
+  double generated = 0;
+  for (int i = 0; i < 200 && generated < 5; ++i) {  // it is generating
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    generated = s.metrics_value("bringup:generation_tokens_total").get<double>();
+  }
+  ASSERT_GE(generated, 5);
+  close(fd);
+  double running = 1, usage = 1;
+  for (int i = 0; i < 100 && (running != 0 || usage != 0); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    running = s.metrics_value("bringup:num_requests_running").get<double>();
+    usage = s.metrics_value("bringup:kv_cache_usage_perc").get<double>();
+  }
+  EXPECT_EQ(running, 0);
+  EXPECT_EQ(usage, 0);
+  EXPECT_LT(s.metrics_value("bringup:generation_tokens_total").get<double>(), 400);
+  EXPECT_EQ(s.metrics_value("bringup:request_success_total"), 0.0);
+}
+
 TEST(Server, ApiKeyGuardsGenerationButNotHealthOrModels) {
   server::ServerOptions o;
   o.api_key = "sesame";
@@ -398,6 +439,52 @@ TEST(Server, MalformedRequestsGetTheRight4xx) {
   EXPECT_EQ(r->status, 200);
   EXPECT_EQ(s.client->Get("/v1/models/tiny")->status, 200);
   EXPECT_EQ(s.client->Get("/v1/models/other")->status, 404);
+}
+
+// A 100 MB body, declared up front or sent in chunks without a length, is answered 413 (the
+// default limit is 8 MiB) and the server keeps serving.
+TEST(Server, HundredMegabyteBodiesAre413) {
+  Running s;
+  for (bool chunked : {false, true}) {
+    SCOPED_TRACE(chunked ? "chunked" : "content-length");
+    const size_t size = size_t{100} << 20;
+    const int fd = socket(AF_INET, SOCK_STREAM, 0);
+    ASSERT_GE(fd, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons(static_cast<uint16_t>(s.srv->port()));
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ASSERT_EQ(connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+    std::string head =
+        "POST /v1/completions HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+        "Content-Type: application/json\r\n";
+    head += chunked ? "Transfer-Encoding: chunked\r\n\r\n"
+                    : "Content-Length: " + std::to_string(size) + "\r\n\r\n";
+    // The body goes out on a thread of its own (the server may answer before reading it all).
+    auto sender = std::async(std::launch::async, [&] {
+      if (send(fd, head.data(), head.size(), MSG_NOSIGNAL) < 0) return;
+      const std::string piece(1 << 20, ' ');
+      char size_line[32];
+      std::snprintf(size_line, sizeof size_line, "%zx\r\n", piece.size());
+      for (size_t sent = 0; sent < size; sent += piece.size()) {
+        if (chunked && send(fd, size_line, std::strlen(size_line), MSG_NOSIGNAL) < 0) return;
+        if (send(fd, piece.data(), piece.size(), MSG_NOSIGNAL) < 0) return;
+        if (chunked && send(fd, "\r\n", 2, MSG_NOSIGNAL) < 0) return;
+      }
+      if (chunked) send(fd, "0\r\n\r\n", 5, MSG_NOSIGNAL);
+    });
+    std::string answer;
+    char buf[4096];
+    for (ssize_t n;
+         answer.find("\r\n\r\n") == std::string::npos && (n = recv(fd, buf, sizeof buf, 0)) > 0;) {
+      answer.append(buf, static_cast<size_t>(n));
+    }
+    shutdown(fd, SHUT_RDWR);
+    sender.wait();
+    close(fd);
+    EXPECT_EQ(answer.substr(0, 12), "HTTP/1.1 413") << answer.substr(0, 200);
+  }
+  EXPECT_EQ(s.post("/v1/chat/completions", chat("hi", 3))->status, 200);
 }
 
 TEST(Server, QueueBeyondItsLimitAnswers429) {
