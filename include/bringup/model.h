@@ -55,7 +55,7 @@ class Sequence {
 };
 
 struct ModelOptions {
-  int64_t max_seq_len = 0;  // 0: the model's max_position_embeddings
+  int64_t max_seq_len = 0;  // 0: the model's context (max_position_embeddings, or scaled)
   Precision precision = Precision::kBfp8Mixed;
   // Positions the shared KV pool holds, all sequences together. 0: what fits in the device's
   // memory beside the weights and buffers (leaving 10% of it free), at least max_sequences x

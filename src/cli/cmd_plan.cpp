@@ -89,7 +89,7 @@ std::function<int()> add_plan(CLI::App& app) {
   sub->add_option("--precision", args->precision, "fp32 | bf16 | bfp8-mixed | bfp8")
       ->capture_default_str();
   sub->add_option("--max-seq-len", args->max_seq_len,
-                  "KV cache length (default: max_position_embeddings)");
+                  "KV cache length (default: the model's context)");
   sub->add_option("--batch", args->batch, "sequences held at once")->capture_default_str();
   sub->add_option(
       "--kv-budget", args->kv_budget,

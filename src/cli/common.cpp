@@ -35,7 +35,8 @@ void add_model_args(CLI::App* app, ModelArgs& args, bool model_required) {
   app->add_option("--precision", args.precision, "fp32 | bf16 | bfp8-mixed | bfp8")
       ->capture_default_str();
   app->add_option("--max-seq-len", args.max_seq_len,
-                  "KV cache length (default: the model's max_position_embeddings)");
+                  "KV cache length (default: the model's context: max_position_embeddings, times "
+                  "the RoPE scaling factor when scaled)");
   app->add_option("--threads", args.threads, "CPU threads (default: every core)");
   app->add_option("--kv-budget", args.kv_budget,
                   "KV pool size in tokens, all sequences together (default: what fits beside the "

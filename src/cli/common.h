@@ -19,7 +19,7 @@ std::string default_model_dir();
 struct ModelArgs {
   std::string model = default_model_dir();
   std::string precision = "bfp8-mixed";
-  int64_t max_seq_len = 0;  // 0: the model's max_position_embeddings
+  int64_t max_seq_len = 0;  // 0: the model's context (max_position_embeddings, or scaled)
   int threads = 0;          // 0: every core
   int64_t kv_budget = 0;    // KV pool tokens, all sequences together; 0: what fits
 };

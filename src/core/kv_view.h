@@ -34,6 +34,7 @@ struct KvRow {
   const int32_t* block_table = nullptr;
   int64_t table_blocks = 0;
   int64_t pos = 0;
+  int64_t first = 0;  // the first position it attends to (a sliding window's start)
 };
 
 // The layer seen through one row's block table.

@@ -144,16 +144,22 @@ void CpuDevice::rms_norm(const Tensor& x, const Tensor& weight, float eps, Tenso
 }
 
 void CpuDevice::rope_tables(std::span<const float> inv_freq, std::span<const int64_t> positions,
-                            Tensor& cos, Tensor& sin) {
-  const int64_t half = static_cast<int64_t>(inv_freq.size());
+                            Tensor& cos, Tensor& sin, float attention_factor) {
+  const int64_t half = cos.dim(1);
+  const bool per_row = static_cast<int64_t>(inv_freq.size()) != half;
   for (size_t r = 0; r < positions.size(); ++r) {
     const float pos = static_cast<float>(positions[r]);
+    const float* f = inv_freq.data() + (per_row ? static_cast<int64_t>(r) * half : 0);
     float* c = cos.row(static_cast<int64_t>(r));
     float* s = sin.row(static_cast<int64_t>(r));
     for (int64_t i = 0; i < half; ++i) {
-      const float angle = pos * inv_freq[i];  // rounded to fp32 as in the reference
+      const float angle = pos * f[i];  // rounded to fp32 as in the reference
       c[i] = static_cast<float>(std::cos(static_cast<double>(angle)));
       s[i] = static_cast<float>(std::sin(static_cast<double>(angle)));
+      if (attention_factor != 1.0f) {  // then rounded again, as the reference scales its tables
+        c[i] *= attention_factor;
+        s[i] *= attention_factor;
+      }
     }
   }
 }
@@ -191,14 +197,16 @@ void CpuDevice::concat_heads(const Tensor& heads, Tensor& out) {
 // Every row attends in chunks of kDecodeChunk positions counted from position 0, one task per
 // (row, KV head, chunk), and the chunks' partial softmaxes are merged in order: the same
 // arithmetic for a row whether it is a decode token or one of many prompt rows, wherever its
-// prompt was split into steps and whatever else is in the step.
+// prompt was split into steps and whatever else is in the step. A row with a sliding window skips
+// the chunks before its first position and starts the first one it needs there.
 void CpuDevice::paged_scaled_dot_product_attention(const Tensor& q, const KvView& layer,
                                                    std::span<const KvRow> rows, float scale,
                                                    Tensor& out) {
   const int64_t t = q.dim(1), hd = q.dim(2), heads = layer.kv_heads, group = q.dim(0) / heads;
   chunk_start_.assign(t + 1, 0);
   for (int64_t r = 0; r < t; ++r) {
-    chunk_start_[r + 1] = chunk_start_[r] + (rows[r].pos + kDecodeChunk) / kDecodeChunk;
+    chunk_start_[r + 1] =
+        chunk_start_[r] + rows[r].pos / kDecodeChunk - rows[r].first / kDecodeChunk + 1;
   }
   const int64_t chunks = chunk_start_[t];
   // Per (KV head, chunk): group * (out[hd], max, sum).
@@ -210,8 +218,9 @@ void CpuDevice::paged_scaled_dot_product_attention(const Tensor& q, const KvView
     const int64_t h = task / chunks, ci = task % chunks;
     const int64_t r =
         std::upper_bound(chunk_start_.begin(), chunk_start_.end(), ci) - chunk_start_.begin() - 1;
-    const int64_t c = ci - chunk_start_[r];
-    const int64_t begin = c * kDecodeChunk, end = std::min(rows[r].pos + 1, begin + kDecodeChunk);
+    const int64_t c = ci - chunk_start_[r] + rows[r].first / kDecodeChunk;
+    const int64_t begin = std::max(c * kDecodeChunk, rows[r].first);
+    const int64_t end = std::min(rows[r].pos + 1, (c + 1) * kDecodeChunk);
     float* scratch = thread_scratch(thread, group * (end - begin) + hd);
     float* p = partials + task * stride;
     const float* qs[64];

@@ -31,7 +31,7 @@ class CpuDevice final : public Device {
   void linear(const Tensor& x, const Weight& w, const Tensor* bias, Tensor& out) override;
   void rms_norm(const Tensor& x, const Tensor& weight, float eps, Tensor& out) override;
   void rope_tables(std::span<const float> inv_freq, std::span<const int64_t> positions, Tensor& cos,
-                   Tensor& sin) override;
+                   Tensor& sin, float attention_factor) override;
   void rotary_embedding(Tensor& x, const Tensor& cos, const Tensor& sin) override;
   void create_qkv_heads(const Tensor& qkv, Tensor& q, Tensor& k, Tensor& v) override;
   void concat_heads(const Tensor& heads, Tensor& out) override;

@@ -53,10 +53,11 @@ class Device {
   virtual void embedding(const Weight& table, std::span<const int32_t> ids, Tensor& out) = 0;
   virtual void linear(const Tensor& x, const Weight& w, const Tensor* bias, Tensor& out) = 0;
   virtual void rms_norm(const Tensor& x, const Tensor& weight, float eps, Tensor& out) = 0;
-  // cos and sin [T, head_dim / 2] for one position per row: fp32 position times fp32 frequency,
-  // as Hugging Face's rotary embedding computes them.
+  // cos and sin [T, half] for one position per row: fp32 position times fp32 frequency, times
+  // the attention factor, as Hugging Face's rotary embedding computes them. inv_freq holds half
+  // frequencies for every row, or T x half, one set per row.
   virtual void rope_tables(std::span<const float> inv_freq, std::span<const int64_t> positions,
-                           Tensor& cos, Tensor& sin) = 0;
+                           Tensor& cos, Tensor& sin, float attention_factor) = 0;
   virtual void rotary_embedding(Tensor& x, const Tensor& cos, const Tensor& sin) = 0;
   virtual void create_qkv_heads(const Tensor& qkv, Tensor& q, Tensor& k, Tensor& v) = 0;
   virtual void concat_heads(const Tensor& heads, Tensor& out) = 0;

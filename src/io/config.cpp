@@ -1,6 +1,8 @@
 // config.json and generation_config.json, validated field by field.
 #include "bringup/config.h"
 
+#include <cmath>
+#include <map>
 #include <set>
 
 #include "core/mapped_file.h"
@@ -18,18 +20,75 @@ int64_t bounded(const JsonFields& f, const char* key, int64_t value, int64_t lo,
   return value;
 }
 
-void check_rope_scaling(const JsonFields& f) {
-  if (f.is_null("rope_scaling")) return;
+// rope_scaling, with the keys transformers 4.49 reads for each type; any other key would change
+// what the model computes in a way we do not, so it is refused by name.
+RopeScaling parse_rope_scaling(const JsonFields& f, int64_t max_position_embeddings) {
+  RopeScaling r;
+  r.original_context = max_position_embeddings;
+  if (!f.has("rope_scaling") || f.is_null("rope_scaling")) return r;
   const Json& rs = f.value("rope_scaling");
   if (!rs.is_object()) f.fail("rope_scaling", "must be null or an object");
-  std::string type = "default";
+  const auto fail = [&](const std::string& key, const std::string& what) {
+    f.fail(("rope_scaling." + key).c_str(), what);
+  };
   for (const char* key : {"rope_type", "type"}) {
-    if (rs.contains(key) && rs[key].is_string()) type = rs[key].get<std::string>();
+    if (!rs.contains(key)) continue;
+    if (!rs[key].is_string()) fail(key, "must be a string");
+    r.type = rs[key].get<std::string>();
   }
-  if (type != "default") {
-    f.fail("rope_scaling",
-           "has type '" + type + "', which is not supported yet (only none or 'default')");
+  static const std::map<std::string, std::set<std::string>> kKeys = {
+      {"default", {}},
+      {"linear", {"factor"}},
+      {"dynamic", {"factor", "original_max_position_embeddings"}},
+      {"yarn",
+       {"factor", "original_max_position_embeddings", "attention_factor", "beta_fast",
+        "beta_slow"}},
+      {"llama3",
+       {"factor", "original_max_position_embeddings", "low_freq_factor", "high_freq_factor"}},
+  };
+  const auto known = kKeys.find(r.type);
+  if (known == kKeys.end()) {
+    fail(rs.contains("rope_type") ? "rope_type" : "type",
+         "is '" + r.type + "'; supported: default, linear, dynamic, yarn, llama3");
   }
+  for (const auto& [key, value] : rs.items()) {
+    if (key != "type" && key != "rope_type" && !known->second.count(key)) {
+      fail(key, "is not supported for rope type '" + r.type + "'");
+    }
+  }
+  const auto number = [&](const char* key, bool required) -> std::optional<double> {
+    if (!rs.contains(key) || rs[key].is_null()) {
+      if (required) fail(key, "is required for rope type '" + r.type + "'");
+      return std::nullopt;
+    }
+    if (!rs[key].is_number()) fail(key, "must be a number, not " + json_type_name(rs[key]));
+    return rs[key].get<double>();
+  };
+  if (r.type == "default") return r;
+  r.factor = *number("factor", true);
+  if (!(r.factor >= 1) || r.factor > 1024) fail("factor", "must be in 1..1024");
+  if (auto original = number("original_max_position_embeddings", r.type == "llama3")) {
+    if (*original != std::floor(*original) || *original < 1 || *original > (int64_t{1} << 22)) {
+      fail("original_max_position_embeddings", "must be a positive integer");
+    }
+    r.original_context = static_cast<int64_t>(*original);
+  }
+  if (r.type == "yarn") {
+    r.attention_factor = number("attention_factor", false);
+    if (r.attention_factor && *r.attention_factor <= 0)
+      fail("attention_factor", "must be positive");
+    r.beta_fast = number("beta_fast", false).value_or(32);
+    r.beta_slow = number("beta_slow", false).value_or(1);
+    if (!(r.beta_fast > 0 && r.beta_slow > 0)) fail("beta_fast", "and beta_slow must be positive");
+  }
+  if (r.type == "llama3") {
+    r.low_freq_factor = *number("low_freq_factor", true);
+    r.high_freq_factor = *number("high_freq_factor", true);
+    if (!(r.low_freq_factor > 0 && r.high_freq_factor > r.low_freq_factor)) {
+      fail("high_freq_factor", "must be greater than low_freq_factor, and both positive");
+    }
+  }
+  return r;
 }
 
 }  // namespace
@@ -73,12 +132,15 @@ ModelConfig parse_model_config(const std::string& text, const std::string& sourc
   if (c.rms_norm_eps <= 0) f.fail("rms_norm_eps", "must be positive");
   c.rope_theta = f.optional_number("rope_theta").value_or(10000.0);
   if (c.rope_theta <= 1) f.fail("rope_theta", "must be greater than 1");
-  check_rope_scaling(f);
   c.max_position_embeddings = bounded(f, "max_position_embeddings",
                                       f.integer("max_position_embeddings"), 1, int64_t{1} << 22);
+  c.rope_scaling = parse_rope_scaling(f, c.max_position_embeddings);
   c.tie_word_embeddings = f.optional_boolean("tie_word_embeddings").value_or(false);
   c.use_sliding_window = f.optional_boolean("use_sliding_window").value_or(false);
-  c.sliding_window = f.optional_integer("sliding_window").value_or(0);
+  if (f.has("sliding_window")) {
+    c.sliding_window = f.optional_integer("sliding_window").value_or(0);
+    if (c.sliding_window < 0) f.fail("sliding_window", "must be positive or null");
+  }
   c.max_window_layers = f.optional_integer("max_window_layers").value_or(c.num_hidden_layers);
   if (c.use_sliding_window) {
     f.fail("use_sliding_window", "is true; sliding-window attention is not supported yet");
@@ -95,6 +157,13 @@ ModelConfig parse_model_config(const std::string& text, const std::string& sourc
     f.fail("torch_dtype", "is '" + c.torch_dtype + "'; expected float32, bfloat16 or float16");
   }
   return c;
+}
+
+int64_t ModelConfig::context_length() const {
+  if (rope_scaling.type == "default") return max_position_embeddings;
+  const auto scaled = static_cast<int64_t>(rope_scaling.factor *
+                                           static_cast<double>(rope_scaling.original_context));
+  return std::max(max_position_embeddings, scaled);
 }
 
 ModelConfig load_model_config(const std::filesystem::path& file) {

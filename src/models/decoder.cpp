@@ -25,7 +25,8 @@ DecoderModel::DecoderModel(const Checkpoint& ck, const FamilySpec& family, Devic
       dev_(dev),
       weights_(load_weights(ck, family, dev, weight_policy(o.precision))),
       cache_(kv_cache_shape(config_, o, weight_policy(o.precision).cache), dev),
-      inv_freq_(ops::rope_inv_freq(config_.head_dim, config_.rope_theta)),
+      rope_(rope_parameters(config_)),
+      window_(family.attention_window(config_)),
       max_step_rows_(bringup::max_step_rows(o)),
       act_(allocate_activations(dev, config_, max_step_rows_)) {}
 
@@ -96,10 +97,25 @@ void DecoderModel::prepare(std::span<const BatchRow> rows) {
   for (size_t i = 0; i < t; ++i) {
     const Sequence& s = *rows[i].seq;
     kv_rows_[i] = {s.block_table().data(), static_cast<int64_t>(s.block_table().size()),
-                   rows[i].pos};
+                   rows[i].pos, window_ > 0 ? std::max<int64_t>(0, rows[i].pos - window_ + 1) : 0};
     positions_[i] = rows[i].pos;
     ids_[i] = rows[i].id;
     if (rows[i].logits) logit_rows_.push_back(static_cast<int64_t>(i));
+  }
+  if (rope_depends_on_length(config_)) {
+    // As transformers recomputes them per forward call, for the length the call reaches: here
+    // each sequence's own, so a row's frequencies do not depend on what shares its step.
+    const size_t half = rope_.inv_freq.size();
+    row_freq_.resize(t * half);
+    std::unordered_map<int64_t, std::vector<float>> by_length;
+    for (size_t i = 0; i < t; ++i) {
+      const int64_t length = next.at(rows[i].seq);
+      auto it = by_length.find(length);
+      if (it == by_length.end()) {
+        it = by_length.emplace(length, rope_parameters(config_, length).inv_freq).first;
+      }
+      std::copy(it->second.begin(), it->second.end(), row_freq_.begin() + i * half);
+    }
   }
 }
 
@@ -111,7 +127,12 @@ void DecoderModel::forward(std::span<const BatchRow> rows) {
   Device& dev = dev_;
   const float eps = static_cast<float>(c.rms_norm_eps);
   const float scale = 1.0f / std::sqrt(static_cast<float>(c.head_dim));
-  ops::rope_tables(dev, inv_freq_, positions_, a.cos, a.sin);
+  if (rope_depends_on_length(c)) {
+    ops::rope_tables_per_row(dev, row_freq_, static_cast<int64_t>(rope_.inv_freq.size()),
+                             positions_, a.cos, a.sin);
+  } else {
+    ops::rope_tables(dev, rope_.inv_freq, positions_, a.cos, a.sin, rope_.attention_factor);
+  }
 
   ops::embedding(dev, w.embed, ids_, a.x);
   tap(Tap::Stage::kEmbedding, -1, a.x);

@@ -10,6 +10,7 @@
 #include "models/activations.h"
 #include "models/family.h"
 #include "models/memory_plan.h"
+#include "models/rope.h"
 #include "models/weights.h"
 #include "runtime/kv_cache.h"
 
@@ -61,7 +62,9 @@ class DecoderModel final : public Model {
   Device& dev_;
   Weights weights_;
   KvCache cache_;
-  std::vector<float> inv_freq_;
+  RopeParameters rope_;          // for every row, unless RoPE follows the length (dynamic)
+  std::vector<float> row_freq_;  // dynamic: each row's frequencies, for its sequence's length
+  int64_t window_;               // positions a row attends back over (0: all)
   int64_t max_step_rows_;
   Activations act_;
   std::vector<KvRow> kv_rows_;       // per row: its sequence's block table and position

@@ -25,6 +25,8 @@ struct FamilySpec {
   // Refuses, naming the field in `source`, what the family does not implement.
   void (*check_config)(const ModelConfig& c, const std::string& source);
   bool qkv_bias;  // q/k/v projections carry biases
+  // Positions a query attends back over, itself included; 0: all of them.
+  int64_t (*attention_window)(const ModelConfig& c);
 };
 
 // Every family bringup implements, in a fixed order.

@@ -150,6 +150,23 @@ constexpr Preset kPresets[] = {
     {"qwen2-0.5b", 151936, 896, 4864, 24, 14, 2, 131072, true},
 };
 
+// config.json's rope_scaling for a parsed one (null when unscaled).
+Json rope_scaling_json(const RopeScaling& r) {
+  if (r.type == "default") return nullptr;
+  Json j = {{"rope_type", r.type}, {"factor", r.factor}};
+  if (r.type != "linear") j["original_max_position_embeddings"] = r.original_context;
+  if (r.type == "yarn") {
+    if (r.attention_factor) j["attention_factor"] = *r.attention_factor;
+    j["beta_fast"] = r.beta_fast;
+    j["beta_slow"] = r.beta_slow;
+  }
+  if (r.type == "llama3") {
+    j["low_freq_factor"] = r.low_freq_factor;
+    j["high_freq_factor"] = r.high_freq_factor;
+  }
+  return j;
+}
+
 }  // namespace
 
 std::vector<std::string> synth_preset_names() {
@@ -203,9 +220,12 @@ std::string model_config_json(const ModelConfig& c) {
             {"rms_norm_eps", c.rms_norm_eps},
             {"tie_word_embeddings", c.tie_word_embeddings},
             {"use_sliding_window", c.use_sliding_window},
-            {"sliding_window", c.sliding_window},
+            // Unstated: the whole context, as published Qwen2 configs state it.
+            {"sliding_window", c.sliding_window < 0    ? Json(c.context_length())
+                               : c.sliding_window == 0 ? Json(nullptr)
+                                                       : Json(c.sliding_window)},
             {"max_window_layers", c.max_window_layers},
-            {"rope_scaling", nullptr},
+            {"rope_scaling", rope_scaling_json(c.rope_scaling)},
             {"torch_dtype", c.torch_dtype}};
   if (c.head_dim * c.num_attention_heads != c.hidden_size) j["head_dim"] = c.head_dim;
   return j.dump(2) + "\n";

@@ -202,16 +202,36 @@ std::vector<float> rope_inv_freq(int64_t head_dim, double theta) {
   return inv;
 }
 
-void rope_tables(Device& dev, std::span<const float> inv_freq, std::span<const int64_t> positions,
-                 Tensor& cos, Tensor& sin) {
+namespace {
+
+void rope_tables_of(Device& dev, std::span<const float> inv_freq, int64_t half,
+                    std::span<const int64_t> positions, Tensor& cos, Tensor& sin,
+                    float attention_factor) {
   for (int64_t p : positions) {
     if (p < 0) bad_shape("rope_tables", "position " + std::to_string(p) + " is negative");
   }
   const int64_t t = static_cast<int64_t>(positions.size());
-  const int64_t half = static_cast<int64_t>(inv_freq.size());
   cos.resize({t, half});
   sin.resize({t, half});
-  dev.rope_tables(inv_freq, positions, cos, sin);
+  dev.rope_tables(inv_freq, positions, cos, sin, attention_factor);
+}
+
+}  // namespace
+
+void rope_tables(Device& dev, std::span<const float> inv_freq, std::span<const int64_t> positions,
+                 Tensor& cos, Tensor& sin, float attention_factor) {
+  rope_tables_of(dev, inv_freq, static_cast<int64_t>(inv_freq.size()), positions, cos, sin,
+                 attention_factor);
+}
+
+void rope_tables_per_row(Device& dev, std::span<const float> inv_freq, int64_t half,
+                         std::span<const int64_t> positions, Tensor& cos, Tensor& sin) {
+  if (static_cast<int64_t>(inv_freq.size()) != half * static_cast<int64_t>(positions.size())) {
+    bad_shape("rope_tables_per_row", std::to_string(inv_freq.size()) + " frequencies for " +
+                                         std::to_string(positions.size()) + " rows of " +
+                                         std::to_string(half));
+  }
+  rope_tables_of(dev, inv_freq, half, positions, cos, sin, 1.0f);
 }
 
 }  // namespace bringup::ops

@@ -54,8 +54,13 @@ void add(Device& dev, const Tensor& a, const Tensor& b, Tensor& out);
 
 // Hugging Face's default RoPE frequencies: 1 / theta^(2i / head_dim), computed in fp32.
 std::vector<float> rope_inv_freq(int64_t head_dim, double theta);
-// cos and sin [T, head_dim / 2], one position per row, computed on the device.
+// cos and sin [T, head_dim / 2], one position per row, computed on the device and scaled by the
+// attention factor (YaRN's; 1 otherwise). inv_freq: head_dim / 2 frequencies for every row.
 void rope_tables(Device& dev, std::span<const float> inv_freq, std::span<const int64_t> positions,
-                 Tensor& cos, Tensor& sin);
+                 Tensor& cos, Tensor& sin, float attention_factor = 1.0f);
+// The same with frequencies of its own for each row (T x half: dynamic RoPE scaling, whose
+// frequencies follow each sequence's length).
+void rope_tables_per_row(Device& dev, std::span<const float> inv_freq, int64_t half,
+                         std::span<const int64_t> positions, Tensor& cos, Tensor& sin);
 
 }  // namespace bringup::ops

@@ -9,11 +9,15 @@ namespace bringup {
 
 int64_t checked_max_seq_len(const ModelConfig& c, int64_t requested) {
   if (requested < 0) throw Error("max_seq_len must be positive");
-  const int64_t len = requested > 0 ? requested : c.max_position_embeddings;
-  if (len > c.max_position_embeddings) {
-    throw Error("max_seq_len " + std::to_string(len) +
-                " exceeds the model's max_position_embeddings " +
-                std::to_string(c.max_position_embeddings));
+  const int64_t context = c.context_length();
+  const int64_t len = requested > 0 ? requested : context;
+  if (len > context) {
+    throw Error("max_seq_len " + std::to_string(len) + " exceeds the model's context of " +
+                std::to_string(context) +
+                (c.rope_scaling.type == "default"
+                     ? std::string(" (max_position_embeddings)")
+                     : " (" + c.rope_scaling.type + " RoPE scaling, factor " +
+                           std::to_string(c.rope_scaling.factor) + ")"));
   }
   return len;
 }

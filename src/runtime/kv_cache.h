@@ -20,8 +20,8 @@
 
 namespace bringup {
 
-// The cache length to use: `requested`, or the model's max_position_embeddings when it is 0;
-// more than max_position_embeddings is an Error.
+// The cache length to use: `requested`, or the model's context (ModelConfig::context_length) when
+// it is 0; more than that context is an Error.
 int64_t checked_max_seq_len(const ModelConfig& c, int64_t requested);
 // The one length check: `what()` (e.g. "prompt of 5 tokens plus 256 new tokens") needs
 // `positions` cache positions; more than max_seq_len is an Error whose message says both. The

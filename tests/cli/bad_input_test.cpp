@@ -140,8 +140,8 @@ TEST_F(BadInput, HeaderNotJson) {
 
 TEST_F(BadInput, RopeScalingNotSupported) {
   const fs::path ck = checkpoint("yarn");
-  edit_config(ck, [](json& c) { c["rope_scaling"] = {{"type", "yarn"}, {"factor", 4.0}}; });
-  expect_generate_refused(ck, "field 'rope_scaling' has type 'yarn'");
+  edit_config(ck, [](json& c) { c["rope_scaling"] = {{"type", "longrope"}, {"factor", 4.0}}; });
+  expect_generate_refused(ck, "field 'rope_scaling.type' is 'longrope'");
 }
 
 TEST_F(BadInput, SlidingWindowNotSupported) {

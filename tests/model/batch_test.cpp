@@ -197,6 +197,31 @@ TEST(BatchInvariance, DecodeEqualsPrefillExactly) {
   }
 }
 
+// The same past a sliding window (qwen2-yarn-small attends over its last 512 positions), where
+// rows start their attention mid-chunk, and with YaRN's scaled RoPE tables.
+TEST(BatchInvariance, DecodeEqualsPrefillPastTheSlidingWindow) {
+  const Checkpoint ck = Checkpoint::open(test::golden("qwen2-yarn-small"));
+  auto dev = make_cpu_device(2);
+  ModelOptions o;
+  o.precision = Precision::kBf16;
+  o.max_seq_len = 700;
+  o.max_sequences = 2;
+  auto model = build_model(ck, *dev, o);
+  const std::vector<int32_t> ids = tokens_of(5, model->config().vocab_size);
+  std::vector<int32_t> long_ids;
+  while (long_ids.size() < 600) long_ids.insert(long_ids.end(), ids.begin(), ids.end());
+  long_ids.resize(600);
+  auto whole = model->new_sequence();
+  const std::span<const float> all = model->prefill(*whole, long_ids, true);
+  const std::vector<float> prefill(all.begin(), all.end());
+  auto seq = model->new_sequence();
+  const size_t vocab = static_cast<size_t>(model->config().vocab_size);
+  for (size_t i = 0; i < long_ids.size(); ++i) {
+    const std::span<const float> step = model->decode(*seq, long_ids[i]);
+    ASSERT_EQ(0, std::memcmp(step.data(), prefill.data() + i * vocab, vocab * 4)) << i;
+  }
+}
+
 // A fork shares its parent's blocks; writing into a shared block copies it, so the parent and
 // the fork each continue as if alone.
 TEST(KvPool, ForkSharesBlocksAndCopiesOnWrite) {

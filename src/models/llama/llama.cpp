@@ -19,6 +19,7 @@ void check_llama(const ModelConfig& c, const std::string& source) {
 
 }  // namespace
 
-extern const FamilySpec kLlamaFamily = {"llama", "Llama (no biases)", check_llama, false};
+extern const FamilySpec kLlamaFamily = {"llama", "Llama (no biases)", check_llama, false,
+                                        [](const ModelConfig&) { return int64_t{0}; }};
 
 }  // namespace bringup

@@ -132,7 +132,10 @@ def main():
     put(cf, "model-type-gemma2.json", json.dumps({**TINY, "model_type": "gemma2"}),
         "'model_type' is 'gemma2', which is not supported")
     put(cf, "hidden-act-gelu.json", json.dumps({**TINY, "hidden_act": "gelu"}), "field 'hidden_act' is 'gelu'; only 'silu' is supported")
-    put(cf, "rope-scaling-yarn.json", json.dumps({**TINY, "rope_scaling": {"type": "yarn", "factor": 4.0}}), "field 'rope_scaling' has type 'yarn'")
+    put(cf, "rope-scaling-longrope.json", json.dumps({**TINY, "rope_scaling": {"type": "longrope", "factor": 4.0}}), "field 'rope_scaling.type' is 'longrope'; supported")
+    put(cf, "rope-scaling-yarn-mscale.json", json.dumps({**TINY, "rope_scaling": {"type": "yarn", "factor": 4.0, "mscale": 0.707}}), "field 'rope_scaling.mscale' is not supported for rope type 'yarn'")
+    put(cf, "rope-scaling-no-factor.json", json.dumps({**TINY, "rope_scaling": {"rope_type": "linear"}}), "field 'rope_scaling.factor' is required for rope type 'linear'")
+    put(cf, "sliding-window-negative.json", json.dumps({**TINY, "sliding_window": -5}), "field 'sliding_window' must be positive or null")
     put(cf, "sliding-window-enabled.json", json.dumps({**TINY, "use_sliding_window": True}), "field 'use_sliding_window' is true")
     put(cf, "kv-heads-do-not-divide-heads.json", json.dumps({**TINY, "num_key_value_heads": 3, "num_attention_heads": 4}),
         "field 'num_key_value_heads' (3) must divide num_attention_heads (4)")
