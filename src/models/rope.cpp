@@ -31,8 +31,8 @@ RopeParameters yarn(const ModelConfig& c) {
   const int64_t dim = c.head_dim;
   const double base = c.rope_theta;
   const auto correction_dim = [&](double rotations) {
-    return (static_cast<double>(dim) *
-            std::log(static_cast<double>(s.original_context) / (rotations * 2 * std::numbers::pi))) /
+    return (static_cast<double>(dim) * std::log(static_cast<double>(s.original_context) /
+                                                (rotations * 2 * std::numbers::pi))) /
            (2 * std::log(base));
   };
   const double low = std::max(std::floor(correction_dim(s.beta_fast)), 0.0);
@@ -54,7 +54,8 @@ RopeParameters yarn(const ModelConfig& c) {
     const float b = extrapolation * keep;
     r.inv_freq[i] = a + b;
   }
-  r.attention_factor = static_cast<float>(s.attention_factor.value_or(0.1 * std::log(s.factor) + 1.0));
+  r.attention_factor =
+      static_cast<float>(s.attention_factor.value_or(0.1 * std::log(s.factor) + 1.0));
   return r;
 }
 
@@ -70,8 +71,9 @@ std::vector<float> llama3(const ModelConfig& c) {
   for (float& f : inv) {
     const float wavelen = two_pi / f;
     const float scaled = wavelen > low_wavelen ? f / factor : f;
-    const float smooth = (static_cast<float>(old) / wavelen - static_cast<float>(s.low_freq_factor)) /
-                         static_cast<float>(s.high_freq_factor - s.low_freq_factor);
+    const float smooth =
+        (static_cast<float>(old) / wavelen - static_cast<float>(s.low_freq_factor)) /
+        static_cast<float>(s.high_freq_factor - s.low_freq_factor);
     const float a = (1.0f - smooth) * scaled / factor;
     const float b = smooth * scaled;
     const bool medium = !(wavelen < high_wavelen) && !(wavelen > low_wavelen);

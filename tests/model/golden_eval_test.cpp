@@ -66,11 +66,14 @@ INSTANTIATE_TEST_SUITE_P(
       return n;
     });
 
-// YaRN (factor 4 over an original 512 positions) with a case of 1000 prompt tokens past the
-// original length, under the floors (transformers' own bf16 run scores 93.1 / 100 on it).
+// RoPE scaling, each golden with a case past the original context: YaRN (shared; factor 4 over
+// 512 positions, a 1000-token prompt; transformers' own bf16 run scores 93.1 / 100 on it), and
+// llama3, linear and dynamic written by scripts/scaled_goldens.py (transformers' bf16: 96.9,
+// 93.8 and 96.9 / 100), under the same floors.
 INSTANTIATE_TEST_SUITE_P(
     RopeScaling, GoldenEval,
-    ::testing::Combine(::testing::Values("qwen2-yarn-small"),
+    ::testing::Combine(::testing::Values("qwen2-yarn-small", "llama-llama3-small",
+                                         "llama-linear-small", "qwen2-dynamic-small"),
                        ::testing::Values(Threshold{Precision::kFp32, 1.0, 1.0},
                                          Threshold{Precision::kBf16, 0.90, 0.99},
                                          Threshold{Precision::kBfp8Mixed, 0.90, 0.99},

@@ -22,8 +22,8 @@ namespace {
 using nlohmann::json;
 
 std::string config_text(const json& fields) {
-  json c = {{"model_type", "qwen2"},    {"vocab_size", 64},        {"hidden_size", 64},
-            {"intermediate_size", 128}, {"num_hidden_layers", 1}, {"num_attention_heads", 1},
+  json c = {{"model_type", "qwen2"},         {"vocab_size", 64},       {"hidden_size", 64},
+            {"intermediate_size", 128},      {"num_hidden_layers", 1}, {"num_attention_heads", 1},
             {"max_position_embeddings", 512}};
   for (const auto& [k, v] : fields.items()) c[k] = v;
   return c.dump();
@@ -70,9 +70,8 @@ TEST(Rope, EveryScalingTypeEqualsTransformers) {
         worst = std::max(worst, std::abs(ulps));
         off += ulps != 0;
         total += 1;
-        EXPECT_LE(std::abs(ulps), 1)
-            << "seq_len " << seq_len << " frequency " << i << ": " << p.inv_freq[i] << " vs "
-            << std::bit_cast<float>(want[i]);
+        EXPECT_LE(std::abs(ulps), 1) << "seq_len " << seq_len << " frequency " << i << ": "
+                                     << p.inv_freq[i] << " vs " << std::bit_cast<float>(want[i]);
       }
       EXPECT_EQ(p.attention_factor, static_cast<float>(l["attention_factor"].get<double>()))
           << "seq_len " << seq_len;
@@ -87,13 +86,13 @@ TEST(Rope, EveryScalingTypeEqualsTransformers) {
 TEST(Rope, ScaledModelsTakeFactorTimesTheOriginalContext) {
   EXPECT_EQ(config_of({}).context_length(), 512);
   // Qwen2's YaRN instructions: both lengths 32768, factor 4.
-  EXPECT_EQ(config_of({{"max_position_embeddings", 32768},
-                       {"rope_scaling",
-                        {{"type", "yarn"},
-                         {"factor", 4.0},
-                         {"original_max_position_embeddings", 32768}}}})
-                .context_length(),
-            131072);
+  EXPECT_EQ(
+      config_of(
+          {{"max_position_embeddings", 32768},
+           {"rope_scaling",
+            {{"type", "yarn"}, {"factor", 4.0}, {"original_max_position_embeddings", 32768}}}})
+          .context_length(),
+      131072);
   // Llama 3.1 states its long context already: the longer of the two.
   EXPECT_EQ(config_of({{"max_position_embeddings", 131072},
                        {"rope_scaling",
