@@ -28,6 +28,14 @@ const cpu::PackedWeight& packed(const Weight& w) {
 // Positions per decode-attention task: the sequence is split so both cores share one KV head,
 // at a fixed size so the result does not depend on the thread count.
 constexpr int64_t kDecodeChunk = 256;
+// Chunks whose partial softmaxes one attention pass holds: rows are taken in passes of about this
+// many chunks, so the buffer has a fixed size whatever the context (a step of 512 rows at 128K
+// positions would otherwise hold 256K chunks' partials).
+constexpr int64_t kPassChunks = 4096;
+
+int64_t chunks_of(const KvRow& row) {
+  return row.pos / kDecodeChunk - row.first / kDecodeChunk + 1;
+}
 
 void write_cache_rows(const KvView& layer, std::span<const KvRow> rows, void* base,
                       const Tensor& src) {
@@ -104,12 +112,11 @@ void CpuDevice::read(const Tensor& t, std::span<float> host) {
 size_t CpuDevice::workspace_bytes(const StepShape& s) const {
   const size_t threads = static_cast<size_t>(pool_.size());
   const int64_t group = s.kv_heads > 0 ? s.q_heads / s.kv_heads : 0;
-  // Attention: per thread one chunk of scores, and the partial softmax of every (row, KV head,
-  // chunk) of a step.
-  const int64_t chunks = (s.max_seq_len + kDecodeChunk - 1) / kDecodeChunk;
+  // Attention: per thread one chunk of scores, and the partial softmaxes of one pass's chunks (at
+  // least one row's, at the longest sequence).
+  const int64_t chunks = std::max(kPassChunks, (s.max_seq_len + kDecodeChunk - 1) / kDecodeChunk);
   const size_t scratch = threads * static_cast<size_t>(group * kDecodeChunk + s.head_dim) * 4;
-  const size_t partials =
-      static_cast<size_t>(s.kv_heads * s.rows * chunks * group * (s.head_dim + 2)) * 4;
+  const size_t partials = static_cast<size_t>(s.kv_heads * chunks * group * (s.head_dim + 2)) * 4;
   return cpu::matmul_workspace_bytes(pool_.size(), s.rows, s.max_inputs, s.block_float) + scratch +
          partials;
 }
@@ -202,13 +209,23 @@ void CpuDevice::concat_heads(const Tensor& heads, Tensor& out) {
 void CpuDevice::paged_scaled_dot_product_attention(const Tensor& q, const KvView& layer,
                                                    std::span<const KvRow> rows, float scale,
                                                    Tensor& out) {
-  const int64_t t = q.dim(1), hd = q.dim(2), heads = layer.kv_heads, group = q.dim(0) / heads;
-  chunk_start_.assign(t + 1, 0);
-  for (int64_t r = 0; r < t; ++r) {
-    chunk_start_[r + 1] =
-        chunk_start_[r] + rows[r].pos / kDecodeChunk - rows[r].first / kDecodeChunk + 1;
+  const int64_t t = q.dim(1);
+  for (int64_t r0 = 0; r0 < t;) {  // passes of about kPassChunks chunks, at least one row each
+    int64_t r1 = r0 + 1, chunks = chunks_of(rows[r0]);
+    while (r1 < t && chunks + chunks_of(rows[r1]) <= kPassChunks) chunks += chunks_of(rows[r1++]);
+    attention_pass(q, layer, rows, r0, r1, scale, out);
+    r0 = r1;
   }
-  const int64_t chunks = chunk_start_[t];
+}
+
+// Rows [r0, r1) of a step: one task per (row, KV head, chunk), then the merge of each row's chunks.
+void CpuDevice::attention_pass(const Tensor& q, const KvView& layer, std::span<const KvRow> rows,
+                               int64_t r0, int64_t r1, float scale, Tensor& out) {
+  const int64_t t = q.dim(1), hd = q.dim(2), heads = layer.kv_heads, group = q.dim(0) / heads;
+  const int64_t n = r1 - r0;
+  chunk_start_.assign(n + 1, 0);
+  for (int64_t i = 0; i < n; ++i) chunk_start_[i + 1] = chunk_start_[i] + chunks_of(rows[r0 + i]);
+  const int64_t chunks = chunk_start_[n];
   // Per (KV head, chunk): group * (out[hd], max, sum).
   const int64_t stride = group * (hd + 2);
   const size_t need = static_cast<size_t>(heads * chunks * stride) * sizeof(float);
@@ -216,11 +233,12 @@ void CpuDevice::paged_scaled_dot_product_attention(const Tensor& q, const KvView
   float* partials = partials_.as<float>();
   pool_.parallel_for(heads * chunks, [&](int64_t task, int thread) {
     const int64_t h = task / chunks, ci = task % chunks;
-    const int64_t r =
+    const int64_t i =
         std::upper_bound(chunk_start_.begin(), chunk_start_.end(), ci) - chunk_start_.begin() - 1;
-    const int64_t c = ci - chunk_start_[r] + rows[r].first / kDecodeChunk;
-    const int64_t begin = std::max(c * kDecodeChunk, rows[r].first);
-    const int64_t end = std::min(rows[r].pos + 1, (c + 1) * kDecodeChunk);
+    const KvRow& row = rows[r0 + i];
+    const int64_t c = ci - chunk_start_[i] + row.first / kDecodeChunk;
+    const int64_t begin = std::max(c * kDecodeChunk, row.first);
+    const int64_t end = std::min(row.pos + 1, (c + 1) * kDecodeChunk);
     float* scratch = thread_scratch(thread, group * (end - begin) + hd);
     float* p = partials + task * stride;
     const float* qs[64];
@@ -230,14 +248,14 @@ void CpuDevice::paged_scaled_dot_product_attention(const Tensor& q, const KvView
       many.resize(group);
       qp = many.data();
     }
-    for (int64_t j = 0; j < group; ++j) qp[j] = q.data() + ((h * group + j) * t + r) * hd;
-    cpu::attend_range(static_cast<int>(group), qp, row_view(layer, rows[r]), h, begin, end, scale,
+    for (int64_t j = 0; j < group; ++j) qp[j] = q.data() + ((h * group + j) * t + r0 + i) * hd;
+    cpu::attend_range(static_cast<int>(group), qp, row_view(layer, row), h, begin, end, scale,
                       scratch, p, p + group * hd, p + group * hd + group);
   });
   // Merge each row's chunks (log-sum-exp), in chunk order.
-  for_rows(t * heads, group * hd * 4, [&](int64_t task, int) {
-    const int64_t r = task / heads, h = task % heads;
-    const int64_t c0 = chunk_start_[r], c1 = chunk_start_[r + 1];
+  for_rows(n * heads, group * hd * 4, [&](int64_t task, int) {
+    const int64_t i = task / heads, h = task % heads, r = r0 + i;
+    const int64_t c0 = chunk_start_[i], c1 = chunk_start_[i + 1];
     for (int64_t j = 0; j < group; ++j) {
       float m = -INFINITY;
       for (int64_t c = c0; c < c1; ++c) {
@@ -250,10 +268,10 @@ void CpuDevice::paged_scaled_dot_product_attention(const Tensor& q, const KvView
         const float* p = partials + (h * chunks + c) * stride;
         const float w = std::exp(p[group * hd + j] - m);
         total += p[group * hd + group + j] * w;
-        for (int64_t i = 0; i < hd; ++i) dst[i] += p[j * hd + i] * w;
+        for (int64_t k = 0; k < hd; ++k) dst[k] += p[j * hd + k] * w;
       }
       const float inv = 1.0f / total;
-      for (int64_t i = 0; i < hd; ++i) dst[i] *= inv;
+      for (int64_t k = 0; k < hd; ++k) dst[k] *= inv;
     }
   });
 }

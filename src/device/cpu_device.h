@@ -50,6 +50,9 @@ class CpuDevice final : public Device {
   float* thread_scratch(int thread, size_t floats);
   // Runs fn(row, thread) over rows, in parallel when there is enough work to pay for it.
   void for_rows(int64_t rows, int64_t work_per_row, const std::function<void(int64_t, int)>& fn);
+  // Attention for rows [r0, r1) of a step (paged_scaled_dot_product_attention runs passes).
+  void attention_pass(const Tensor& q, const KvView& layer, std::span<const KvRow> rows, int64_t r0,
+                      int64_t r1, float scale, Tensor& out);
 
   ThreadPool pool_;
   const cpu::MicroKernels& kernels_;

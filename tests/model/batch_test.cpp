@@ -222,6 +222,30 @@ TEST(BatchInvariance, DecodeEqualsPrefillPastTheSlidingWindow) {
   }
 }
 
+// Long steps run attention in passes of rows (a fixed buffer of partial softmaxes): the 440 prompt
+// rows past position 2560 take two passes, 64 rows one, and each row's logits are the same bits.
+TEST(BatchInvariance, AttentionPassesDoNotChangeResults) {
+  const Checkpoint ck = Checkpoint::open(test::golden("qwen2-gqa7-small"));
+  auto dev = make_cpu_device(2);
+  std::vector<std::vector<float>> logits;
+  for (int64_t rows : {512, 64}) {
+    ModelOptions o;
+    o.precision = Precision::kBf16;
+    o.max_seq_len = 3100;
+    o.prefill_chunk = rows;
+    auto model = build_model(ck, *dev, o);
+    const std::vector<int32_t> ids = tokens_of(7, model->config().vocab_size);
+    std::vector<int32_t> long_ids;
+    while (long_ids.size() < 3000) long_ids.insert(long_ids.end(), ids.begin(), ids.end());
+    long_ids.resize(3000);
+    auto seq = model->new_sequence();
+    const std::span<const float> all = model->prefill(*seq, long_ids, true);
+    logits.emplace_back(all.begin(), all.end());
+  }
+  ASSERT_EQ(logits[0].size(), logits[1].size());
+  EXPECT_EQ(0, std::memcmp(logits[0].data(), logits[1].data(), logits[0].size() * 4));
+}
+
 // A fork shares its parent's blocks; writing into a shared block copies it, so the parent and
 // the fork each continue as if alone.
 TEST(KvPool, ForkSharesBlocksAndCopiesOnWrite) {
