@@ -28,6 +28,7 @@ using Clock = std::chrono::steady_clock;
 struct BenchArgs {
   ModelArgs model;
   int64_t prompt = 512, gen = 128;
+  int64_t depth = 0;  // tokens already in the cache when pp and tg start (llama-bench's -d)
   int reps = 3;
   bool json = false;
   size_t probe_bytes = size_t{1} << 30;
@@ -107,10 +108,13 @@ BatchResult bench_batch(Model& model, int64_t b, int64_t gen, int reps) {
 
 int run_bench(const BenchArgs& a) {
   if (a.prompt < 1 || a.gen < 1 || a.reps < 1) throw Error("bench: -p, -n and -r must be positive");
+  if (a.depth < 0) throw Error("bench: -d must be 0 or more");
   const Limits limits = probe_limits(a.model.threads, a.probe_bytes);
 
   ModelArgs margs = a.model;
-  if (margs.max_seq_len == 0) margs.max_seq_len = std::max(a.prompt, a.gen + kBatchPrompt);
+  if (margs.max_seq_len == 0) {
+    margs.max_seq_len = a.depth + std::max(a.prompt, a.gen + kBatchPrompt);
+  }
   int64_t max_batch = 1;
   for (int64_t b : a.batch) {
     if (b < 1 || b > 1024) throw Error("bench: --batch sizes must be in 1..1024");
@@ -123,6 +127,15 @@ int run_bench(const BenchArgs& a) {
   Model& model = *m.model;
   const ModelConfig& c = model.config();
   const std::vector<int32_t> prompt = synthetic_ids(a.prompt, c.vocab_size, 1);
+  const std::vector<int32_t> context =
+      synthetic_ids(std::max<int64_t>(a.depth, 1), c.vocab_size, 2);
+  // A sequence holding `depth` tokens (at least one, which tg decodes from), not timed.
+  const auto at_depth = [&](int64_t depth) {
+    auto seq = model.new_sequence();
+    int32_t id = 1;
+    if (depth > 0) id = argmax(model.prefill(*seq, std::span(context).first(depth)));
+    return std::make_pair(std::move(seq), id);
+  };
 
   {  // warm-up: pages, caches, thread start
     auto seq = model.new_sequence();
@@ -131,7 +144,7 @@ int run_bench(const BenchArgs& a) {
   }
   std::vector<double> pp, tg, ttft;
   for (int r = 0; r < a.reps; ++r) {
-    auto seq = model.new_sequence();
+    auto seq = at_depth(a.depth).first;
     const auto t0 = Clock::now();
     const auto logits = model.prefill(*seq, prompt);
     argmax(logits);
@@ -140,8 +153,7 @@ int run_bench(const BenchArgs& a) {
     ttft.push_back(s * 1e3);
   }
   for (int r = 0; r < a.reps; ++r) {
-    auto seq = model.new_sequence();
-    int32_t id = argmax(model.prefill(*seq, std::span(prompt).first(1)));
+    auto [seq, id] = at_depth(std::max<int64_t>(a.depth, 1));
     const auto t0 = Clock::now();
     for (int64_t i = 0; i < a.gen; ++i) id = argmax(model.decode(*seq, id));
     tg.push_back(static_cast<double>(a.gen) / seconds_since(t0));
@@ -158,12 +170,27 @@ int run_bench(const BenchArgs& a) {
   planned.max_seq_len = model.max_seq_len();
   planned.kv_budget_tokens = model.max_seq_len() * max_batch;
   const MemoryPlan plan = plan_memory(c, planned, *m.device, 0);
-  const double bytes_per_token = static_cast<double>(model.weight_bytes_per_token());
+  // A decoded token reads every weight and the K and V of every position before it (on average
+  // the depth plus half the generated tokens).
+  const KvPoolStats pool = model.kv_pool();
+  const double kv_per_position = static_cast<double>(model.kv_cache_bytes()) /
+                                 static_cast<double>(pool.total_blocks * pool.block_size);
+  const double kv_per_token =
+      kv_per_position *
+      (static_cast<double>(std::max<int64_t>(a.depth, 1)) + static_cast<double>(a.gen + 1) / 2);
+  const double weights_per_token = static_cast<double>(model.weight_bytes_per_token());
+  const double bytes_per_token = weights_per_token + kv_per_token;
   const double embed = static_cast<double>(c.vocab_size * c.hidden_size);
   const double layer_params =
       static_cast<double>(plan.parameters) - embed * (c.tie_word_embeddings ? 1 : 2);
-  // Prefill multiplies every layer weight once per token and the lm_head once per prompt.
-  const double flops_per_prompt = 2.0 * layer_params * static_cast<double>(a.prompt) + 2.0 * embed;
+  // Prefill multiplies every layer weight once per token and the lm_head once per prompt; the
+  // token at position p also multiplies its queries with p + 1 keys and values in every layer.
+  const double positions = static_cast<double>(a.prompt) *
+                           (static_cast<double>(a.depth) + static_cast<double>(a.prompt + 1) / 2);
+  const double attention_flops =
+      4.0 * static_cast<double>(c.num_hidden_layers * c.q_dim()) * positions;
+  const double flops_per_prompt =
+      2.0 * layer_params * static_cast<double>(a.prompt) + 2.0 * embed + attention_flops;
   const double bw = limits.bandwidth.best, compute = limits.compute.best;
   const double tg_pct = 100.0 * tgs.mean * bytes_per_token / (bw * 1e9);
   const double pp_pct =
@@ -180,6 +207,8 @@ int run_bench(const BenchArgs& a) {
                     {"threads", device_threads(*m.device)},
                     {"n_prompt", a.prompt},
                     {"n_gen", a.gen},
+                    {"n_depth", a.depth},
+                    {"kv_bytes_per_token", kv_per_token},
                     {"repetitions", a.reps},
                     {"pp_tok_s", pps.mean},
                     {"pp_tok_s_stdev", pps.stdev},
@@ -216,12 +245,14 @@ int run_bench(const BenchArgs& a) {
   const std::string size = format_bytes(model.weight_bytes());
   char params[32];
   std::snprintf(params, sizeof params, "%.2f B", static_cast<double>(plan.parameters) / 1e9);
-  std::printf("| %s | %s | %s | cpu | %d | %s | pp%lld | %.2f ± %.2f |\n", name.c_str(),
+  const std::string at =
+      a.depth > 0 ? " @ d" + std::to_string(a.depth) : std::string();  // llama-bench's label
+  std::printf("| %s | %s | %s | cpu | %d | %s | pp%lld%s | %.2f ± %.2f |\n", name.c_str(),
               size.c_str(), params, device_threads(*m.device), prec.c_str(),
-              static_cast<long long>(a.prompt), pps.mean, pps.stdev);
-  std::printf("| %s | %s | %s | cpu | %d | %s | tg%lld | %.2f ± %.2f |\n", name.c_str(),
+              static_cast<long long>(a.prompt), at.c_str(), pps.mean, pps.stdev);
+  std::printf("| %s | %s | %s | cpu | %d | %s | tg%lld%s | %.2f ± %.2f |\n", name.c_str(),
               size.c_str(), params, device_threads(*m.device), prec.c_str(),
-              static_cast<long long>(a.gen), tgs.mean, tgs.stdev);
+              static_cast<long long>(a.gen), at.c_str(), tgs.mean, tgs.stdev);
   for (const BatchResult& b : batches) {
     std::printf("| %s | %s | %s | cpu | %d | %s | tg%lld x %lld seqs | %.2f ± %.2f |\n",
                 name.c_str(), size.c_str(), params, device_threads(*m.device), prec.c_str(),
@@ -234,14 +265,15 @@ int run_bench(const BenchArgs& a) {
       bw, limits.bandwidth.median, limits.bf16 ? "bf16 multiply" : "fp32 FMA", compute,
       limits.compute.median);
   std::printf(
-      "tg%lld: %.2f tok/s x %.2f GB read per token = %.1f GB/s, %.0f%% of the bandwidth limit "
-      "(%.2f tok/s)\n",
-      static_cast<long long>(a.gen), tgs.mean, bytes_per_token / 1e9,
-      tgs.mean * bytes_per_token / 1e9, tg_pct, bw * 1e9 / bytes_per_token);
+      "tg%lld%s: %.2f tok/s x %.3f GB read per token (weights %.3f, KV cache %.3f) = %.1f GB/s, "
+      "%.0f%% of the bandwidth limit (%.2f tok/s)\n",
+      static_cast<long long>(a.gen), at.c_str(), tgs.mean, bytes_per_token / 1e9,
+      weights_per_token / 1e9, kv_per_token / 1e9, tgs.mean * bytes_per_token / 1e9, tg_pct,
+      bw * 1e9 / bytes_per_token);
   std::printf(
-      "pp%lld: %.2f tok/s x %.2f GFLOP per token = %.0f GFLOP/s, %.0f%% of the compute limit (%.2f "
-      "tok/s)\n",
-      static_cast<long long>(a.prompt), pps.mean,
+      "pp%lld%s: %.2f tok/s x %.2f GFLOP per token (attention included) = %.0f GFLOP/s, %.0f%% of "
+      "the compute limit (%.2f tok/s)\n",
+      static_cast<long long>(a.prompt), at.c_str(), pps.mean,
       flops_per_prompt / static_cast<double>(a.prompt) / 1e9,
       pps.mean * flops_per_prompt / static_cast<double>(a.prompt) / 1e9, pp_pct,
       compute * 1e9 * static_cast<double>(a.prompt) / flops_per_prompt);
@@ -253,8 +285,10 @@ int run_bench(const BenchArgs& a) {
         b.tok_s.mean / tgs.mean, 100.0 * b.tok_s.mean * flops_per_token / (compute * 1e9),
         flops_per_token / 1e9);
   }
-  std::printf("time to first token (%lld-token prompt) %.1f ± %.1f ms; load %.2f s\n",
-              static_cast<long long>(a.prompt), ttfts.mean, ttfts.stdev, m.load_seconds);
+  std::printf("time to first token (%lld-token prompt%s) %.1f ± %.1f ms; load %.2f s\n",
+              static_cast<long long>(a.prompt),
+              a.depth > 0 ? (" after " + std::to_string(a.depth) + " cached").c_str() : "",
+              ttfts.mean, ttfts.stdev, m.load_seconds);
   std::printf(
       "peak resident %s; plan for this run %s (%+.1f%%: weights %s, kv blocks of %lld sequences "
       "%s, buffers %s); kv pool reserved %s\n",
@@ -276,6 +310,9 @@ std::function<int()> add_bench(CLI::App& app) {
   add_model_args(sub, args->model);
   sub->add_option("-p,--n-prompt", args->prompt, "prompt tokens for pp")->capture_default_str();
   sub->add_option("-n,--n-gen", args->gen, "generated tokens for tg")->capture_default_str();
+  sub->add_option("-d,--n-depth", args->depth,
+                  "tokens already in the KV cache when pp and tg start (llama-bench's -d)")
+      ->capture_default_str();
   sub->add_option("-r,--repetitions", args->reps, "repetitions of each test")
       ->capture_default_str();
   sub->add_option("--batch", args->batch,

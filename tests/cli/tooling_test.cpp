@@ -172,6 +172,27 @@ TEST(Bench, ReportsEveryField) {
   EXPECT_NE(t.out.find("| tg4 |"), std::string::npos) << t.out;
 }
 
+// -d: pp and tg after tokens already in the cache, whose K and V a decoded token reads too.
+TEST(Bench, DepthCountsTheKvCacheReadPerToken) {
+  auto shallow =
+      test::run_cli({"bench", "--model", kGqa7, "-p", "16", "-n", "4", "-r", "1", "--json"});
+  auto deep = test::run_cli(
+      {"bench", "--model", kGqa7, "-p", "16", "-n", "4", "-d", "300", "-r", "1", "--json"});
+  ASSERT_EQ(deep.code, 0) << deep.err;
+  const json s = json::parse(shallow.out), d = json::parse(deep.out);
+  EXPECT_EQ(d["n_depth"], 300);
+  // The same weights; K and V of 300 positions more (on average 300 + 2.5 against 1 + 2.5).
+  EXPECT_EQ(d["weight_bytes_per_token"], s["weight_bytes_per_token"]);
+  EXPECT_NEAR(d["kv_bytes_per_token"].get<double>() / s["kv_bytes_per_token"].get<double>(),
+              302.5 / 3.5, 1e-6);
+  auto t = test::run_cli({"bench", "--model", kGqa7, "-p", "16", "-n", "4", "-d", "40", "-r", "1"});
+  ASSERT_EQ(t.code, 0) << t.err;
+  EXPECT_NE(t.out.find("| pp16 @ d40 |"), std::string::npos) << t.out;
+  EXPECT_NE(t.out.find("| tg4 @ d40 |"), std::string::npos) << t.out;
+  EXPECT_NE(t.out.find("(16-token prompt after 40 cached)"), std::string::npos) << t.out;
+  expect_error({"bench", "--model", kGqa7, "-d", "-1"}, "bench: -d must be 0 or more");
+}
+
 TEST(ToolingBadInput, Refusals) {
   test::TempDir dir("tooling-bad");
   expect_error({"compare", "--model", kGqa7, "--pcc", "1.5"}, "--pcc must be in (0, 1]");
