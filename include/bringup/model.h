@@ -64,6 +64,10 @@ struct ModelOptions {
   int max_sequences = 1;        // sequences of max_seq_len the pool must hold at once
   int kv_block_size = 32;       // positions per KV-cache block
   int64_t prefill_chunk = 512;  // the most rows one forward step runs
+  // The most rows of a step whose logits it returns (the host buffer they are read back into).
+  // 0: every row of a step, as eval's all-position prefill needs; generation needs one per
+  // sequence decoding together.
+  int64_t max_logit_rows = 0;
 };
 
 // One row of a batched forward step: the next token of one sequence. A step may hold several

@@ -123,18 +123,21 @@ int run_bench(const BenchArgs& a) {
   if (max_batch * kBatchPrompt > 512 && !a.batch.empty()) {
     throw Error("bench: --batch sizes above 64 need a prompt step larger than 512 rows");
   }
-  LoadedModel m = load_model(margs, max_batch);
+  LoadedModel m = load_model(margs, max_batch, max_batch);  // logits of one row per sequence
   Model& model = *m.model;
   const ModelConfig& c = model.config();
   const std::vector<int32_t> prompt = synthetic_ids(a.prompt, c.vocab_size, 1);
   const std::vector<int32_t> context =
       synthetic_ids(std::max<int64_t>(a.depth, 1), c.vocab_size, 2);
-  // A sequence holding `depth` tokens (at least one, which tg decodes from), not timed.
+  // The context is computed once, not timed; each run continues a fork of it (sharing its KV
+  // blocks), so a deep -d costs one prefill rather than one per run. tg decodes from at least one
+  // token.
+  auto context_seq = model.new_sequence();
+  const int32_t context_next =
+      argmax(model.prefill(*context_seq, std::span(context).first(std::max<int64_t>(a.depth, 1))));
   const auto at_depth = [&](int64_t depth) {
-    auto seq = model.new_sequence();
-    int32_t id = 1;
-    if (depth > 0) id = argmax(model.prefill(*seq, std::span(context).first(depth)));
-    return std::make_pair(std::move(seq), id);
+    if (depth == 0) return std::make_pair(model.new_sequence(), int32_t{1});
+    return std::make_pair(model.fork(*context_seq), context_next);
   };
 
   {  // warm-up: pages, caches, thread start
@@ -169,6 +172,7 @@ int run_bench(const BenchArgs& a) {
   planned.precision = model.precision();
   planned.max_seq_len = model.max_seq_len();
   planned.kv_budget_tokens = model.max_seq_len() * max_batch;
+  planned.max_logit_rows = max_batch;
   const MemoryPlan plan = plan_memory(c, planned, *m.device, 0);
   // A decoded token reads every weight and the K and V of every position before it (on average
   // the depth plus half the generated tokens).

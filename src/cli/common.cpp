@@ -49,7 +49,7 @@ void check_model_dir(const std::string& dir) {
   }
 }
 
-LoadedModel load_model(const ModelArgs& args, int64_t min_sequences) {
+LoadedModel load_model(const ModelArgs& args, int64_t min_sequences, int64_t max_logit_rows) {
   ModelOptions o;
   o.precision = parse_precision(args.precision);
   if (args.max_seq_len < 0) throw Error("--max-seq-len must be positive");
@@ -58,6 +58,7 @@ LoadedModel load_model(const ModelArgs& args, int64_t min_sequences) {
   o.max_seq_len = args.max_seq_len;
   o.kv_budget_tokens = args.kv_budget;
   o.max_sequences = static_cast<int>(std::clamp<int64_t>(min_sequences, 1, INT32_MAX));
+  o.max_logit_rows = max_logit_rows;
   check_model_dir(args.model);
   const auto t0 = std::chrono::steady_clock::now();
   LoadedModel m{Checkpoint::open(args.model), make_cpu_device(args.threads), nullptr, 0};

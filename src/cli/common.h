@@ -36,7 +36,9 @@ struct LoadedModel {
 };
 
 // min_sequences: sequences of --max-seq-len the KV pool must hold at once (a batch).
-LoadedModel load_model(const ModelArgs& args, int64_t min_sequences = 1);
+// max_logit_rows: ModelOptions::max_logit_rows (0: every row of a step).
+LoadedModel load_model(const ModelArgs& args, int64_t min_sequences = 1,
+                       int64_t max_logit_rows = 0);
 // A --model that is not a directory is named as such (before anything looks inside it).
 void check_model_dir(const std::string& dir);
 

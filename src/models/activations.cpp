@@ -11,7 +11,13 @@ int64_t max_step_rows(const ModelOptions& o) {
   return o.prefill_chunk > 0 ? o.prefill_chunk : 512;
 }
 
-std::vector<ActivationSlot> activation_slots(const ModelConfig& c, int64_t t) {
+int64_t max_logit_rows(const ModelOptions& o) {
+  if (o.max_logit_rows < 0) throw Error("max_logit_rows must not be negative");
+  const int64_t rows = max_step_rows(o);
+  return o.max_logit_rows > 0 ? std::min(o.max_logit_rows, rows) : rows;
+}
+
+std::vector<ActivationSlot> activation_slots(const ModelConfig& c, int64_t t, int64_t logit_rows) {
   const int64_t h = c.hidden_size, q = c.q_dim(), kv = c.kv_dim(), im = c.intermediate_size;
   using A = Activations;
   return {{"x", &A::x, t * h},
@@ -27,20 +33,21 @@ std::vector<ActivationSlot> activation_slots(const ModelConfig& c, int64_t t) {
           {"cos", &A::cos, t * (c.head_dim / 2)},
           {"sin", &A::sin, t * (c.head_dim / 2)},
           {"last", &A::last, t * h},
-          {"logits", &A::logits, std::min(t, kLogitRows) * c.vocab_size}};
+          {"logits", &A::logits, std::min(logit_rows, kLogitRows) * c.vocab_size}};
 }
 
-size_t activation_bytes(const ModelConfig& c, int64_t rows) {
+size_t activation_bytes(const ModelConfig& c, int64_t rows, int64_t logit_rows) {
   size_t bytes = 0;
-  for (const ActivationSlot& s : activation_slots(c, rows)) {
+  for (const ActivationSlot& s : activation_slots(c, rows, logit_rows)) {
     bytes += static_cast<size_t>(s.floats) * sizeof(float);
   }
   return bytes;
 }
 
-Activations allocate_activations(Device& dev, const ModelConfig& c, int64_t rows) {
+Activations allocate_activations(Device& dev, const ModelConfig& c, int64_t rows,
+                                 int64_t logit_rows) {
   Activations a;
-  for (const ActivationSlot& s : activation_slots(c, rows)) {
+  for (const ActivationSlot& s : activation_slots(c, rows, logit_rows)) {
     a.*s.tensor = Tensor::on(dev.allocate(static_cast<size_t>(s.floats) * sizeof(float)), s.name);
   }
   return a;

@@ -25,6 +25,8 @@ struct Activations {
 
 // The most rows one forward step holds: options.prefill_chunk (512 when 0).
 int64_t max_step_rows(const ModelOptions& o);
+// The most rows of a step that return logits (ModelOptions::max_logit_rows, at most a step).
+int64_t max_logit_rows(const ModelOptions& o);
 
 // Rows whose logits one lm_head pass computes: a step wanting more (prefill with all positions)
 // takes several passes, so the logits buffer stays small beside a large vocabulary.
@@ -36,9 +38,12 @@ struct ActivationSlot {
   Tensor Activations::*tensor;
   int64_t floats;
 };
-std::vector<ActivationSlot> activation_slots(const ModelConfig& c, int64_t rows);
-size_t activation_bytes(const ModelConfig& c, int64_t rows);
+// Each activation at a step of `rows` rows of which `logit_rows` at most return logits.
+std::vector<ActivationSlot> activation_slots(const ModelConfig& c, int64_t rows,
+                                             int64_t logit_rows);
+size_t activation_bytes(const ModelConfig& c, int64_t rows, int64_t logit_rows);
 // Every slot as a device allocation of its size.
-Activations allocate_activations(Device& dev, const ModelConfig& c, int64_t rows);
+Activations allocate_activations(Device& dev, const ModelConfig& c, int64_t rows,
+                                 int64_t logit_rows);
 
 }  // namespace bringup

@@ -28,11 +28,14 @@ DecoderModel::DecoderModel(const Checkpoint& ck, const FamilySpec& family, Devic
       rope_(rope_parameters(config_)),
       window_(family.attention_window(config_)),
       max_step_rows_(bringup::max_step_rows(o)),
-      act_(allocate_activations(dev, config_, max_step_rows_)) {}
+      max_logit_rows_(bringup::max_logit_rows(o)),
+      act_(allocate_activations(dev, config_, max_step_rows_, max_logit_rows_)) {
+  logits_.reserve(static_cast<size_t>(max_logit_rows_ * config_.vocab_size));  // as planned
+}
 
 size_t DecoderModel::activation_bytes() const {
   size_t bytes = 0;
-  for (const ActivationSlot& s : activation_slots(config_, max_step_rows_)) {
+  for (const ActivationSlot& s : activation_slots(config_, max_step_rows_, max_logit_rows_)) {
     bytes += (act_.*s.tensor).capacity_bytes();
   }
   return bytes;
@@ -63,6 +66,13 @@ void DecoderModel::prepare(std::span<const BatchRow> rows) {
   if (static_cast<int64_t>(rows.size()) > max_step_rows_) {
     throw Error("a forward step of " + std::to_string(rows.size()) + " rows exceeds the " +
                 std::to_string(max_step_rows_) + " rows a step may hold (prefill_chunk)");
+  }
+  const auto wanted =
+      std::count_if(rows.begin(), rows.end(), [](const BatchRow& r) { return r.logits; });
+  if (wanted > max_logit_rows_) {
+    throw Error("a forward step asks for the logits of " + std::to_string(wanted) +
+                " rows; this model returns at most " + std::to_string(max_logit_rows_) +
+                " (max_logit_rows)");
   }
   // Each sequence's rows must continue it in order: its length, then +1 per earlier row.
   std::unordered_map<Sequence*, int64_t> next;
@@ -102,6 +112,7 @@ void DecoderModel::prepare(std::span<const BatchRow> rows) {
     ids_[i] = rows[i].id;
     if (rows[i].logits) logit_rows_.push_back(static_cast<int64_t>(i));
   }
+
   if (rope_depends_on_length(config_)) {
     // As transformers recomputes them per forward call, for the length the call reaches: here
     // each sequence's own, so a row's frequencies do not depend on what shares its step.

@@ -66,6 +66,7 @@ class DecoderModel final : public Model {
   std::vector<float> row_freq_;  // dynamic: each row's frequencies, for its sequence's length
   int64_t window_;               // positions a row attends back over (0: all)
   int64_t max_step_rows_;
+  int64_t max_logit_rows_;
   Activations act_;
   std::vector<KvRow> kv_rows_;       // per row: its sequence's block table and position
   std::vector<int64_t> positions_;   // per row

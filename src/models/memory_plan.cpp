@@ -51,8 +51,8 @@ MemoryPlan plan_memory(const ModelConfig& c, const ModelOptions& o, const Device
 
   // Working memory: the activations the model allocates, the scratch the device's kernels take.
   const int64_t rows = max_step_rows(o);
-  p.activation_bytes = activation_bytes(c, rows);
-  p.host_logits_bytes = static_cast<size_t>(rows * c.vocab_size) * sizeof(float);
+  p.activation_bytes = activation_bytes(c, rows, max_logit_rows(o));
+  p.host_logits_bytes = static_cast<size_t>(max_logit_rows(o) * c.vocab_size) * sizeof(float);
   StepShape step;
   step.rows = rows;
   step.max_inputs = std::max({h, q, im});

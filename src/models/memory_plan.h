@@ -30,7 +30,7 @@ struct MemoryPlan {
   size_t kv_bytes_per_token = 0;  // K and V of one position, every layer
   size_t activation_bytes = 0;    // one step's activations at max_step_rows
   size_t workspace_bytes = 0;     // the device's kernel scratch
-  size_t host_logits_bytes = 0;   // one step's logits read back to the host (every row)
+  size_t host_logits_bytes = 0;   // one step's logits read back to the host (max_logit_rows)
   size_t tokenizer_bytes = 0;     // the parsed tokenizer, when the directory has one
   size_t runtime_bytes = 0;  // code, libraries and bookkeeping: a constant measured on this build
   size_t available = 0;      // the memory the plan was made to fit in (0: unknown)

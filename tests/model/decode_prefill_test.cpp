@@ -1,5 +1,5 @@
 // Decoding token by token must give the logits of one prefill of the whole sequence (fp32),
-// across KV-cache block boundaries and prefill chunks.
+// across KV-cache block boundaries and prefill chunks, and after a 32K-token prefill.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -83,6 +83,40 @@ TEST(DecodeMatchesPrefill, HeadDim128SingleKvHead) {
   o.shard_bytes = 0;
   write_synthetic_checkpoint(o, dir.path());
   check_decode_matches_prefill(Checkpoint::open(dir.path()), 40);
+}
+
+// At long context: the last 64 tokens decoded after a prefill of 32704 give the logits of one
+// prefill of all 32768 (fp32, a small synthetic checkpoint).
+TEST(DecodeMatchesPrefill, AfterA32KPrefill) {
+  test::TempDir dir("dmp32k");
+  SynthOptions so;
+  so.config = test::small_config();
+  so.config.num_hidden_layers = 1;
+  so.config.hidden_size = 64;
+  so.config.head_dim = 16;
+  so.config.intermediate_size = 128;
+  so.config.vocab_size = 256;
+  so.config.max_position_embeddings = 32768;
+  so.shard_bytes = 0;
+  write_synthetic_checkpoint(so, dir.path());
+  const Checkpoint ck = Checkpoint::open(dir.path());
+  auto dev = make_cpu_device(2);
+  ModelOptions o;
+  o.precision = Precision::kFp32;
+  o.max_sequences = 2;
+  auto model = build_model(ck, *dev, o);
+  constexpr int64_t kLength = 32768, kDecoded = 64, kVocab = 256;
+  const std::vector<int32_t> tokens = ids(kLength, kVocab, 9);
+  auto whole = model->new_sequence();
+  const std::span<const float> all_logits = model->prefill(*whole, tokens, true);
+  const std::vector<float> all(all_logits.end() - kDecoded * kVocab, all_logits.end());
+  whole.reset();
+  auto seq = model->new_sequence();
+  model->prefill(*seq, std::span(tokens).first(kLength - kDecoded));
+  for (int64_t i = 0; i < kDecoded; ++i) {
+    const std::span<const float> step = model->decode(*seq, tokens[kLength - kDecoded + i]);
+    EXPECT_LE(rel_err(step, {all.data() + i * kVocab, kVocab}), 1e-4) << i;
+  }
 }
 
 TEST(DecodeMatchesPrefill, ChunkedPrefillEqualsOnePass) {

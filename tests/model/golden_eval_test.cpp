@@ -19,6 +19,14 @@ struct Threshold {
 
 class GoldenEval : public ::testing::TestWithParam<std::tuple<std::string, Threshold>> {};
 
+// "qwen2_gqa7_small_bf16": the golden and the policy.
+std::string test_name(const ::testing::TestParamInfo<GoldenEval::ParamType>& info) {
+  std::string n = std::get<0>(info.param) + "_" +
+                  std::string(precision_name(std::get<1>(info.param).precision));
+  for (char& ch : n) ch = std::isalnum(static_cast<unsigned char>(ch)) ? ch : '_';
+  return n;
+}
+
 // Runs `bringup eval` itself and reads its YT_METRICS line and per-case accuracy lines.
 TEST_P(GoldenEval, MeetsThresholds) {
   const auto& [name, th] = GetParam();
@@ -59,12 +67,7 @@ INSTANTIATE_TEST_SUITE_P(
                                          Threshold{Precision::kBf16, 0.97, 0.99},
                                          Threshold{Precision::kBfp8Mixed, 0.92, 0.99},
                                          Threshold{Precision::kBfp8, 0.90, 0.99})),
-    [](const auto& info) {
-      std::string n = std::get<0>(info.param) + "_" +
-                      std::string(precision_name(std::get<1>(info.param).precision));
-      for (char& ch : n) ch = std::isalnum(static_cast<unsigned char>(ch)) ? ch : '_';
-      return n;
-    });
+    test_name);
 
 // RoPE scaling, each golden with a case past the original context: YaRN (shared; factor 4 over
 // 512 positions, a 1000-token prompt; transformers' own bf16 run scores 93.1 / 100 on it), and
@@ -78,12 +81,7 @@ INSTANTIATE_TEST_SUITE_P(
                                          Threshold{Precision::kBf16, 0.90, 0.99},
                                          Threshold{Precision::kBfp8Mixed, 0.90, 0.99},
                                          Threshold{Precision::kBfp8, 0.90, 0.99})),
-    [](const auto& info) {
-      std::string n = std::get<0>(info.param) + "_" +
-                      std::string(precision_name(std::get<1>(info.param).precision));
-      for (char& ch : n) ch = std::isalnum(static_cast<unsigned char>(ch)) ? ch : '_';
-      return n;
-    });
+    test_name);
 
 // The portable kernels score the same way (they are the fallback on CPUs without AVX512-BF16).
 TEST(GoldenEvalPortable, Bfp8MixedMeetsThresholds) {

@@ -69,6 +69,18 @@ struct Running {
   httplib::Result post(const std::string& path, const json& body) {
     return client->Post(path.c_str(), body.dump(), "application/json");
   }
+  // No request running and the KV pool back to empty, within `limit`.
+  void expect_idle_within(std::chrono::milliseconds limit) {
+    double running = 1, usage = 1;
+    for (auto waited = std::chrono::milliseconds(0); waited < limit && (running != 0 || usage != 0);
+         waited += std::chrono::milliseconds(50)) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+      running = metrics_value("bringup:num_requests_running").get<double>();
+      usage = metrics_value("bringup:kv_cache_usage_perc").get<double>();
+    }
+    EXPECT_EQ(running, 0);
+    EXPECT_EQ(usage, 0);
+  }
   json metrics_value(const std::string& name) {
     const auto r = client->Get("/metrics");
     const size_t at = r->body.find("\n" + name + " ");
@@ -278,6 +290,7 @@ TEST(Server, SmallPoolPreemptsWithoutChangingAnswers) {
     }));
   }
   for (size_t i = 0; i < users.size(); ++i) EXPECT_EQ(answers[i].get(), want[i]) << users[i];
+  s.expect_idle_within(std::chrono::seconds(5));
   EXPECT_GT(s.metrics_value("bringup:num_preemptions_total").get<double>(), 0);
   EXPECT_EQ(s.metrics_value("bringup:request_success_total"), 5.0);
 }
@@ -307,6 +320,7 @@ TEST(Server, ThousandTokenPrefixIsComputedOnce) {
     const auto r = s.post("/v1/completions", {{"prompt", prompt}, {"max_tokens", 1}});
     seconds[k] = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     ASSERT_EQ(r->status, 200) << r->body;
+    s.expect_idle_within(std::chrono::seconds(5));  // the engine's counters follow its step
     computed[k] = s.metrics_value("bringup:prompt_tokens_total").get<double>() - before;
   }
   std::printf(
@@ -335,14 +349,7 @@ TEST(Server, AbortedStreamIsCancelledAndItsBlocksFreed) {
   const auto r = s.client->send(req);
   EXPECT_FALSE(r);
   EXPECT_EQ(chunks, 4);
-  double running = 1, usage = 1;
-  for (int i = 0; i < 100 && (running != 0 || usage != 0); ++i) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    running = s.metrics_value("bringup:num_requests_running").get<double>();
-    usage = s.metrics_value("bringup:kv_cache_usage_perc").get<double>();
-  }
-  EXPECT_EQ(running, 0);
-  EXPECT_EQ(usage, 0);
+  s.expect_idle_within(std::chrono::seconds(5));
   EXPECT_LT(s.metrics_value("bringup:generation_tokens_total").get<double>(), 400);
 }
 
@@ -370,14 +377,7 @@ TEST(Server, ClientLeavingBeforeAWholeAnswerIsCancelled) {
   }
   ASSERT_GE(generated, 5);
   close(fd);
-  double running = 1, usage = 1;
-  for (int i = 0; i < 100 && (running != 0 || usage != 0); ++i) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    running = s.metrics_value("bringup:num_requests_running").get<double>();
-    usage = s.metrics_value("bringup:kv_cache_usage_perc").get<double>();
-  }
-  EXPECT_EQ(running, 0);
-  EXPECT_EQ(usage, 0);
+  s.expect_idle_within(std::chrono::seconds(5));
   EXPECT_LT(s.metrics_value("bringup:generation_tokens_total").get<double>(), 400);
   EXPECT_EQ(s.metrics_value("bringup:request_success_total"), 0.0);
 }
