@@ -6,6 +6,7 @@
 #include "cli/commands.h"
 #include "cli/common.h"
 #include "models/activations.h"
+#include "models/family.h"
 #include "models/memory_plan.h"
 #include "runtime/kv_cache.h"
 
@@ -77,6 +78,18 @@ int run_plan(const PlanArgs& a) {
               static_cast<long long>(room),
               static_cast<double>(room) / static_cast<double>(plan.max_seq_len),
               static_cast<long long>(plan.max_seq_len));
+  // What bounds a sequence: the context (scaled RoPE stretches it) and the attention window.
+  const RopeScaling& rs = c.rope_scaling;
+  std::string context = std::to_string(c.context_length()) + " positions";
+  if (rs.type != "default") {
+    char scaled[96];
+    std::snprintf(scaled, sizeof scaled, " (%s RoPE scaling, factor %g over %lld)", rs.type.c_str(),
+                  rs.factor, static_cast<long long>(rs.original_context));
+    context += scaled;
+  }
+  const int64_t window = family_of(c, a.model).attention_window(c);
+  std::printf("context: %s; attention window: %s\n", context.c_str(),
+              window > 0 ? (std::to_string(window) + " positions").c_str() : "all positions");
   return 0;
 }
 

@@ -156,6 +156,21 @@ TEST(Plan, MatchesTheBuiltModel) {
   EXPECT_NE(r.out.find("fits in 1.0 MiB: no"), std::string::npos) << r.out;
 }
 
+// plan says what bounds a sequence: a scaled context and Qwen2's attention window.
+TEST(Plan, ShowsTheContextAndAttentionWindow) {
+  auto r = test::run_cli({"plan", "--model", test::golden("qwen2-yarn-small").string()});
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_NE(r.out.find("context: 2048 positions (yarn RoPE scaling, factor 4 over 512); "
+                       "attention window: 512 positions"),
+            std::string::npos)
+      << r.out;
+  r = test::run_cli({"plan", "--model", test::golden("llama-gqa4-small").string()});
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_NE(r.out.find("context: 4096 positions; attention window: all positions"),
+            std::string::npos)
+      << r.out;
+}
+
 TEST(Bench, ReportsEveryField) {
   auto r = test::run_cli({"bench", "--model", kGqa7, "-p", "32", "-n", "8", "-r", "2", "--json"});
   ASSERT_EQ(r.code, 0) << r.err;
