@@ -33,11 +33,13 @@ struct Shared {
   std::shared_ptr<Device> dev = make_cpu_device(2);
   Tokenizer tok = Tokenizer::load(kModel);
   std::unique_ptr<Model> model;
-  Shared() {
+  Shared() : model(model_with(512, 16384)) {}
+  // Another model over the same weights, with its own context and KV budget.
+  std::unique_ptr<Model> model_with(int64_t max_seq_len, int64_t kv_budget) const {
     ModelOptions o;
-    o.max_seq_len = 512;
-    o.kv_budget_tokens = 16384;
-    model = build_model(ck, *dev, o);
+    o.max_seq_len = max_seq_len;
+    o.kv_budget_tokens = kv_budget;
+    return build_model(ck, *dev, o);
   }
 };
 Shared& shared() {
@@ -270,11 +272,7 @@ TEST(Server, ConcurrentRequestsGetTheirAloneAnswers) {
 // preempted as the others grow and computed again later, and every answer is still the one the
 // library gives alone.
 TEST(Server, SmallPoolPreemptsWithoutChangingAnswers) {
-  Shared& sh = shared();
-  ModelOptions mo;
-  mo.max_seq_len = 256;
-  mo.kv_budget_tokens = 256;
-  const std::unique_ptr<Model> small = build_model(sh.ck, *sh.dev, mo);
+  const std::unique_ptr<Model> small = shared().model_with(256, 256);
   const std::vector<std::string> users = {"To be", "My lord", "What news?", "Alas!", "Peace"};
   std::vector<std::string> want;
   for (const std::string& u : users) want.push_back(alone_chat(u, 150));
@@ -283,7 +281,7 @@ TEST(Server, SmallPoolPreemptsWithoutChangingAnswers) {
   for (size_t i = 0; i < users.size(); ++i) {
     answers.push_back(std::async(std::launch::async, [&, i] {
       httplib::Client c("127.0.0.1", s.srv->port());
-      c.set_read_timeout(60, 0);
+      c.set_read_timeout(600, 0);  // preemption recomputes: slow on a loaded machine
       const auto r = c.Post("/v1/chat/completions", chat(users[i], 150).dump(), "application/json");
       if (!r || r->status != 200) return std::string("failed");
       return json::parse(r->body)["choices"][0]["message"]["content"].get<std::string>();
@@ -300,10 +298,7 @@ TEST(Server, SmallPoolPreemptsWithoutChangingAnswers) {
 // (bench-serve measures the ratio too), the assertion is on the work done, which noise cannot move.
 TEST(Server, ThousandTokenPrefixIsComputedOnce) {
   Shared& sh = shared();
-  ModelOptions mo;
-  mo.max_seq_len = 1280;
-  mo.kv_budget_tokens = 4096;
-  const std::unique_ptr<Model> longer = build_model(sh.ck, *sh.dev, mo);
+  const std::unique_ptr<Model> longer = sh.model_with(1280, 4096);
   Running s({}, true, longer.get());
   std::vector<int32_t> prefix;
   for (int i = 0; prefix.size() < 1000; ++i) {
