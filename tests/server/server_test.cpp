@@ -111,6 +111,22 @@ json chat(const std::string& user, int64_t max_tokens) {
           {"temperature", 0}};
 }
 
+// A raw TCP connection to the server on loopback (for what an HTTP client library will not send);
+// -1 when it fails.
+int connect_loopback(int port) {
+  const int fd = socket(AF_INET, SOCK_STREAM, 0);
+  if (fd < 0) return -1;
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<uint16_t>(port));
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+    close(fd);
+    return -1;
+  }
+  return fd;
+}
+
 // The data lines of an SSE body, parsed ("[DONE]" kept as a string).
 std::vector<json> events_of(const std::string& body) {
   std::vector<json> out;
@@ -357,13 +373,8 @@ TEST(Server, ClientLeavingBeforeAWholeAnswerIsCancelled) {
       "POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1\r\n"
       "Content-Type: application/json\r\nContent-Length: " +
       std::to_string(body.size()) + "\r\n\r\n" + body;
-  const int fd = socket(AF_INET, SOCK_STREAM, 0);
+  const int fd = connect_loopback(s.srv->port());
   ASSERT_GE(fd, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(static_cast<uint16_t>(s.srv->port()));
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ASSERT_EQ(connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
   ASSERT_EQ(write(fd, request.data(), request.size()), static_cast<ssize_t>(request.size()));
   double generated = 0;
   for (int i = 0; i < 200 && generated < 5; ++i) {  // it is generating
@@ -480,13 +491,8 @@ TEST(Server, HundredMegabyteBodiesAre413) {
   for (bool chunked : {false, true}) {
     SCOPED_TRACE(chunked ? "chunked" : "content-length");
     const size_t size = size_t{100} << 20;
-    const int fd = socket(AF_INET, SOCK_STREAM, 0);
+    const int fd = connect_loopback(s.srv->port());
     ASSERT_GE(fd, 0);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_port = htons(static_cast<uint16_t>(s.srv->port()));
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    ASSERT_EQ(connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
     std::string head =
         "POST /v1/completions HTTP/1.1\r\nHost: 127.0.0.1\r\n"
         "Content-Type: application/json\r\n";
