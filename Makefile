@@ -10,9 +10,11 @@ CMAKE_FLAGS ?=
 
 DEBIAN_PACKAGES = build-essential cmake ninja-build pkg-config clang clang-format libclang-rt-14-dev \
   libhwy-dev nlohmann-json3-dev libcli11-dev libgtest-dev libgmock-dev libbenchmark-dev \
-  libpcre2-dev libutf8proc-dev libssl-dev libcpp-httplib-dev chromium nginx python3 python3-jinja2
+  libpcre2-dev libutf8proc-dev libssl-dev libcpp-httplib-dev chromium nginx python3 python3-jinja2 \
+  python3-dev python3-pybind11 pybind11-dev python3-numpy python3-torch \
+  python3-regex python3-filelock python3-tqdm python3-requests python3-packaging python3-fsspec python3-yaml
 
-.PHONY: deps build test run serve format clean test-sanitize fuzz fuzz-smoke
+.PHONY: deps build test run serve format clean test-sanitize fuzz fuzz-smoke install-python
 
 SANITIZE_BUILD ?= build-asan
 FUZZ_BUILD ?= build-fuzz
@@ -46,6 +48,13 @@ test: build
 
 run: build
 	$(BUILD)/bringup generate --model $(MODEL) --prompt "ROMEO:" --max-new-tokens 120 --seed 7
+
+# The Python module where Debian's /usr/bin/python3 finds it (/usr/local/lib/python3.X/dist-packages).
+PYTHON_SITE ?= $(shell /usr/bin/python3 -c 'import sys; print(f"/usr/local/lib/python3.{sys.version_info.minor}/dist-packages")')
+install-python: build
+	@SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	$$SUDO mkdir -p $(PYTHON_SITE) && $$SUDO rm -rf $(PYTHON_SITE)/bringup && \
+	$$SUDO cp -r $(BUILD)/python/bringup $(PYTHON_SITE)/ && echo "installed bringup into $(PYTHON_SITE)"
 
 # The OpenAI-compatible server with the shipped model (chat page at http://127.0.0.1:8080/).
 serve: build

@@ -15,7 +15,17 @@ that the engine's policies are compared against.
         --max-new-tokens 64 --logits --hidden-states --bf16-anchor --out arcee/reference.json
 
 Each --prompt (text, tokenized with the checkpoint's tokenizer) and --prompt-ids-file (a JSON list
-of ids) becomes one case, named case0, case1, ... in the order given.
+of ids) becomes one case, named case0, case1, ... in the order given, or by --name (repeatable, in
+the same order). --cases FILE takes a JSON list of {"name", "prompt" or "prompt_ids",
+"max_new_tokens"} instead, and --like FILE the cases of an existing reference (names, prompts and
+token counts): regenerating a golden's reference is
+
+    python3 scripts/hf_reference.py --model DIR --like DIR/reference.json --out /tmp/ref.json
+
+The folder of --out is created first, and every case is checked before any model work.
+
+bringup's Python module carries a copy of this file (bringup.hf_reference): `python3 -m
+bringup.eval --hf-reference` makes its references with the same code.
 """
 
 import argparse
@@ -44,6 +54,11 @@ def weight_files(model_dir):
     if os.path.exists(single):
         return [single]
     return sorted(os.path.join(model_dir, f) for f in os.listdir(model_dir) if f.endswith(".safetensors"))
+
+
+def generator_name(model):
+    return (f"transformers {transformers.__version__} {type(model).__name__} float32 eager, "
+            f"greedy with KV cache; torch {torch.__version__}")
 
 
 def load(model_dir, dtype):
@@ -97,45 +112,96 @@ def hidden_states(model, prompt_ids):
     return np.stack([h[0].float().numpy() for h in out.hidden_states]).astype(np.float32)
 
 
+def parse_cases(args):
+    """[(name, prompt ids or text, max_new_tokens)] from the arguments, checked."""
+    specs = []
+    if args.cases or args.like:
+        if args.prompt or args.prompt_ids_file or args.name:
+            sys.exit("give --cases / --like, or --prompt / --prompt-ids-file, not both")
+        src = args.cases or args.like
+        with open(src) as f:
+            data = json.load(f)
+        if args.like:
+            data = [{"name": c["name"], "prompt_ids": c["prompt_ids"],
+                     "max_new_tokens": len(c["reference_ids"])} for c in data["cases"]]
+        if not isinstance(data, list):
+            sys.exit(f"{src}: expected a JSON list of cases")
+        for i, c in enumerate(data):
+            if not isinstance(c, dict) or ("prompt" in c) == ("prompt_ids" in c):
+                sys.exit(f"{src}: case {i} needs exactly one of 'prompt' and 'prompt_ids'")
+            specs.append((c.get("name", f"case{i}"), c.get("prompt", c.get("prompt_ids")),
+                          c.get("max_new_tokens", args.max_new_tokens)))
+    else:
+        prompts = list(args.prompt)
+        for f in args.prompt_ids_file:
+            with open(f) as fh:
+                prompts.append(json.load(fh))
+        if args.name and len(args.name) != len(prompts):
+            sys.exit(f"--name given {len(args.name)} times for {len(prompts)} prompts")
+        names = args.name or [f"case{i}" for i in range(len(prompts))]
+        specs = [(n, p, args.max_new_tokens) for n, p in zip(names, prompts)]
+    if not specs:
+        sys.exit("give at least one --prompt, --prompt-ids-file, --cases or --like")
+    names = [n for n, _, _ in specs]
+    for name in names:
+        if not isinstance(name, str) or not name or not all(ch.isalnum() or ch in "-_." for ch in name):
+            sys.exit(f"case name {name!r}: use letters, digits, '-', '_' and '.'")
+    if len(set(names)) != len(names):
+        sys.exit("case names must differ")
+    tokenizer = None
+    cases = []
+    for name, prompt, n in specs:
+        if not isinstance(n, int) or n < 1:
+            sys.exit(f"case {name}: max_new_tokens must be at least 1")
+        if isinstance(prompt, str):
+            if tokenizer is None:
+                try:
+                    tokenizer = AutoTokenizer.from_pretrained(args.model)
+                except Exception as e:  # e.g. no tokenizers library: give ids instead
+                    sys.exit(f"case {name}: cannot load the tokenizer of {args.model} ({e}); "
+                             "give prompt ids instead")
+            prompt = tokenizer(prompt, add_special_tokens=False)["input_ids"]
+        if not isinstance(prompt, list) or not all(isinstance(i, int) and i >= 0 for i in prompt):
+            sys.exit(f"case {name}: expected a list of token ids")
+        if not prompt:
+            sys.exit(f"case {name}: the prompt has no tokens")
+        cases.append((name, prompt, n))
+    return cases
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--model", required=True, help="Hugging Face checkpoint directory")
     ap.add_argument("--prompt", action="append", default=[], help="prompt text (repeatable)")
     ap.add_argument("--prompt-ids-file", action="append", default=[], help="JSON list of ids (repeatable)")
-    ap.add_argument("--max-new-tokens", type=int, default=32)
+    ap.add_argument("--name", action="append", default=[], help="case names, in prompt order (repeatable)")
+    ap.add_argument("--cases", help="JSON list of {name, prompt | prompt_ids, max_new_tokens}")
+    ap.add_argument("--like", help="take the cases of this reference file")
+    ap.add_argument("--max-new-tokens", type=int, default=32, help="per case, unless the case says")
     ap.add_argument("--logits", action="store_true", help="write every step's logits as .npy")
     ap.add_argument("--hidden-states", action="store_true", help="write the prompts' hidden states as .npy")
     ap.add_argument("--bf16-anchor", action="store_true", help="also score Hugging Face in bfloat16")
     ap.add_argument("--out", required=True, help="reference JSON to write (.npy files go beside it)")
     args = ap.parse_args()
 
-    prompts = []
-    if args.prompt:
-        tokenizer = AutoTokenizer.from_pretrained(args.model)
-        prompts += [tokenizer(p, add_special_tokens=False)["input_ids"] for p in args.prompt]
-    for f in args.prompt_ids_file:
-        with open(f) as fh:
-            ids = json.load(fh)
-        if not isinstance(ids, list) or not ids or not all(isinstance(i, int) and i >= 0 for i in ids):
-            sys.exit(f"{f}: expected a JSON list of token ids")
-        prompts.append(ids)
-    if not prompts:
-        sys.exit("give at least one --prompt or --prompt-ids-file")
-    if args.max_new_tokens < 1:
-        sys.exit("--max-new-tokens must be at least 1")
-
+    prompts = parse_cases(args)
     out_dir = os.path.dirname(os.path.abspath(args.out))
+    try:
+        os.makedirs(out_dir, exist_ok=True)
+    except OSError as e:
+        sys.exit(f"--out {args.out}: cannot create its folder ({e.strerror})")
+    if not os.access(out_dir, os.W_OK):
+        sys.exit(f"--out {args.out}: its folder is not writable")
     stem = os.path.splitext(os.path.basename(args.out))[0]
     model = load(args.model, torch.float32)
     vocab = model.config.vocab_size
-    for p in prompts:
+    for name, p, _ in prompts:
         if max(p) >= vocab:
-            sys.exit(f"prompt id {max(p)} is outside the model's vocabulary ({vocab})")
+            sys.exit(f"case {name}: prompt id {max(p)} is outside the model's vocabulary ({vocab})")
 
     cases = []
-    for n, prompt in enumerate(prompts):
-        name = f"case{n}"
-        case, logits = greedy_case(model, prompt, args.max_new_tokens, args.logits)
+    for name, prompt, n in prompts:
+        case, logits = greedy_case(model, prompt, n, args.logits)
         case = {"name": name, **case}
         case["teacher_forced_argmax_matches"] = teacher_forced(model, prompt, case["reference_ids"])[0]
         if args.logits:
@@ -146,14 +212,14 @@ def main():
             np.save(os.path.join(out_dir, case["hidden_states_npy"]), hidden_states(model, prompt))
         cases.append(case)
         print(f"{name}: {len(prompt)} prompt tokens, {len(case['reference_ids'])} reference tokens", file=sys.stderr)
+    generator = generator_name(model)
     del model
 
     ref = {
         "format": "bringup-reference/1",
         "model": os.path.basename(os.path.normpath(args.model)),
         "weights_sha256": sha256_files(weight_files(args.model)),
-        "generator": f"transformers {transformers.__version__} Qwen2ForCausalLM float32 eager, "
-                     f"greedy with KV cache; torch {torch.__version__}",
+        "generator": generator,
     }
     if args.bf16_anchor:
         bf16 = load(args.model, torch.bfloat16)

@@ -40,6 +40,15 @@ class Checkpoint {
   // Opens config.json, generation_config.json (optional) and model.safetensors or the shards
   // listed in model.safetensors.index.json. Throws Error naming the file and what is wrong.
   static Checkpoint open(const std::filesystem::path& dir);
+  // A checkpoint whose tensors live in the caller's memory (a framework's model already loaded,
+  // e.g. a Hugging Face model in Python): config.json's and generation_config.json's text (the
+  // latter may be empty) and a view of every tensor. The memory must stay valid while the
+  // checkpoint is used; build_model copies what the model keeps. `label` names the model in
+  // results and stands in for the file in errors. Throws Error for a view whose bytes do not
+  // match its shape and dtype, a null pointer, or a name given twice.
+  static Checkpoint from_memory(const std::string& label, const std::string& config_json,
+                                const std::string& generation_config_json,
+                                std::vector<TensorView> tensors);
 
   Checkpoint(Checkpoint&&) noexcept;
   Checkpoint& operator=(Checkpoint&&) noexcept;
@@ -63,6 +72,7 @@ class Checkpoint {
  private:
   Checkpoint() = default;
   std::filesystem::path dir_;
+  std::string label_;  // from_memory's label; name() otherwise comes from dir_
   ModelConfig config_;
   GenerationConfig generation_;
   std::vector<std::unique_ptr<MappedFile>> files_;

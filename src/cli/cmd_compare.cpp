@@ -6,10 +6,7 @@
 
 #include "cli/commands.h"
 #include "cli/common.h"
-#include "eval/hidden_states.h"
-#include "eval/reference.h"
-#include "io/json_fields.h"
-#include "io/npy.h"
+#include "eval/compare.h"
 
 namespace bringup::cli {
 
@@ -23,11 +20,6 @@ struct CompareArgs {
   bool json = false;
 };
 
-struct Row {
-  std::string name;  // as in the checkpoint's tensor names
-  double pcc, max_abs_err;
-};
-
 int run_compare(const CompareArgs& a) {
   if (!(a.pcc > 0.0 && a.pcc <= 1.0))
     throw Error("--pcc must be in (0, 1], not " + std::to_string(a.pcc));
@@ -35,91 +27,36 @@ int run_compare(const CompareArgs& a) {
   if (!a.reference.empty() && !prompt.empty())
     throw Error("give either --reference or a prompt, not both");
   const Checkpoint ck = Checkpoint::open(a.model.model);
-  const ModelConfig& c = ck.config();
-  const int64_t layers = c.num_hidden_layers;
-
-  // The baseline: hidden states from a reference file, or the fp32 path's.
-  std::optional<HiddenStates> base;
-  std::vector<float> hf;  // [L + 1, T, H] from the file
-  std::string baseline;
+  LayerBaseline base;
   if (!a.reference.empty()) {
-    const Reference ref = load_reference(a.reference);
-    check_reference_vocab(ref, c.vocab_size, a.reference);
-    const ReferenceCase* with = nullptr;
-    for (const ReferenceCase& rc : ref.cases) {
-      if (rc.hidden_states_npy && !with) with = &rc;
-    }
-    if (!with) throw Error(a.reference + ": no case has hidden_states_npy to compare with");
-    prompt = with->prompt_ids;
-    const NpyArray arr = read_npy(ref.dir / *with->hidden_states_npy);
-    const std::vector<int64_t> want = {layers + 1, static_cast<int64_t>(prompt.size()),
-                                       c.hidden_size};
-    if (arr.shape != want) {
-      throw Error((ref.dir / *with->hidden_states_npy).string() +
-                  ": expected hidden states of shape [" + std::to_string(want[0]) + ", " +
-                  std::to_string(want[1]) + ", " + std::to_string(want[2]) + "]");
-    }
-    hf = arr.data;
-    baseline = a.reference + " (case " + with->name + ")";
+    base = baseline_from_reference(a.reference, ck.config());
   } else {
-    if (prompt.empty()) prompt = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12};
-    check_fp32_fits(c, static_cast<int64_t>(prompt.size()));
+    check_fp32_fits(ck.config(), prompt.empty() ? 12 : static_cast<int64_t>(prompt.size()));
     auto device = make_cpu_device(a.model.threads);
-    auto fp32 = build_model(ck, *device, static_cast<int64_t>(prompt.size()), Precision::kFp32);
-    base = capture_hidden_states(*fp32, prompt);
-    baseline = "the fp32 path";
+    base = baseline_from_fp32(ck, *device, prompt);
   }
   ModelArgs margs = a.model;
-  if (margs.max_seq_len == 0) margs.max_seq_len = static_cast<int64_t>(prompt.size());
+  if (margs.max_seq_len == 0) margs.max_seq_len = static_cast<int64_t>(base.prompt.size());
   LoadedModel m = load_model(margs);
-  const HiddenStates got = capture_hidden_states(*m.model, prompt);
-
-  std::vector<Row> rows;
-  const size_t plane = static_cast<size_t>(got.positions * got.hidden);
-  auto add = [&](const std::string& name, std::span<const float> mine, std::span<const float> ref) {
-    rows.push_back({name, pearson(mine, ref), max_abs_diff(mine, ref)});
-  };
-  auto hf_plane = [&](int64_t i) { return std::span<const float>(hf.data() + i * plane, plane); };
-  add("model.embed_tokens", got.embedding,
-      base ? std::span<const float>(base->embedding) : hf_plane(0));
-  for (int64_t l = 0; l < layers; ++l) {
-    const std::string p = "model.layers." + std::to_string(l);
-    if (base) {
-      add(p + " attention", got.after_attention[l], base->after_attention[l]);
-      add(p + " mlp", got.after_mlp[l], base->after_mlp[l]);
-    } else if (l + 1 < layers) {
-      add(p + " mlp", got.after_mlp[l], hf_plane(l + 1));
-    }
-  }
-  add("model.norm", got.final_norm,
-      base ? std::span<const float>(base->final_norm) : hf_plane(layers));
-
-  const Row* first = nullptr;
-  for (const Row& r : rows) {
-    if (!first && r.pcc < a.pcc) first = &r;
-  }
+  const LayerComparison cmp = compare_layers(*m.model, base);
+  const LayerRow* first = cmp.first_below(a.pcc);
   const std::string prec(precision_name(m.model->precision()));
   if (a.json) {
-    Json j = {{"model", ck.name()},         {"precision", prec},      {"baseline", baseline},
-              {"positions", got.positions}, {"pcc_threshold", a.pcc}, {"rows", Json::array()}};
-    for (const Row& r : rows)
-      j["rows"].push_back({{"block", r.name}, {"pcc", r.pcc}, {"max_abs_err", r.max_abs_err}});
-    j["first_divergence"] = first ? Json(first->name) : Json(nullptr);
-    std::printf("%s\n", j.dump(2).c_str());
+    std::printf("%s\n", cmp.to_json(ck.name(), prec, a.pcc).dump(2).c_str());
     return 0;
   }
   std::printf("%s under %s against %s, %lld prompt positions (residual stream after each block)\n",
-              ck.name().c_str(), prec.c_str(), baseline.c_str(),
-              static_cast<long long>(got.positions));
+              ck.name().c_str(), prec.c_str(), cmp.baseline.c_str(),
+              static_cast<long long>(cmp.positions));
   std::printf("| %-28s | %-10s | %-11s |\n| %s | %s | %s |\n", "block", "PCC", "max abs err",
               std::string(28, '-').c_str(), std::string(10, '-').c_str(),
               std::string(11, '-').c_str());
-  for (const Row& r : rows) {
-    std::printf("| %-28s | %10.6f | %11.5f |%s\n", r.name.c_str(), r.pcc, r.max_abs_err,
+  for (const LayerRow& r : cmp.rows) {
+    std::printf("| %-28s | %10.6f | %11.5f |%s\n", r.block.c_str(), r.pcc, r.max_abs_err,
                 r.pcc < a.pcc ? " <" : "");
   }
   if (first) {
-    std::printf("first divergence: %s (PCC %.6f < %g)\n", first->name.c_str(), first->pcc, a.pcc);
+    std::printf("first divergence: %s (PCC %.6f < %g)\n", first->block.c_str(), first->pcc, a.pcc);
   } else {
     std::printf("first divergence: none (every PCC >= %g)\n", a.pcc);
   }

@@ -8,11 +8,8 @@
 
 #include "cli/commands.h"
 #include "cli/common.h"
-#include "eval/kl_divergence.h"
-#include "eval/self_reference.h"
-#include "eval/teacher_forcing.h"
+#include "eval/evaluate.h"
 #include "io/json_fields.h"
-#include "io/npy.h"
 
 namespace bringup::cli {
 
@@ -32,53 +29,6 @@ void print_scores(const std::string& title, int64_t top1, int64_t top5, int64_t 
               accuracy_line("Top-5", top5, steps).c_str());
 }
 
-// The reference and, per case, its full logits ([N, vocab]) where known.
-struct Scoring {
-  Reference ref;
-  std::vector<std::vector<float>> logits;
-  std::string source;
-};
-
-Scoring reference_from_file(const std::string& file, int64_t vocab) {
-  Scoring s;
-  s.ref = load_reference(file);
-  s.source = file;
-  check_reference_vocab(s.ref, vocab, file);
-  for (const ReferenceCase& c : s.ref.cases) {
-    std::vector<float> l;
-    if (c.logits_npy) {
-      const NpyArray a = read_npy(s.ref.dir / *c.logits_npy);
-      if (a.shape.size() != 2 || a.shape[0] != static_cast<int64_t>(c.reference_ids.size()) ||
-          a.shape[1] != vocab) {
-        throw Error((s.ref.dir / *c.logits_npy).string() + ": expected logits of shape [" +
-                    std::to_string(c.reference_ids.size()) + ", " + std::to_string(vocab) + "]");
-      }
-      l = a.data;
-    }
-    s.logits.push_back(std::move(l));
-  }
-  return s;
-}
-
-Scoring reference_from_prompt(const EvalArgs& a, std::vector<int32_t> prompt) {
-  if (prompt.empty()) prompt = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12};  // the seed's default
-  if (a.max_new_tokens < 1) throw Error("--max-new-tokens must be at least 1");
-  const Checkpoint ck = Checkpoint::open(a.model.model);
-  const int64_t len = static_cast<int64_t>(prompt.size()) + a.max_new_tokens;
-  check_fp32_fits(ck.config(), len);
-  auto device = make_cpu_device(a.model.threads);
-  auto fp32 =
-      build_model(ck, *device, a.model.max_seq_len > 0 ? a.model.max_seq_len : 0, Precision::kFp32);
-  Scoring s;
-  s.source = "the fp32 path";
-  s.ref.model = ck.name();
-  s.ref.generator = "bringup fp32, greedy with KV cache";
-  s.logits.emplace_back();
-  s.ref.cases.push_back(
-      make_reference_case(*fp32, "prompt", prompt, a.max_new_tokens, &s.logits.back()));
-  return s;
-}
-
 int run_eval(const EvalArgs& a) {
   const std::vector<int32_t> prompt = resolve_prompt(a.prompt, a.model.model);
   if (!a.reference.empty() && !prompt.empty()) {
@@ -86,33 +36,29 @@ int run_eval(const EvalArgs& a) {
   }
   const int64_t vocab =
       load_model_config(std::filesystem::path(a.model.model) / "config.json").vocab_size;
-  const Scoring scoring = a.reference.empty() ? reference_from_prompt(a, prompt)
-                                              : reference_from_file(a.reference, vocab);
+  Scoring scoring;
+  if (a.reference.empty()) {
+    const Checkpoint ck = Checkpoint::open(a.model.model);
+    const size_t prompt_len = prompt.empty() ? 12 : prompt.size();  // the seed's default prompt
+    check_fp32_fits(ck.config(),
+                    static_cast<int64_t>(prompt_len) + std::max<int64_t>(a.max_new_tokens, 1));
+    auto device = make_cpu_device(a.model.threads);
+    scoring = scoring_from_fp32(ck, *device, prompt, a.max_new_tokens, a.model.max_seq_len);
+  } else {
+    scoring = scoring_from_file(a.reference, vocab);
+  }
   LoadedModel m = load_model(a.model);
   EvalOptions options;
   options.prefill_decode = a.prefill_decode;
+  const EvalReport r = evaluate(*m.model, scoring, options, m.checkpoint.name());
 
-  EvalTotals total;
-  KlDivergence kl;
-  for (size_t i = 0; i < scoring.ref.cases.size(); ++i) {
-    const ReferenceCase& c = scoring.ref.cases[i];
-    const std::vector<float>& full = scoring.logits[i];
-    const CaseScore s =
-        teacher_force(*m.model, c, options, [&](size_t step, std::span<const float> l) {
-          if (!full.empty())
-            kl.add({full.data() + step * vocab, static_cast<size_t>(vocab)}, l,
-                   c.reference_ids[step]);
-        });
-    total.add(s);
+  for (const CaseScore& s : r.cases) {
     print_scores("case " + s.name + ": prompt " + std::to_string(s.prompt_len) + " tokens, " +
                      std::to_string(s.steps) + " scored steps",
                  s.top1, s.top5, s.steps);
     std::printf("max |logit - reference| over reference top-5: %.6f\n", s.max_abs_logit_err);
   }
-  const double decode_tps =
-      total.decode_seconds > 0 ? total.decode_steps / total.decode_seconds : 0;
-  const double prefill_tps =
-      total.prefill_seconds > 0 ? total.prompt_tokens / total.prefill_seconds : 0;
+  const KlDivergence& kl = r.kl;
   if (kl.steps() > 0) {
     std::printf("KL divergence from %s over %zu steps with full reference logits:\n",
                 scoring.source.c_str(), kl.steps());
@@ -126,33 +72,11 @@ int run_eval(const EvalArgs& a) {
                    (scoring.ref.cases.size() == 1 ? "" : "s") + ", " +
                    std::string(precision_name(m.model->precision())) +
                    ", reference: " + scoring.source + ")",
-               total.top1, total.top5, total.steps);
-  std::printf("prefill %.1f tokens/s, decode %.2f tokens/s (%s)\n", prefill_tps, decode_tps,
+               r.total.top1, r.total.top5, r.total.steps);
+  std::printf("prefill %.1f tokens/s, decode %.2f tokens/s (%s)\n",
+              r.metrics["prefill_tok_s"].get<double>(), r.metrics["decode_tok_s"].get<double>(),
               device_name(*m.device).c_str());
-
-  const double steps = static_cast<double>(total.steps);
-  Json metrics = {{"mode", a.prefill_decode ? "cpu-prefill-decode" : "cpu"},
-                  {"model", m.checkpoint.name()},
-                  {"precision", std::string(precision_name(m.model->precision()))},
-                  {"top1", total.top1 / steps},
-                  {"top5", total.top5 / steps},
-                  {"total", total.steps},
-                  {"prefill_len", total.prompt_tokens},
-                  {"decode_len", total.decode_steps},
-                  {"max_seq_len", m.model->max_seq_len()},
-                  {"batch", 1},
-                  {"cases", scoring.ref.cases.size()},
-                  {"max_abs_logit_err", total.max_abs_logit_err},
-                  {"prefill_tok_s", prefill_tps},
-                  {"decode_tok_s", decode_tps}};
-  if (kl.steps() > 0) {
-    metrics["kl_steps"] = kl.steps();
-    metrics["kl_mean"] = kl.mean();
-    metrics["kl_mean_stderr"] = kl.mean_stderr();
-    metrics["kl_p99"] = kl.percentile(99.0);
-    metrics["kl_max"] = kl.max();
-    metrics["rms_delta_p"] = kl.rms_delta_p();
-  }
+  const Json& metrics = r.metrics;
   if (!a.metrics_json.empty()) {
     std::ofstream out(a.metrics_json);
     out << metrics.dump(2) << "\n";

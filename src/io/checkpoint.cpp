@@ -108,6 +108,38 @@ Checkpoint Checkpoint::open(const fs::path& dir) {
   return ck;
 }
 
+Checkpoint Checkpoint::from_memory(const std::string& label, const std::string& config_json,
+                                   const std::string& generation_config_json,
+                                   std::vector<TensorView> tensors) {
+  Checkpoint ck;
+  ck.dir_ = label;
+  ck.label_ = label;
+  ck.config_ = parse_model_config(config_json, label + " config");
+  if (!generation_config_json.empty()) {
+    ck.generation_ = parse_generation_config(generation_config_json, label + " generation config");
+  }
+  for (TensorView& v : tensors) {
+    const std::string where = label + ": tensor '" + v.name + "'";
+    uint64_t numel = 1;
+    for (int64_t d : v.shape) {
+      if (d < 0 || (d > 0 && numel > (uint64_t{1} << 48) / static_cast<uint64_t>(d))) {
+        throw Error(where + " has an invalid shape");
+      }
+      numel *= static_cast<uint64_t>(d);
+    }
+    if (numel * storage_dtype_size(v.dtype) != v.bytes) {
+      throw Error(where + " holds " + std::to_string(v.bytes) + " bytes, its shape in " +
+                  std::string(storage_dtype_name(v.dtype)) + " needs " +
+                  std::to_string(numel * storage_dtype_size(v.dtype)));
+    }
+    if (v.data == nullptr && v.bytes > 0) throw Error(where + " has no data");
+    v.file = label;
+    const std::string name = v.name;
+    if (!ck.tensors_.emplace(name, std::move(v)).second) throw Error(where + " is given twice");
+  }
+  return ck;
+}
+
 void check_tensors(const std::vector<ExpectedTensor>& expected,
                    const std::map<std::string, TensorView>& tensors, const std::string& dir) {
   for (const ExpectedTensor& e : expected) {
@@ -147,6 +179,7 @@ void Checkpoint::release(const TensorView& t) const {
 }
 
 std::string Checkpoint::name() const {
+  if (!label_.empty()) return label_;
   // weakly_canonical resolves "." and "..", and a trailing '/' would leave filename() empty.
   std::error_code ec;
   fs::path p = fs::weakly_canonical(dir_, ec);
