@@ -32,7 +32,9 @@ def golden(name):
 
 def cli(*args, check=True):
     """Runs the bringup command; returns (stdout, stderr)."""
-    r = subprocess.run([CLI, *args], capture_output=True, text=True, timeout=600)
+    # Under the sanitizer build python preloads the shared ASan runtime; the command links its own.
+    env = {k: v for k, v in os.environ.items() if k != "LD_PRELOAD"}
+    r = subprocess.run([CLI, *args], capture_output=True, text=True, timeout=600, env=env)
     if check and r.returncode != 0:
         raise AssertionError(f"bringup {' '.join(args)} failed: {r.stderr}")
     return r.stdout, r.stderr

@@ -63,6 +63,26 @@ class HfGenerateTest(unittest.TestCase):
                 mine = self.ours[name](ids).logits
                 self.assertLess(float((mine - theirs).abs().max()), 5e-3)
 
+    def test_end_tokens_and_stopping_criteria_end_generation(self):
+        from transformers import StoppingCriteria, StoppingCriteriaList
+
+        name = "llama-gqa4-small"
+        ids = torch.tensor([self.prompt(name)])
+        kw = dict(attention_mask=ones(ids), do_sample=False, pad_token_id=0)
+        full = self.ours[name].generate(ids, max_new_tokens=16, **kw)[0, ids.shape[1]:].tolist()
+        end = full[5]
+        stopped = self.ours[name].generate(ids, max_new_tokens=16, eos_token_id=end, **kw)
+        self.assertEqual(stopped[0, ids.shape[1]:].tolist(), full[:full.index(end) + 1])
+
+        class AfterThree(StoppingCriteria):
+            def __call__(self, input_ids, scores, **kwargs):
+                return torch.full((input_ids.shape[0],), input_ids.shape[1] >= ids.shape[1] + 3)
+
+        short = self.ours[name].generate(ids, max_new_tokens=16,
+                                         stopping_criteria=StoppingCriteriaList([AfterThree()]),
+                                         **kw)
+        self.assertEqual(short[0, ids.shape[1]:].tolist(), full[:3])
+
     def test_the_model_from_a_path_equals_the_one_from_memory(self):
         name = "llama-gqa4-small"
         from_path = bringup.hf.build_model(golden(name), "cpu", 512, precision="bf16")
