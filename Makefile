@@ -19,7 +19,7 @@ DEBIAN_PACKAGES = build-essential cmake ninja-build pkg-config clang clang-forma
 SANITIZE_BUILD ?= build-asan
 FUZZ_BUILD ?= build-fuzz
 FUZZ_TARGETS = safetensors config tokenizer_load tokenizer_encode chat_template reference \
-  openai_request
+  openai_request gguf
 FUZZ_SECONDS ?= 20
 
 deps:
@@ -38,6 +38,10 @@ deps:
 	@[ -d tests/reference-js/node_modules/tokenizers ] || npm install --prefix tests/reference-js --no-audit --no-fund --no-save
 	@# The server's clients in its tests: the OpenAI SDK, and playwright-core driving chromium
 	@[ -d tests/server-js/node_modules/playwright-core ] || npm ci --prefix tests/server-js --no-audit --no-fund
+	@# GGUF references: Hugging Face's @huggingface/gguf reader, and llama.cpp's source as the npm
+	@# package node-llama-cpp ships it (its gguf-py writes and quantizes the GGUF test twins)
+	@[ -d tests/gguf-js/node_modules/@huggingface/gguf ] || npm ci --prefix tests/gguf-js --no-audit --no-fund
+	@[ -d tests/llama-cpp/llama.cpp/gguf-py ] || scripts/llama_cpp_source.sh tests/llama-cpp >/dev/null
 
 build: deps
 	cmake -S . -B $(BUILD) -G Ninja $(CMAKE_FLAGS)

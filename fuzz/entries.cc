@@ -11,10 +11,13 @@
 #include "bringup/error.h"
 #include "bringup/tokenizer.h"
 #include "chat/jinja.h"
+#include "core/host_matrix.h"
 #include "eval/reference.h"
+#include "io/gguf.h"
 #include "io/safetensors.h"
 #include "models/family.h"
 #include "server/openai.h"
+#include "tokenizer/gguf_vocab.h"
 
 namespace bringup::fuzz {
 
@@ -45,6 +48,32 @@ std::string nfc(const std::string& s) {
 }
 
 }  // namespace
+
+void gguf(const uint8_t* data, size_t size) {
+  try {
+    const auto* bytes = reinterpret_cast<const std::byte*>(data);
+    const GgufFile g = parse_gguf(bytes, size, "fuzz.gguf");
+    std::vector<float> row;
+    for (const GgufTensor& t : g.tensors) {
+      // The first and last rows: the offsets and sizes the reader checked are inside the input.
+      if (t.ne[0] > (int64_t{1} << 20)) continue;
+      row.resize(static_cast<size_t>(t.ne[0]));
+      convert_to_f32(t.dtype, bytes + t.offset, t.ne[0], row.data());
+      const size_t row_bytes = storage_bytes(t.dtype, t.ne[0]);
+      convert_to_f32(t.dtype, bytes + t.offset + t.bytes - row_bytes, t.ne[0], row.data());
+    }
+    try {
+      (void)gguf_model_config(g, "fuzz.gguf");
+    } catch (const Error&) {
+    }
+    if (gguf_has(g, "tokenizer.ggml.tokens")) {
+      const auto [tj, cfg] = gguf_tokenizer_files(g, "fuzz.gguf");
+      const Tokenizer tok = Tokenizer::parse(tj, cfg, "fuzz");
+      (void)tok.decode(tok.encode("Hello, world! 123"));
+    }
+  } catch (const Error&) {
+  }
+}
 
 void safetensors(const uint8_t* data, size_t size) {
   static const ModelConfig config = tiny();

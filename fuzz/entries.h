@@ -19,6 +19,9 @@ void tokenizer_encode(const uint8_t* data, size_t size);
 void chat_template(const uint8_t* data, size_t size);
 // The bringup-reference/1 reader and its vocabulary check.
 void reference(const uint8_t* data, size_t size);
+// A GGUF file: header, metadata and tensor table, every tensor's first and last row decoded,
+// the config its metadata implies, and its tokenizer (when it has one) encoding a little text.
+void gguf(const uint8_t* data, size_t size);
 // An OpenAI request body (first byte: 'c' chat, else completion) checked as the server checks it
 // with the real Qwen2 tokenizer, then answered with a made-up reply; only ApiError may escape.
 void openai_request(const uint8_t* data, size_t size);

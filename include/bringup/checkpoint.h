@@ -15,8 +15,28 @@
 
 namespace bringup {
 
-enum class StorageDType { kF32, kBF16, kF16 };
-std::string_view storage_dtype_name(StorageDType t);
+// How a checkpoint stores a tensor: element types (safetensors, GGUF), and ggml's block
+// quantizations (GGUF files), each block holding storage_block_elems() consecutive elements of a
+// row in storage_block_bytes() bytes.
+enum class StorageDType {
+  kF32,
+  kBF16,
+  kF16,
+  kQ8_0,
+  kQ4_0,
+  kQ4_1,
+  kQ5_0,
+  kQ5_1,
+  kQ4_K,
+  kQ5_K,
+  kQ6_K
+};
+std::string_view storage_dtype_name(StorageDType t);  // "F32", "BF16", ..., "Q4_K"
+int64_t storage_block_elems(StorageDType t);          // 1 for element types
+size_t storage_block_bytes(StorageDType t);
+// Bytes of n elements; n must be a multiple of the block (callers check rows when they load).
+size_t storage_bytes(StorageDType t, int64_t n);
+// Bytes per element of an element type (F32, BF16, F16).
 size_t storage_dtype_size(StorageDType t);
 
 // One tensor inside a mapped safetensors file.
@@ -39,6 +59,9 @@ class Checkpoint {
  public:
   // Opens config.json, generation_config.json (optional) and model.safetensors or the shards
   // listed in model.safetensors.index.json. Throws Error naming the file and what is wrong.
+  // `path` may also be a GGUF file (llama.cpp's format; architectures qwen2 and llama): its
+  // metadata becomes the config, its tensors are mapped under the Hugging Face names, and its
+  // quantized tensors are decoded as ggml decodes them when a model is built.
   static Checkpoint open(const std::filesystem::path& dir);
   // A checkpoint whose tensors live in the caller's memory (a framework's model already loaded,
   // e.g. a Hugging Face model in Python): config.json's and generation_config.json's text (the
@@ -71,13 +94,21 @@ class Checkpoint {
 
  private:
   Checkpoint() = default;
+  static Checkpoint open_gguf(const std::filesystem::path& file);
   std::filesystem::path dir_;
+  std::vector<std::vector<std::byte>> owned_;  // tensors rearranged from a GGUF file
   std::string label_;  // from_memory's label; name() otherwise comes from dir_
   ModelConfig config_;
   GenerationConfig generation_;
   std::vector<std::unique_ptr<MappedFile>> files_;
   std::map<std::string, TensorView> tensors_;
 };
+
+// Whether `path` is a GGUF file (by its first four bytes) rather than a checkpoint directory.
+bool is_gguf_file(const std::filesystem::path& path);
+// The config of a checkpoint directory (config.json) or a GGUF file (its metadata), without
+// opening the weights.
+ModelConfig load_checkpoint_config(const std::filesystem::path& path);
 
 // A tensor name and the [rows, cols] / [n] shape a config implies (a model family's tensor list).
 struct ExpectedTensor {

@@ -17,7 +17,11 @@ class Tokenizer {
  public:
   // Reads dir/tokenizer.json and, when present, dir/tokenizer_config.json. Throws Error naming the
   // file and field when they are missing, malformed or use a feature not implemented.
+  // `dir` may also be a GGUF file: its tokenizer.ggml.* metadata (tokenizer/gguf_vocab.h).
   static Tokenizer load(const std::filesystem::path& dir);
+  // Whether load() would find a tokenizer there: tokenizer.json in a directory, or a GGUF file
+  // with tokenizer.ggml.tokens.
+  static bool available(const std::filesystem::path& dir);
   // The same from the files' text (tokenizer_config may be empty); `source` names them in errors.
   static Tokenizer parse(std::string_view tokenizer_json, std::string_view tokenizer_config_json,
                          const std::string& source);

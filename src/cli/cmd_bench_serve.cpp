@@ -236,7 +236,7 @@ int run_bench_serve(const BenchServeArgs& a) {
   const Limits limits = probe_limits(a.threads, size_t{1} << 28);
   double flops_per_token = 0;  // the matrices every generated token multiplies
   if (!a.model.empty()) {
-    const ModelConfig cfg = load_model_config(std::filesystem::path(a.model) / "config.json");
+    const ModelConfig cfg = load_checkpoint_config(a.model);
     const std::shared_ptr<Device> dev = make_cpu_device(1);
     ModelOptions o;
     o.kv_budget_tokens = 1;

@@ -34,8 +34,7 @@ int run_eval(const EvalArgs& a) {
   if (!a.reference.empty() && !prompt.empty()) {
     throw Error("give either --reference or a prompt, not both");
   }
-  const int64_t vocab =
-      load_model_config(std::filesystem::path(a.model.model) / "config.json").vocab_size;
+  const int64_t vocab = load_checkpoint_config(a.model.model).vocab_size;
   Scoring scoring;
   if (a.reference.empty()) {
     const Checkpoint ck = Checkpoint::open(a.model.model);

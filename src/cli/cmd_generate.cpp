@@ -83,9 +83,7 @@ int run_batch(const GenerateArgs& a) {
   }
   check_model_dir(a.model.model);
   std::optional<Tokenizer> tokenizer;
-  if (std::filesystem::exists(std::filesystem::path(a.model.model) / "tokenizer.json")) {
-    tokenizer = Tokenizer::load(a.model.model);
-  }
+  if (Tokenizer::available(a.model.model)) tokenizer = Tokenizer::load(a.model.model);
   const Tokenizer* tok = tokenizer ? &*tokenizer : nullptr;
   // The requests are read (and refused) before the model is loaded.
   const Checkpoint ck = Checkpoint::open(a.model.model);
@@ -129,8 +127,7 @@ int run_generate(const GenerateArgs& a) {
   if (a.chat && !a.prompt_ids.empty()) throw Error("--chat needs a text prompt, not --prompt-ids");
   // The tokenizer is needed for text; with --prompt-ids the output falls back to ids without it.
   std::optional<Tokenizer> tokenizer;
-  const bool has_tokenizer =
-      std::filesystem::exists(std::filesystem::path(a.model.model) / "tokenizer.json");
+  const bool has_tokenizer = Tokenizer::available(a.model.model);
   if (a.prompt_ids.empty() || has_tokenizer) tokenizer = Tokenizer::load(a.model.model);
 
   std::vector<int32_t> prompt;

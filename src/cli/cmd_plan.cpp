@@ -23,7 +23,7 @@ struct PlanArgs {
 };
 
 int run_plan(const PlanArgs& a) {
-  const ModelConfig c = load_model_config(std::filesystem::path(a.model) / "config.json");
+  const ModelConfig c = load_checkpoint_config(a.model);
   if (a.batch < 1) throw Error("--batch must be at least 1");
   if (a.batch > INT32_MAX) throw Error("--batch is too large");
   if (a.kv_budget < 0) throw Error("--kv-budget must be positive");

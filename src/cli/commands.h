@@ -15,6 +15,7 @@ std::function<int()> add_detokenize(CLI::App& app);
 std::function<int()> add_bench(CLI::App& app);
 std::function<int()> add_plan(CLI::App& app);
 std::function<int()> add_synth(CLI::App& app);
+std::function<int()> add_convert(CLI::App& app);
 std::function<int()> add_reference(CLI::App& app);
 std::function<int()> add_compare(CLI::App& app);
 std::function<int()> add_serve(CLI::App& app);

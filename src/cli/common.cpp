@@ -44,8 +44,8 @@ void add_model_args(CLI::App* app, ModelArgs& args, bool model_required) {
 }
 
 void check_model_dir(const std::string& dir) {
-  if (!std::filesystem::is_directory(dir)) {
-    throw Error("--model '" + dir + "': no such directory");
+  if (!std::filesystem::is_directory(dir) && !is_gguf_file(dir)) {
+    throw Error("--model '" + dir + "': no such directory or GGUF file");
   }
 }
 

@@ -26,6 +26,7 @@ int main(int argc, char** argv) {
   add(bringup::cli::add_bench);
   add(bringup::cli::add_plan);
   add(bringup::cli::add_synth);
+  add(bringup::cli::add_convert);
   add(bringup::cli::add_reference);
   add(bringup::cli::add_compare);
   add(bringup::cli::add_serve);

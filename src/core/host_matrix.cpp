@@ -33,6 +33,10 @@ HostMatrix HostMatrix::of(const TensorView& t) {
   } else {
     throw Error(t.file + ": tensor '" + t.name + "' must be 1-D or 2-D");
   }
+  if (m.cols % storage_block_elems(t.dtype) != 0) {
+    throw Error(t.file + ": tensor '" + t.name + "' has rows of " + std::to_string(m.cols) +
+                " elements, not whole " + std::string(storage_dtype_name(t.dtype)) + " blocks");
+  }
   return m;
 }
 
@@ -95,8 +99,7 @@ void HostMatrix::row(int64_t r, float* out) const {
     }
     return;
   }
-  const int64_t elem = dtype == StorageDType::kF32 ? 4 : 2;  // F32, or BF16 / F16
-  convert_to_f32(dtype, data + r * cols * elem, cols, out);
+  convert_to_f32(dtype, data + storage_bytes(dtype, r * cols), cols, out);
 }
 
 std::vector<std::byte> encode_bfp_tiles(const HostMatrix& m, WeightFormat format) {

@@ -12,13 +12,15 @@
 
 #include "bringup/checkpoint.h"
 #include "core/dtype.h"
+#include "core/ggml_quants.h"
 
 namespace bringup {
 
 enum class WeightFormat { kF32, kBf16, kBfp8, kBfp4 };
 std::string_view weight_format_name(WeightFormat f);
 
-// n elements of dtype at src (any alignment) to fp32; exact for F32, BF16 and F16.
+// n elements of dtype at src (any alignment) to fp32; exact for F32, BF16 and F16, and for the
+// block types (n a multiple of the block) bit-identical to ggml's dequantization.
 inline void convert_to_f32(StorageDType dtype, const std::byte* src, int64_t n, float* out) {
   switch (dtype) {
     case StorageDType::kF32:
@@ -37,6 +39,9 @@ inline void convert_to_f32(StorageDType dtype, const std::byte* src, int64_t n, 
         std::memcpy(&h, src + 2 * i, 2);
         out[i] = f16_to_f32(h);
       }
+      return;
+    default:
+      dequantize_ggml(dtype, src, n, out);
       return;
   }
 }

@@ -22,9 +22,10 @@ int64_t TensorView::numel() const {
 }
 
 float TensorView::at(int64_t i) const {
-  float f;
-  convert_to_f32(dtype, data + i * static_cast<int64_t>(storage_dtype_size(dtype)), 1, &f);
-  return f;
+  const int64_t block = storage_block_elems(dtype);
+  float f[256];  // the largest block
+  convert_to_f32(dtype, data + storage_bytes(dtype, i / block * block), block, f);
+  return f[i % block];
 }
 
 namespace {
@@ -49,10 +50,11 @@ Checkpoint& Checkpoint::operator=(Checkpoint&&) noexcept = default;
 Checkpoint::~Checkpoint() = default;
 
 Checkpoint Checkpoint::open(const fs::path& dir) {
+  if (is_gguf_file(dir)) return open_gguf(dir);
   if (!fs::is_directory(dir)) {
     throw Error(dir.string() +
                 ": not a checkpoint directory (expected config.json and "
-                "model.safetensors inside)");
+                "model.safetensors inside) or a GGUF file");
   }
   Checkpoint ck;
   ck.dir_ = dir;
@@ -127,6 +129,10 @@ Checkpoint Checkpoint::from_memory(const std::string& label, const std::string& 
       }
       numel *= static_cast<uint64_t>(d);
     }
+    if (v.dtype != StorageDType::kF32 && v.dtype != StorageDType::kBF16 &&
+        v.dtype != StorageDType::kF16) {
+      throw Error(where + " must be F32, BF16 or F16");
+    }
     if (numel * storage_dtype_size(v.dtype) != v.bytes) {
       throw Error(where + " holds " + std::to_string(v.bytes) + " bytes, its shape in " +
                   std::string(storage_dtype_name(v.dtype)) + " needs " +
@@ -174,7 +180,10 @@ size_t Checkpoint::weight_bytes() const {
 
 void Checkpoint::release(const TensorView& t) const {
   for (const auto& f : files_) {
-    if (f->path() == t.file) f->release(static_cast<size_t>(t.data - f->data()), t.bytes);
+    // Tensors rearranged into memory of their own (owned_) are not in the mapping.
+    if (f->path() == t.file && t.data >= f->data() && t.data + t.bytes <= f->data() + f->size()) {
+      f->release(static_cast<size_t>(t.data - f->data()), t.bytes);
+    }
   }
 }
 

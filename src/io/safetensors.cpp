@@ -9,22 +9,6 @@
 
 namespace bringup {
 
-std::string_view storage_dtype_name(StorageDType t) {
-  switch (t) {
-    case StorageDType::kF32:
-      return "F32";
-    case StorageDType::kBF16:
-      return "BF16";
-    case StorageDType::kF16:
-      return "F16";
-  }
-  return "?";
-}
-
-size_t storage_dtype_size(StorageDType t) {
-  return t == StorageDType::kF32 ? 4 : 2;
-}
-
 StorageDType parse_storage_dtype(const std::string& name, const std::string& context) {
   if (name == "F32") return StorageDType::kF32;
   if (name == "BF16") return StorageDType::kBF16;

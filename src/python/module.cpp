@@ -629,6 +629,10 @@ PYBIND11_MODULE(_bringup, m) {
             return py::bytes(s).attr("decode")("utf-8", "replace");
           },
           py::arg("ids"))
+      .def_static(
+          "available", [](const std::string& dir) { return Tokenizer::available(dir); },
+          py::arg("dir"),
+          "Whether load(dir) finds a tokenizer (tokenizer.json, or in a GGUF file).")
       .def("token_id", &Tokenizer::token_id, py::arg("token"))
       .def("is_special", &Tokenizer::is_special, py::arg("id"))
       .def_property_readonly("vocab_size", &Tokenizer::vocab_size)

@@ -11,11 +11,14 @@
 #include <cstdlib>
 #include <memory>
 
+#include "bringup/checkpoint.h"
 #include "bringup/error.h"
 #include "core/mapped_file.h"
+#include "io/gguf.h"
 #include "io/json_fields.h"
 #include "tokenizer/bpe.h"
 #include "tokenizer/byte_level.h"
+#include "tokenizer/gguf_vocab.h"
 #include "tokenizer/utf8.h"
 
 namespace fs = std::filesystem;
@@ -203,11 +206,23 @@ Tokenizer& Tokenizer::operator=(Tokenizer&&) noexcept = default;
 Tokenizer::~Tokenizer() = default;
 
 Tokenizer Tokenizer::load(const fs::path& dir) {
+  if (is_gguf_file(dir)) {
+    const MappedFile file(dir);
+    const auto [tokenizer_json, config] =
+        gguf_tokenizer_files(parse_gguf(file.data(), file.size(), file.path()), file.path());
+    return parse(tokenizer_json, config, dir.string());
+  }
   const fs::path path = dir / "tokenizer.json";
   if (!fs::exists(path)) throw Error(path.string() + ": no tokenizer.json in the checkpoint");
   const fs::path config_path = dir / "tokenizer_config.json";
   const std::string config = fs::exists(config_path) ? read_text_file(config_path) : "";
   return parse(read_text_file(path), config, dir.string());
+}
+
+bool Tokenizer::available(const fs::path& dir) {
+  if (!is_gguf_file(dir)) return fs::exists(dir / "tokenizer.json");
+  const MappedFile file(dir);
+  return gguf_has(parse_gguf(file.data(), file.size(), file.path()), "tokenizer.ggml.tokens");
 }
 
 Tokenizer Tokenizer::parse(std::string_view tokenizer_json, std::string_view tokenizer_config_json,

@@ -79,6 +79,18 @@ Invocation setup(const std::string& kind, const fs::path& file, const fs::path& 
     copy_base(dir);
     return {{"detokenize", "--model", d, "--jsonl"}, test::slurp(file)};
   }
+  if (kind == "gguf") {
+    fs::create_directories(dir);
+    fs::copy_file(file, dir / "model.gguf");
+    return {{"generate", "--model", (dir / "model.gguf").string(), "--prompt-ids", "1 2",
+             "--max-new-tokens", "1"},
+            ""};
+  }
+  if (kind == "gguf_tokenizer") {
+    fs::create_directories(dir);
+    fs::copy_file(file, dir / "tokenizer.gguf");
+    return {{"tokenize", "--model", (dir / "tokenizer.gguf").string(), "hello"}, ""};
+  }
   ADD_FAILURE() << "unknown kind " << kind;
   return {};
 }
@@ -145,7 +157,9 @@ TEST(BadInputCatalogue, TheBaseIsValidForEveryKind) {
       {"reference", "reference.json"},
       {"npy", "logits.npy"},
       {"prompt", "prompt.txt"},
-      {"ids", "ids.jsonl"}};
+      {"ids", "ids.jsonl"},
+      {"gguf", "model.gguf"},
+      {"gguf_tokenizer", "tokenizer.gguf"}};
   test::TempDir tmp("catalogue-base");
   for (const auto& [kind, twin] : twins) {
     SCOPED_TRACE(kind);

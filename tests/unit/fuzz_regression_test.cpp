@@ -34,7 +34,7 @@ TEST(FuzzRegressions, ReplayWithoutCrashing) {
       {"safetensors", fuzz::safetensors},       {"config", fuzz::config},
       {"tokenizer_load", fuzz::tokenizer_load}, {"tokenizer_encode", fuzz::tokenizer_encode},
       {"chat_template", fuzz::chat_template},   {"reference", fuzz::reference},
-      {"openai_request", fuzz::openai_request}};
+      {"openai_request", fuzz::openai_request}, {"gguf", fuzz::gguf}};
   int regressions = 0, seeds = 0;
   for (const auto& t : targets) {
     replay(fs::path(BRINGUP_TEST_DATA) / "fuzz-regressions" / t.name, t.entry, &regressions);

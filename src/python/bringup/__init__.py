@@ -52,14 +52,14 @@ def compare(model, reference=None, prompt=None, checkpoint=None, pcc=0.99, model
 
 
 class LLM:
-    """A checkpoint directory loaded for generation: its model on a CPU device and its tokenizer
-    (when the directory has one)."""
+    """A checkpoint directory or GGUF file loaded for generation: its model on a CPU device and
+    its tokenizer (when it has one)."""
 
     def __init__(self, model_dir, precision="bfp8-mixed", threads=0, **options):
         self.checkpoint = Checkpoint.open(_os.fspath(model_dir))
         self.device = Device(threads)
         self.model = build_model(self.checkpoint, self.device, precision=precision, **options)
-        has_tokenizer = _os.path.exists(_os.path.join(_os.fspath(model_dir), "tokenizer.json"))
+        has_tokenizer = Tokenizer.available(_os.fspath(model_dir))
         self.tokenizer = Tokenizer.load(_os.fspath(model_dir)) if has_tokenizer else None
 
     def _ids(self, prompt):

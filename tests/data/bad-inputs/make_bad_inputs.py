@@ -14,6 +14,8 @@ Kinds (the test, tests/cli/bad_input_catalogue_test.cpp, sets each up):
   npy                the logits_npy of an otherwise valid reference
   prompt             a --prompt-file
   ids                stdin of detokenize --jsonl
+  gguf               a GGUF file given as --model (generate with prompt ids)
+  gguf_tokenizer     a GGUF file given as --model to tokenize
 """
 
 import json
@@ -54,6 +56,73 @@ def safetensors(tensors, edit=None, raw_header=None, data_extra=b""):
         edit(header)
     text = raw_header if raw_header is not None else json.dumps(header)
     return struct.pack("<Q", len(text)) + text.encode() + data + data_extra
+
+
+# GGUF, written here by hand (independent of bringup's reader and of gguf-py): value types.
+U8, I8, U16, I16, U32, I32, F32, BOOL, STR, ARR, U64, I64, F64 = range(13)
+
+
+def gguf_str(s):
+    b = s if isinstance(s, bytes) else s.encode()
+    return struct.pack("<Q", len(b)) + b
+
+
+def gguf_value(t, v):
+    if t == STR:
+        return gguf_str(v)
+    if t == ARR:
+        et, items = v
+        return struct.pack("<IQ", et, len(items)) + b"".join(gguf_value(et, x) for x in items)
+    return struct.pack("<" + {U8: "B", I8: "b", U16: "H", I16: "h", U32: "I", I32: "i", F32: "f",
+                              BOOL: "B", U64: "Q", I64: "q", F64: "d"}[t], v)
+
+
+def gguf(kvs, tensors, version=3, alignment=32, tensor_count=None):
+    """kvs: [(key, type, value)]; tensors: [(name, ne, ggml type, data bytes, offset or None)]."""
+    out = b"GGUF" + struct.pack("<IQQ", version, len(tensors) if tensor_count is None else tensor_count,
+                                len(kvs))
+    for k, t, v in kvs:
+        out += gguf_str(k) + struct.pack("<I", t) + gguf_value(t, v)
+    data, offsets = b"", []
+    for name, ne, ty, raw, off in tensors:
+        if off is None:
+            off = len(data)
+            data += raw + bytes((-len(raw)) % alignment)
+        offsets.append(off)
+    for (name, ne, ty, raw, _), off in zip(tensors, offsets):
+        out += gguf_str(name) + struct.pack("<I", len(ne)) + b"".join(struct.pack("<Q", n) for n in ne)
+        out += struct.pack("<IQ", ty, off)
+    out += bytes((-len(out)) % alignment)
+    return out + data
+
+
+GGUF_NAMES = {"model.embed_tokens.weight": "token_embd.weight", "model.norm.weight": "output_norm.weight"}
+for _hf, _g in (("input_layernorm", "attn_norm"), ("post_attention_layernorm", "ffn_norm"),
+                ("self_attn.q_proj", "attn_q"), ("self_attn.k_proj", "attn_k"),
+                ("self_attn.v_proj", "attn_v"), ("self_attn.o_proj", "attn_output"),
+                ("mlp.gate_proj", "ffn_gate"), ("mlp.up_proj", "ffn_up"), ("mlp.down_proj", "ffn_down")):
+    for _s in ("weight", "bias"):
+        GGUF_NAMES[f"model.layers.0.{_hf}.{_s}"] = f"blk.0.{_g}.{_s}"
+
+
+def tiny_gguf_kvs():
+    return [("general.architecture", STR, "qwen2"), ("qwen2.context_length", U32, 16),
+            ("qwen2.embedding_length", U32, 4), ("qwen2.block_count", U32, 1),
+            ("qwen2.feed_forward_length", U32, 4), ("qwen2.attention.head_count", U32, 2),
+            ("qwen2.attention.head_count_kv", U32, 1),
+            ("qwen2.attention.layer_norm_rms_epsilon", F32, 1e-6), ("qwen2.rope.freq_base", F32, 10000.0),
+            ("tokenizer.ggml.eos_token_id", U32, 7)]
+
+
+def tiny_gguf_tensors():
+    out = []
+    for k, (name, shape) in enumerate(tiny_tensors()):
+        n = 1
+        for d in shape:
+            n *= d
+        raw = b"".join(struct.pack("<e", ((k * 7 + j) % 64 - 32) / 64) for j in range(n))  # F16
+        out.append((GGUF_NAMES[name], list(reversed(shape)), 1, raw, None))
+    return out
 
 
 def main():
@@ -229,6 +298,108 @@ def main():
     put(ids, "line-not-an-array.jsonl", '"hello"\n', "expected a JSON array")
     put(ids, "id-not-an-integer.jsonl", "[1.5]\n", "integer token ids")
 
+    g = "gguf"
+    kvs, tens = tiny_gguf_kvs(), tiny_gguf_tensors()
+    put(g, "bad-magic.gguf", b"GGUX" + gguf(kvs, tens)[4:], "no such directory or GGUF file")
+    put(g, "version-1.gguf", gguf(kvs, tens, version=1), "GGUF version 1 is not supported")
+    put(g, "big-endian.gguf", gguf(kvs, tens, version=3 << 24), "big-endian GGUF files are not supported")
+    put(g, "truncated-header.gguf", b"GGUF" + struct.pack("<I", 3) + b"\x01\x00", "truncated")
+    put(g, "string-length-past-end.gguf",
+        b"GGUF" + struct.pack("<IQQ", 3, 0, 1) + struct.pack("<Q", 1 << 40) + b"key" + bytes(16),
+        "past the end of the file")
+    put(g, "array-count-overflows.gguf",
+        b"GGUF" + struct.pack("<IQQ", 3, 0, 1) + gguf_str("a") + struct.pack("<IIQ", ARR, U64, 1 << 61),
+        "does not fit in the file")
+    put(g, "tensor-count-too-large.gguf", gguf(kvs, tens, tensor_count=1 << 40), "tensor count")
+    put(g, "nested-arrays-too-deep.gguf",
+        gguf(kvs + [("deep", ARR, (ARR, [(ARR, [(ARR, [(ARR, [(U8, [1])])])])]))], tens), "nested deeper")
+    put(g, "unknown-value-type.gguf",
+        b"GGUF" + struct.pack("<IQQ", 3, 0, 1) + gguf_str("a") + struct.pack("<I", 13) + bytes(8),
+        "unknown value type 13")
+    put(g, "bool-not-0-or-1.gguf", gguf(kvs + [("flag", BOOL, 2)], tens), "is not 0 or 1")
+    put(g, "duplicate-key.gguf", gguf(kvs + [kvs[1]], tens), "appears twice")
+    put(g, "alignment-not-power-of-two.gguf", gguf(kvs + [("general.alignment", U32, 24)], tens),
+        "general.alignment must be a power of two")
+    t2 = list(tens)
+    t2[0] = (t2[0][0], t2[0][1], t2[0][2], t2[0][3], 1 << 30)
+    put(g, "tensor-data-out-of-bounds.gguf", gguf(kvs, t2), "runs past the end of the file")
+    t2 = list(tens)
+    t2[1] = (t2[1][0], t2[1][1], t2[1][2], t2[1][3], 0)
+    t2[0] = (t2[0][0], t2[0][1], t2[0][2], t2[0][3], 0)
+    put(g, "overlapping-tensors.gguf", gguf(kvs, t2), "overlap")
+    t2 = list(tens)
+    t2[0] = (t2[0][0], t2[0][1], 99, t2[0][3], None)
+    put(g, "unknown-tensor-type.gguf", gguf(kvs, t2), "unknown type id 99")
+    t2 = list(tens)
+    t2[0] = (t2[0][0], t2[0][1], 10, t2[0][3], None)
+    put(g, "unsupported-tensor-type-q2_k.gguf", gguf(kvs, t2), "has type Q2_K")
+    t2 = list(tens)
+    t2[0] = (t2[0][0], [1 << 33, 1 << 33], 1, t2[0][3], None)
+    put(g, "dimensions-overflow.gguf", gguf(kvs, t2), "product overflows")
+    t2 = list(tens)
+    t2[0] = (t2[0][0], [4, 8, 1, 1, 1], 1, t2[0][3], None)
+    put(g, "five-dimensions.gguf", gguf(kvs, t2), "5 dimensions")
+    t2 = list(tens)
+    t2[0] = (t2[0][0], t2[0][1], t2[0][2], t2[0][3], 0)
+    t2[1] = (t2[1][0], t2[1][1], t2[1][2], t2[1][3], 96)
+    t2[2] = (t2[2][0], t2[2][1], t2[2][2], t2[2][3], 100)
+    put(g, "misaligned-offset.gguf", gguf(kvs, t2), "is not a multiple of the alignment")
+    t2 = list(tens)
+    t2[0] = (t2[0][0], t2[0][1], 8, bytes(34 * 2), None)  # Q8_0 rows of 4 elements
+    put(g, "rows-not-whole-blocks.gguf", gguf(kvs, t2), "not whole Q8_0 blocks")
+    t2 = list(tens)
+    t2[1] = (t2[0][0], t2[1][1], t2[1][2], t2[1][3], None)
+    put(g, "duplicate-tensor.gguf", gguf(kvs, t2), "appears twice")
+    t2 = list(tens) + [("blk.0.mystery.weight", [4], 0, bytes(16), None)]
+    put(g, "unknown-tensor-name.gguf", gguf(kvs, t2), "'blk.0.mystery.weight' is not one bringup knows")
+    t2 = [t if t[0] != "blk.0.attn_q.weight" else (t[0], [4, 5], 1, bytes(2 * 20), None) for t in tens]
+    put(g, "tensor-shape-disagrees-with-config.gguf", gguf(kvs, t2), "has shape [5, 4]")
+    put(g, "missing-embedding-length.gguf", gguf([kv for kv in kvs if kv[0] != "qwen2.embedding_length"], tens),
+        "missing metadata key 'qwen2.embedding_length'")
+    put(g, "architecture-gpt2.gguf", gguf([("general.architecture", STR, "gpt2")] + kvs[1:], tens),
+        "general.architecture is 'gpt2'")
+    put(g, "rope-scaling-longrope.gguf", gguf(kvs + [("qwen2.rope.scaling.type", STR, "longrope")], tens),
+        "qwen2.rope.scaling.type' is 'longrope'")
+    put(g, "head-count-not-a-number.gguf",
+        gguf([kv if kv[0] != "qwen2.attention.head_count" else (kv[0], STR, "two") for kv in kvs], tens),
+        "'qwen2.attention.head_count' must be a number")
+
+    # A GGUF tokenizer: the small base tokenizer as llama.cpp's convert writes one.
+    # (the special tokens renumbered right after the others, keeping the file small)
+    small_vocab = dict(small["model"]["vocab"])
+    special = set()
+    for t in small["added_tokens"]:
+        special.add(max(small_vocab.values()) + 1)
+        small_vocab[t["content"]] = max(small_vocab.values()) + 1
+    n_tok = max(small_vocab.values()) + 1
+    rev = {i: t for t, i in small_vocab.items()}
+    toks = [rev.get(i, f"[PAD{i}]") for i in range(n_tok)]
+    types = [5 if i not in rev else (3 if i in special else 1) for i in range(n_tok)]
+    merge_strs = [m if isinstance(m, str) else " ".join(m) for m in merges]
+
+    def tok_kvs(model="gpt2", pre="qwen2", tokens=None, token_types=None, extra=()):
+        kv = [("general.architecture", STR, "qwen2"), ("tokenizer.ggml.model", STR, model),
+              ("tokenizer.ggml.pre", STR, pre), ("tokenizer.ggml.tokens", ARR, (STR, tokens or toks)),
+              ("tokenizer.ggml.token_type", ARR, (I32, token_types or types)),
+              ("tokenizer.ggml.merges", ARR, (STR, merge_strs)),
+              ("tokenizer.ggml.eos_token_id", U32, small_vocab["<|im_end|>"])]
+        return kv + list(extra)
+
+    gt = "gguf_tokenizer"
+    put(gt, "tokenizer-model-llama.gguf", gguf(tok_kvs(model="llama"), []), "byte-level BPE ('gpt2')")
+    put(gt, "pre-tokenizer-deepseek.gguf", gguf(tok_kvs(pre="deepseek-llm"), []),
+        "tokenizer.ggml.pre is 'deepseek-llm'")
+    put(gt, "adds-bos-token.gguf", gguf(tok_kvs(extra=[("tokenizer.ggml.add_bos_token", BOOL, 1)]), []),
+        "add_bos_token is true")
+    put(gt, "token-types-count-differs.gguf", gguf(tok_kvs(token_types=types[:-1]), []),
+        "entries for")
+    put(gt, "token-invalid-utf8.gguf", gguf(tok_kvs(tokens=[b"\xff\xfe"] + toks[1:]), []), "not valid UTF-8")
+    put(gt, "eos-outside-vocabulary.gguf",
+        gguf([kv for kv in tok_kvs() if kv[0] != "tokenizer.ggml.eos_token_id"]
+             + [("tokenizer.ggml.eos_token_id", U32, 1 << 20)], []), "not a token id")
+    put(gt, "token-type-out-of-range.gguf", gguf(tok_kvs(token_types=[9] + types[1:]), []),
+        "is 9 (expected 1 to 6)")
+
     # A valid twin of each kind's file, so that every refusal is due to its one defect.
     twins = {
         "shards/model.safetensors.index.json": json.dumps({"weight_map": wmap}),
@@ -241,6 +412,8 @@ def main():
     hdr = "{'descr': '<f4', 'fortran_order': False, 'shape': (2, 8), }"
     hdr += " " * ((64 - (10 + len(hdr) + 1) % 64) % 64) + "\n"
     twins["logits.npy"] = b"\x93NUMPY\x01\x00" + struct.pack("<H", len(hdr)) + hdr.encode() + bytes(64)
+    twins["model.gguf"] = gguf(kvs, tens)
+    twins["tokenizer.gguf"] = gguf(tok_kvs(), [])
     for name, data in twins.items():
         with open(os.path.join(base, name), "wb") as f:
             f.write(data if isinstance(data, bytes) else data.encode())

@@ -1,0 +1,107 @@
+"""GGUF files made by llama.cpp's own Python package (gguf-py, from the llama.cpp source the npm
+package node-llama-cpp ships; make deps unpacks it into tests/llama-cpp, and these tests skip
+with a message without it): twins of the goldens in F16, BF16 and Q8_0 meet the golden
+thresholds, the tokenizer a GGUF carries encodes every shared case as tokenizer.json does, and
+bringup's exporter writes the tensors gguf-py writes, bit for bit."""
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import unittest
+
+import numpy as np
+
+import bringup
+from common import DATA, SOURCE, cli, golden
+
+LLAMA_CPP = os.environ.get("BRINGUP_LLAMA_CPP",
+                           os.path.join(SOURCE, "tests", "llama-cpp", "llama.cpp"))
+HAVE_GGUF_PY = os.path.isdir(os.path.join(LLAMA_CPP, "gguf-py", "gguf"))
+needs_gguf_py = unittest.skipUnless(
+    HAVE_GGUF_PY, f"gguf-py not found under {LLAMA_CPP} (make deps unpacks it from npm)")
+GOLDENS = ["qwen2-gqa7-small", "llama-gqa4-small"]
+THRESHOLDS = {"f16": (0.97, 0.99), "bf16": (0.97, 0.99), "q8_0": (0.90, 0.99)}
+
+
+def twin(args, out):
+    subprocess.run([sys.executable, os.path.join(SOURCE, "scripts", "gguf_twins.py"),
+                    "--llama-cpp", LLAMA_CPP, *args, "--out", out], check=True,
+                   capture_output=True, env={**os.environ, "PYTHONPATH": ""})
+
+
+@needs_gguf_py
+class GgufTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp = tempfile.TemporaryDirectory()
+        cls.twins = {}
+        for g in GOLDENS:
+            for t in THRESHOLDS:
+                path = os.path.join(cls.tmp.name, f"{g}-{t}.gguf")
+                twin(["--model", golden(g), "--type", t], path)
+                cls.twins[(g, t)] = path
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.tmp.cleanup()
+
+    def test_twins_meet_the_golden_thresholds(self):
+        for (g, t), path in self.twins.items():
+            with self.subTest(golden=g, type=t):
+                out, _ = cli("eval", "--model", path, "--reference",
+                             golden(f"{g}/reference.json"), "--precision", "bf16")
+                m = json.loads(out.split("YT_METRICS=")[1])
+                print(f"{g} {t}: top1 {m['top1']:.4f} top5 {m['top5']:.4f} "
+                      f"KL {m.get('kl_mean', 0):.6f}", file=sys.stderr)
+                self.assertGreaterEqual(m["top1"], THRESHOLDS[t][0])
+                self.assertGreaterEqual(m["top5"], THRESHOLDS[t][1])
+
+    def test_f16_twin_is_the_checkpoint_rounded_to_f16(self):
+        for g in GOLDENS:
+            with self.subTest(golden=g):
+                ids = [3, 1, 4, 1, 5, 9, 2, 6]
+                a = bringup.load(golden(g), precision="bf16", threads=2)
+                b = bringup.load(self.twins[(g, "f16")], precision="bf16", threads=2)
+                la = a.model.prefill(a.model.new_sequence(), ids)
+                lb = b.model.prefill(b.model.new_sequence(), ids)
+                self.assertLess(float(np.abs(la - lb).max()), 0.05)
+                self.assertEqual(int(la.argmax()), int(lb.argmax()))
+
+    def test_gguf_tokenizer_encodes_as_tokenizer_json(self):
+        path = os.path.join(self.tmp.name, "qwen2-tokenizer.gguf")
+        twin(["--tokenizer-only", os.path.join(DATA, "tokenizer"), "--arch", "qwen2"], path)
+        mine = bringup.Tokenizer.load(path)
+        ref = bringup.Tokenizer.load(os.path.join(DATA, "tokenizer"))
+        with open(os.path.join(DATA, "tokenizer", "cases.jsonl")) as f:
+            cases = [json.loads(line) for line in f if line.strip()]
+        self.assertGreater(len(cases), 40)
+        for c in cases:
+            self.assertEqual(mine.encode(c["text"]), c["ids"], c["text"])
+            self.assertEqual(mine.encode(c["text"]), ref.encode(c["text"]))
+            self.assertEqual(mine.decode(c["ids"]), ref.decode(c["ids"]))
+        self.assertEqual(mine.chat_template, ref.chat_template)
+        self.assertEqual(mine.eos_token, ref.eos_token)
+
+    def test_export_writes_the_tensors_gguf_py_writes(self):
+        sys.path.insert(0, os.path.join(LLAMA_CPP, "gguf-py"))
+        from gguf import GGUFReader
+
+        for g in GOLDENS:
+            for t in ("bf16", "q8_0"):
+                with self.subTest(golden=g, type=t):
+                    out = os.path.join(self.tmp.name, f"mine-{g}-{t}.gguf")
+                    cli("convert", "--model", golden(g), "--type", t, "--out", out)
+                    mine = {x.name: x for x in GGUFReader(out).tensors}
+                    theirs = {x.name: x for x in GGUFReader(self.twins[(g, t)]).tensors}
+                    self.assertEqual(sorted(mine), sorted(theirs))
+                    for name, x in theirs.items():
+                        self.assertEqual(mine[name].tensor_type, x.tensor_type, name)
+                        self.assertEqual(list(mine[name].shape), list(x.shape), name)
+                        self.assertTrue(np.array_equal(np.asarray(mine[name].data).view(np.uint8),
+                                                       np.asarray(x.data).view(np.uint8)), name)
+
+
+if __name__ == "__main__":
+    unittest.main()
