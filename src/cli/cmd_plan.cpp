@@ -24,6 +24,10 @@ struct PlanArgs {
 
 int run_plan(const PlanArgs& a) {
   const ModelConfig c = load_checkpoint_config(a.model);
+  if (is_gguf_file(a.model)) {
+    std::printf("GGUF tensors %s, decoded at load into the formats below\n",
+                Checkpoint::open(a.model).storage_summary().c_str());
+  }
   if (a.batch < 1) throw Error("--batch must be at least 1");
   if (a.batch > INT32_MAX) throw Error("--batch is too large");
   if (a.kv_budget < 0) throw Error("--kv-budget must be positive");

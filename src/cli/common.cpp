@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cstdio>
 #include <cstdlib>
 #include <fstream>
 #include <sstream>
@@ -63,6 +64,12 @@ LoadedModel load_model(const ModelArgs& args, int64_t min_sequences, int64_t max
   const auto t0 = std::chrono::steady_clock::now();
   LoadedModel m{Checkpoint::open(args.model), make_cpu_device(args.threads), nullptr, 0};
   m.model = build_model(m.checkpoint, *m.device, o);
+  if (is_gguf_file(args.model)) {
+    // Quantized GGUF types have no kernels of their own yet: say what they run as.
+    std::fprintf(stderr, "[GGUF tensors %s, decoded at load into the %s policy's formats]\n",
+                 m.checkpoint.storage_summary().c_str(),
+                 std::string(precision_name(o.precision)).c_str());
+  }
   m.load_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   return m;
 }

@@ -172,6 +172,15 @@ bool Checkpoint::has_tensor(const std::string& name) const {
   return tensors_.count(name) != 0;
 }
 
+std::string Checkpoint::storage_summary() const {
+  std::map<std::string, int> count;
+  for (const auto& [name, t] : tensors_) ++count[std::string(storage_dtype_name(t.dtype))];
+  std::string s;
+  for (const auto& [type, n] : count)
+    s += (s.empty() ? "" : ", ") + type + " x " + std::to_string(n);
+  return s;
+}
+
 size_t Checkpoint::weight_bytes() const {
   size_t n = 0;
   for (const auto& [name, t] : tensors_) n += t.bytes;
