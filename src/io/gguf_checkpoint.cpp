@@ -105,9 +105,16 @@ bool is_gguf_file(const fs::path& path) {
 }
 
 ModelConfig gguf_model_config(const GgufFile& g, const std::string& file) {
-  const Json& arch = gguf_value(g, "general.architecture", file);
-  if (!arch.is_string()) throw Error(file + ": general.architecture must be a string");
-  return parse_model_config(config_json(g, file, arch.get<std::string>(), g.tensors).dump(), file);
+  const Json& arch_json = gguf_value(g, "general.architecture", file);
+  if (!arch_json.is_string()) throw Error(file + ": general.architecture must be a string");
+  const std::string arch = arch_json.get<std::string>();
+  // Checked before it goes into JSON text: only these (valid UTF-8) names get that far.
+  if (std::find(std::begin(kArchitectures), std::end(kArchitectures), arch) ==
+      std::end(kArchitectures)) {
+    throw Error(file + ": general.architecture is '" + arch +
+                "'; bringup reads qwen2 and llama GGUF files");
+  }
+  return parse_model_config(config_json(g, file, arch, g.tensors).dump(), file);
 }
 
 ModelConfig load_checkpoint_config(const fs::path& path) {
@@ -120,18 +127,11 @@ Checkpoint Checkpoint::open_gguf(const fs::path& path) {
   auto file = std::make_unique<MappedFile>(path);
   const std::string where = file->path();
   const GgufFile g = parse_gguf(file->data(), file->size(), where);
-  const Json& arch_json = gguf_value(g, "general.architecture", where);
-  if (!arch_json.is_string()) throw Error(where + ": general.architecture must be a string");
-  const std::string arch = arch_json.get<std::string>();
-  if (std::find(std::begin(kArchitectures), std::end(kArchitectures), arch) ==
-      std::end(kArchitectures)) {
-    throw Error(where + ": general.architecture is '" + arch +
-                "'; bringup reads qwen2 and llama GGUF files");
-  }
   Checkpoint ck;
   ck.dir_ = path;
   ck.label_ = path.stem().string();
   ck.config_ = gguf_model_config(g, where);
+  const std::string& arch = ck.config_.model_type;
   ck.generation_ = parse_generation_config(generation_json(g, where).dump(), where);
 
   for (const GgufTensor& t : g.tensors) {

@@ -25,7 +25,8 @@ void put_string(std::string& out, const std::string& s) {
 void encode(std::string& out, GgufWriter::Type t, const Json& v, const std::string& key) {
   using W = GgufWriter;
   auto bad = [&] {
-    throw Error("GGUF metadata '" + key + "': value " + v.dump() + " does not fit its type");
+    throw Error("GGUF metadata '" + key + "': value " +
+                v.dump(-1, ' ', false, Json::error_handler_t::replace) + " does not fit its type");
   };
   // Unsigned types take any integer that is not negative (JSON keeps int64 values signed).
   const auto unsigned_up_to = [&](uint64_t max) {

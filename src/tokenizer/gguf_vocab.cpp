@@ -59,7 +59,9 @@ std::pair<std::string, std::string> gguf_tokenizer_files(const GgufFile& g,
                                                          const std::string& file) {
   const Json& model = gguf_value(g, "tokenizer.ggml.model", file);
   if (!model.is_string() || model.get<std::string>() != "gpt2") {
-    throw Error(file + ": tokenizer.ggml.model is " + model.dump() +
+    // (dumped with replacement: the file's bytes need not be UTF-8)
+    throw Error(file + ": tokenizer.ggml.model is " +
+                model.dump(-1, ' ', false, Json::error_handler_t::replace) +
                 "; bringup reads byte-level BPE ('gpt2') tokenizers");
   }
   std::string pre_name = "default";
