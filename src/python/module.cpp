@@ -368,10 +368,14 @@ PYBIND11_MODULE(_bringup, m) {
       .def_static(
           "open",
           [](const std::string& dir) {
-            py::gil_scoped_release unlocked;
-            return PyCheckpoint{std::make_shared<Checkpoint>(Checkpoint::open(dir)), py::none()};
+            std::shared_ptr<Checkpoint> ck;
+            {
+              py::gil_scoped_release unlocked;  // (no Python object is touched in here)
+              ck = std::make_shared<Checkpoint>(Checkpoint::open(dir));
+            }
+            return PyCheckpoint{std::move(ck), py::none()};
           },
-          py::arg("dir"), "A Hugging Face checkpoint directory (config.json, safetensors).")
+          py::arg("dir"), "A Hugging Face checkpoint directory or a GGUF file.")
       .def_static(
           "from_memory",
           [](const std::string& label, const std::string& config_json,
@@ -412,7 +416,8 @@ PYBIND11_MODULE(_bringup, m) {
       .def_property_readonly("length",
                              [](const PySequence& s) { return s.seq ? s.seq->length() : 0; })
       .def("__len__", [](const PySequence& s) { return s.seq ? s.seq->length() : 0; })
-      .def_property_readonly("max_length", [](const PySequence& s) { return s.seq->max_length(); })
+      .def_property_readonly("max_length",
+                             [](const PySequence& s) { return s.seq ? s.seq->max_length() : 0; })
       .def(
           "truncate",
           [](PySequence& s, int64_t n) {
