@@ -19,9 +19,9 @@ class Tokenizer {
   // file and field when they are missing, malformed or use a feature not implemented.
   // `dir` may also be a GGUF file: its tokenizer.ggml.* metadata (tokenizer/gguf_vocab.h).
   static Tokenizer load(const std::filesystem::path& dir);
-  // Whether load() would find a tokenizer there: tokenizer.json in a directory, or a GGUF file
-  // with tokenizer.ggml.tokens.
-  static bool available(const std::filesystem::path& dir);
+  // load(), or nullopt when there is no tokenizer there (no tokenizer.json in a directory, no
+  // tokenizer.ggml.tokens in a GGUF file); a tokenizer that is there but broken is still an Error.
+  static std::optional<Tokenizer> load_if_present(const std::filesystem::path& dir);
   // The same from the files' text (tokenizer_config may be empty); `source` names them in errors.
   static Tokenizer parse(std::string_view tokenizer_json, std::string_view tokenizer_config_json,
                          const std::string& source);
@@ -56,6 +56,7 @@ class Tokenizer {
   const std::string& bos_token() const;
 
  private:
+  static Tokenizer load_json_files(const std::filesystem::path& dir);  // tokenizer*.json
   struct Impl;
   explicit Tokenizer(std::unique_ptr<Impl> impl);
   std::unique_ptr<Impl> impl_;

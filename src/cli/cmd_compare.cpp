@@ -7,6 +7,7 @@
 #include "cli/commands.h"
 #include "cli/common.h"
 #include "eval/compare.h"
+#include "eval/self_reference.h"
 
 namespace bringup::cli {
 
@@ -31,7 +32,8 @@ int run_compare(const CompareArgs& a) {
   if (!a.reference.empty()) {
     base = baseline_from_reference(a.reference, ck.config());
   } else {
-    check_fp32_fits(ck.config(), prompt.empty() ? 12 : static_cast<int64_t>(prompt.size()));
+    check_fp32_fits(ck.config(),
+                    static_cast<int64_t>((prompt.empty() ? seed_default_prompt() : prompt).size()));
     auto device = make_cpu_device(a.model.threads);
     base = baseline_from_fp32(ck, *device, prompt);
   }

@@ -9,6 +9,7 @@
 #include "cli/commands.h"
 #include "cli/common.h"
 #include "eval/evaluate.h"
+#include "eval/self_reference.h"
 #include "io/json_fields.h"
 
 namespace bringup::cli {
@@ -38,7 +39,7 @@ int run_eval(const EvalArgs& a) {
   Scoring scoring;
   if (a.reference.empty()) {
     const Checkpoint ck = Checkpoint::open(a.model.model);
-    const size_t prompt_len = prompt.empty() ? 12 : prompt.size();  // the seed's default prompt
+    const size_t prompt_len = (prompt.empty() ? seed_default_prompt() : prompt).size();
     check_fp32_fits(ck.config(),
                     static_cast<int64_t>(prompt_len) + std::max<int64_t>(a.max_new_tokens, 1));
     auto device = make_cpu_device(a.model.threads);

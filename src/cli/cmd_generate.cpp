@@ -83,7 +83,7 @@ int run_batch(const GenerateArgs& a) {
   }
   check_model_dir(a.model.model);
   std::optional<Tokenizer> tokenizer;
-  if (Tokenizer::available(a.model.model)) tokenizer = Tokenizer::load(a.model.model);
+  tokenizer = Tokenizer::load_if_present(a.model.model);
   const Tokenizer* tok = tokenizer ? &*tokenizer : nullptr;
   // The requests are read (and refused) before the model is loaded.
   const Checkpoint ck = Checkpoint::open(a.model.model);
@@ -127,8 +127,8 @@ int run_generate(const GenerateArgs& a) {
   if (a.chat && !a.prompt_ids.empty()) throw Error("--chat needs a text prompt, not --prompt-ids");
   // The tokenizer is needed for text; with --prompt-ids the output falls back to ids without it.
   std::optional<Tokenizer> tokenizer;
-  const bool has_tokenizer = Tokenizer::available(a.model.model);
-  if (a.prompt_ids.empty() || has_tokenizer) tokenizer = Tokenizer::load(a.model.model);
+  tokenizer = Tokenizer::load_if_present(a.model.model);
+  if (!tokenizer && a.prompt_ids.empty()) tokenizer = Tokenizer::load(a.model.model);  // its error
 
   std::vector<int32_t> prompt;
   if (!a.prompt_ids.empty()) {

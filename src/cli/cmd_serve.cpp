@@ -60,7 +60,7 @@ int run_serve(const ServeArgs& a) {
 
   LoadedModel m = load_model(a.model, a.parallel);
   std::optional<Tokenizer> tokenizer;
-  if (Tokenizer::available(a.model.model)) tokenizer = Tokenizer::load(a.model.model);
+  tokenizer = Tokenizer::load_if_present(a.model.model);
   const Tokenizer* tok = tokenizer ? &*tokenizer : nullptr;
   srv.attach(*m.model, tok, default_generation_settings(m.checkpoint.generation_config(), tok));
   const KvPoolStats pool = m.model->kv_pool();

@@ -1,6 +1,7 @@
 #include "eval/compare.h"
 
 #include "eval/reference.h"
+#include "eval/self_reference.h"
 #include "io/npy.h"
 
 namespace bringup {
@@ -30,7 +31,7 @@ LayerBaseline baseline_from_reference(const std::string& file, const ModelConfig
 
 LayerBaseline baseline_from_fp32(const Checkpoint& ck, Device& device,
                                  std::vector<int32_t> prompt) {
-  if (prompt.empty()) prompt = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12};
+  if (prompt.empty()) prompt = seed_default_prompt();
   LayerBaseline b;
   auto fp32 = build_model(ck, device, static_cast<int64_t>(prompt.size()), Precision::kFp32);
   b.fp32 = capture_hidden_states(*fp32, prompt);

@@ -6,6 +6,10 @@
 
 namespace bringup {
 
+std::vector<int32_t> seed_default_prompt() {
+  return {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12};
+}
+
 ReferenceCase make_reference_case(Model& model, const std::string& name,
                                   std::span<const int32_t> prompt, int64_t n,
                                   std::vector<float>* logits) {

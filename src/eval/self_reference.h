@@ -12,6 +12,9 @@
 
 namespace bringup {
 
+// The seed's default prompt (ids 1..12), for eval and compare when none is given.
+std::vector<int32_t> seed_default_prompt();
+
 // Greedy continuation of `prompt` by `model` for n tokens (prefill, then n - 1 decode steps).
 // When logits is given it receives the [n, vocab] logits that predicted each token.
 ReferenceCase make_reference_case(Model& model, const std::string& name,

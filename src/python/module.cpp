@@ -543,6 +543,7 @@ PYBIND11_MODULE(_bringup, m) {
             } else {
               s.source = "the Hugging Face model in this process";
               s.ref = parse_reference(reference_json, s.source);
+              check_reference_vocab(s.ref, p.model->config().vocab_size, s.source);
               for (const auto& a : logits) s.logits.emplace_back(a.data(), a.data() + a.size());
             }
             EvalOptions o;
@@ -635,9 +636,12 @@ PYBIND11_MODULE(_bringup, m) {
           },
           py::arg("ids"))
       .def_static(
-          "available", [](const std::string& dir) { return Tokenizer::available(dir); },
-          py::arg("dir"),
-          "Whether load(dir) finds a tokenizer (tokenizer.json, or in a GGUF file).")
+          "load_if_present",
+          [](const std::string& dir) -> std::shared_ptr<Tokenizer> {
+            std::optional<Tokenizer> t = Tokenizer::load_if_present(dir);
+            return t ? std::make_shared<Tokenizer>(std::move(*t)) : nullptr;
+          },
+          py::arg("dir"), "load(dir), or None when there is no tokenizer there.")
       .def("token_id", &Tokenizer::token_id, py::arg("token"))
       .def("is_special", &Tokenizer::is_special, py::arg("id"))
       .def_property_readonly("vocab_size", &Tokenizer::vocab_size)

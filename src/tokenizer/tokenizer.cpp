@@ -212,17 +212,27 @@ Tokenizer Tokenizer::load(const fs::path& dir) {
         gguf_tokenizer_files(parse_gguf(file.data(), file.size(), file.path()), file.path());
     return parse(tokenizer_json, config, dir.string());
   }
+  return load_json_files(dir);
+}
+
+std::optional<Tokenizer> Tokenizer::load_if_present(const fs::path& dir) {
+  if (is_gguf_file(dir)) {
+    const MappedFile file(dir);
+    const GgufFile g = parse_gguf(file.data(), file.size(), file.path());
+    if (!gguf_has(g, "tokenizer.ggml.tokens")) return std::nullopt;
+    const auto [tokenizer_json, config] = gguf_tokenizer_files(g, file.path());
+    return parse(tokenizer_json, config, dir.string());
+  }
+  if (!fs::exists(dir / "tokenizer.json")) return std::nullopt;
+  return load_json_files(dir);
+}
+
+Tokenizer Tokenizer::load_json_files(const fs::path& dir) {
   const fs::path path = dir / "tokenizer.json";
   if (!fs::exists(path)) throw Error(path.string() + ": no tokenizer.json in the checkpoint");
   const fs::path config_path = dir / "tokenizer_config.json";
   const std::string config = fs::exists(config_path) ? read_text_file(config_path) : "";
   return parse(read_text_file(path), config, dir.string());
-}
-
-bool Tokenizer::available(const fs::path& dir) {
-  if (!is_gguf_file(dir)) return fs::exists(dir / "tokenizer.json");
-  const MappedFile file(dir);
-  return gguf_has(parse_gguf(file.data(), file.size(), file.path()), "tokenizer.ggml.tokens");
 }
 
 Tokenizer Tokenizer::parse(std::string_view tokenizer_json, std::string_view tokenizer_config_json,

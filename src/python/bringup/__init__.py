@@ -59,8 +59,7 @@ class LLM:
         self.checkpoint = Checkpoint.open(_os.fspath(model_dir))
         self.device = Device(threads)
         self.model = build_model(self.checkpoint, self.device, precision=precision, **options)
-        has_tokenizer = Tokenizer.available(_os.fspath(model_dir))
-        self.tokenizer = Tokenizer.load(_os.fspath(model_dir)) if has_tokenizer else None
+        self.tokenizer = Tokenizer.load_if_present(_os.fspath(model_dir))
 
     def _ids(self, prompt):
         if isinstance(prompt, str):
