@@ -173,7 +173,7 @@ int run_bench(const BenchArgs& a) {
   planned.max_seq_len = model.max_seq_len();
   planned.kv_budget_tokens = model.max_seq_len() * max_batch;
   planned.max_logit_rows = max_batch;
-  const MemoryPlan plan = plan_memory(c, planned, *m.device, 0);
+  const MemoryPlan plan = plan_memory(m.checkpoint, planned, *m.device, 0);
   // A decoded token reads every weight and the K and V of every position before it (on average
   // the depth plus half the generated tokens).
   const KvPoolStats pool = model.kv_pool();

@@ -23,10 +23,14 @@ int run_convert(const ConvertArgs& a) {
     type = StorageDType::kBF16;
   } else if (a.type == "q8_0") {
     type = StorageDType::kQ8_0;
+  } else if (a.type == "q4_k") {
+    type = StorageDType::kQ4_K;
+  } else if (a.type == "q6_k") {
+    type = StorageDType::kQ6_K;
   } else if (a.type == "f32") {
     type = StorageDType::kF32;
   } else {
-    throw Error("--type must be f16, bf16, q8_0 or f32, not '" + a.type + "'");
+    throw Error("--type must be f16, bf16, q8_0, q4_k, q6_k or f32, not '" + a.type + "'");
   }
   check_model_dir(a.model);
   export_gguf(a.model, type, a.out);
@@ -41,7 +45,9 @@ std::function<int()> add_convert(CLI::App& app) {
   CLI::App* sub = app.add_subcommand("convert", "Write a checkpoint as a GGUF file (llama.cpp)");
   add_model_dir_arg(sub, args->model, true);
   sub->add_option("--to", args->to, "output format")->capture_default_str();
-  sub->add_option("--type", args->type, "matrix type: f16, bf16, q8_0 or f32")
+  sub->add_option("--type", args->type,
+                  "matrix type: f16, bf16, q8_0, q4_k, q6_k or f32 (K types fall back to Q5_0 / "
+                  "Q8_0 where rows are not whole 256-value blocks, as llama-quantize does)")
       ->capture_default_str();
   sub->add_option("--out", args->out, "GGUF file to write")->required();
   return [args] { return run_convert(*args); };

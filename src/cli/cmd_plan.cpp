@@ -2,6 +2,7 @@
 #include <algorithm>
 #include <climits>
 #include <cstdio>
+#include <optional>
 
 #include "cli/commands.h"
 #include "cli/common.h"
@@ -16,7 +17,7 @@ namespace {
 
 struct PlanArgs {
   std::string model;
-  std::string precision = "bfp8-mixed";
+  std::string precision;  // empty: the model's default
   int64_t max_seq_len = 0, batch = 1, kv_budget = 0;
   int threads = 0;
   std::string device_memory = "12GiB";
@@ -24,28 +25,34 @@ struct PlanArgs {
 
 int run_plan(const PlanArgs& a) {
   const ModelConfig c = load_checkpoint_config(a.model);
+  const Precision precision = resolve_precision(a.precision, a.model);
+  // The checkpoint's tensors are opened (mapped, not read) only where the plan needs them: a
+  // GGUF file's types, or the native policy's formats.
+  std::optional<Checkpoint> ck;
+  if (is_gguf_file(a.model) || precision == Precision::kNative) ck = Checkpoint::open(a.model);
   if (is_gguf_file(a.model)) {
-    std::printf("GGUF tensors %s, decoded at load into the formats below\n",
-                Checkpoint::open(a.model).storage_summary().c_str());
+    std::printf("GGUF tensors %s; %s\n", ck->storage_summary().c_str(),
+                gguf_formats_note(precision).c_str());
   }
   if (a.batch < 1) throw Error("--batch must be at least 1");
   if (a.batch > INT32_MAX) throw Error("--batch is too large");
   if (a.kv_budget < 0) throw Error("--kv-budget must be positive");
   if (a.threads < 0) throw Error("--threads must be positive");
   ModelOptions o;
-  o.precision = parse_precision(a.precision);
+  o.precision = precision;
   o.max_seq_len = checked_max_seq_len(c, a.max_seq_len);
   o.max_sequences = static_cast<int>(a.batch);
   o.kv_budget_tokens = a.kv_budget;
   const size_t device = parse_bytes(a.device_memory, "--device-memory");
   const std::shared_ptr<Device> dev = make_cpu_device(a.threads);
-  const MemoryPlan plan = plan_memory(a.model, c, o, *dev, device);
+  const MemoryPlan plan = ck ? plan_memory(*ck, o, *dev, device)
+                             : plan_memory(c, o, *dev, device, tokenizer_memory(a.model));
   std::printf(
       "memory plan: %s (%lld layers, hidden %lld, %.2f B parameters), %s, max_seq_len %lld, batch "
       "%lld\n",
       a.model.c_str(), static_cast<long long>(c.num_hidden_layers),
       static_cast<long long>(c.hidden_size), static_cast<double>(plan.parameters) / 1e9,
-      a.precision.c_str(), static_cast<long long>(plan.max_seq_len),
+      std::string(precision_name(precision)).c_str(), static_cast<long long>(plan.max_seq_len),
       static_cast<long long>(a.batch));
   std::printf("  %-44s %-10s %12s\n", "weights", "format", "bytes");
   for (const auto& w : plan.weights) {
@@ -103,8 +110,7 @@ std::function<int()> add_plan(CLI::App& app) {
   auto args = std::make_shared<PlanArgs>();
   CLI::App* sub = app.add_subcommand("plan", "Memory plan of a model under a precision policy");
   add_model_dir_arg(sub, args->model, true);
-  sub->add_option("--precision", args->precision, "fp32 | bf16 | bfp8-mixed | bfp8")
-      ->capture_default_str();
+  sub->add_option("--precision", args->precision, kPrecisionHelp);
   sub->add_option("--max-seq-len", args->max_seq_len,
                   "KV cache length (default: the model's context)");
   sub->add_option("--batch", args->batch, "sequences held at once")->capture_default_str();

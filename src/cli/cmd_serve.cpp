@@ -66,7 +66,8 @@ int run_serve(const ServeArgs& a) {
   const KvPoolStats pool = m.model->kv_pool();
   std::printf("bringup serve: ready on http://%s:%d (model '%s', %s, %s, kv pool %lld tokens)\n",
               a.host.c_str(), port, o.model_id.c_str(), device_name(*m.device).c_str(),
-              a.model.precision.c_str(), static_cast<long long>(pool.budget_tokens));
+              std::string(precision_name(m.model->precision())).c_str(),
+              static_cast<long long>(pool.budget_tokens));
   std::fflush(stdout);
 
   int signal = 0;

@@ -33,8 +33,7 @@ void add_model_dir_arg(CLI::App* app, std::string& model, bool required) {
 
 void add_model_args(CLI::App* app, ModelArgs& args, bool model_required) {
   add_model_dir_arg(app, args.model, model_required);
-  app->add_option("--precision", args.precision, "fp32 | bf16 | bfp8-mixed | bfp8")
-      ->capture_default_str();
+  app->add_option("--precision", args.precision, kPrecisionHelp);
   app->add_option("--max-seq-len", args.max_seq_len,
                   "KV cache length (default: the model's context: max_position_embeddings, times "
                   "the RoPE scaling factor when scaled)");
@@ -42,6 +41,18 @@ void add_model_args(CLI::App* app, ModelArgs& args, bool model_required) {
   app->add_option("--kv-budget", args.kv_budget,
                   "KV pool size in tokens, all sequences together (default: what fits beside the "
                   "weights, as `plan` shows)");
+}
+
+Precision resolve_precision(const std::string& name, const std::string& model) {
+  return name.empty() ? default_precision(model) : parse_precision(name);
+}
+
+std::string gguf_formats_note(Precision p) {
+  if (p == Precision::kNative) {
+    return "under native, Q8_0 and Q4_K matrices run on kernels of their own, F32 ones as fp32, "
+           "BF16 ones as bf16, and the other types are decoded to bf16 at load";
+  }
+  return "decoded at load into the " + std::string(precision_name(p)) + " policy's formats";
 }
 
 void check_model_dir(const std::string& dir) {
@@ -52,7 +63,7 @@ void check_model_dir(const std::string& dir) {
 
 LoadedModel load_model(const ModelArgs& args, int64_t min_sequences, int64_t max_logit_rows) {
   ModelOptions o;
-  o.precision = parse_precision(args.precision);
+  o.precision = resolve_precision(args.precision, args.model);
   if (args.max_seq_len < 0) throw Error("--max-seq-len must be positive");
   if (args.threads < 0) throw Error("--threads must be positive");
   if (args.kv_budget < 0) throw Error("--kv-budget must be positive");
@@ -65,10 +76,8 @@ LoadedModel load_model(const ModelArgs& args, int64_t min_sequences, int64_t max
   LoadedModel m{Checkpoint::open(args.model), make_cpu_device(args.threads), nullptr, 0};
   m.model = build_model(m.checkpoint, *m.device, o);
   if (is_gguf_file(args.model)) {
-    // Quantized GGUF types have no kernels of their own yet: say what they run as.
-    std::fprintf(stderr, "[GGUF tensors %s, decoded at load into the %s policy's formats]\n",
-                 m.checkpoint.storage_summary().c_str(),
-                 std::string(precision_name(o.precision)).c_str());
+    std::fprintf(stderr, "[GGUF tensors %s; %s]\n", m.checkpoint.storage_summary().c_str(),
+                 gguf_formats_note(o.precision).c_str());
   }
   m.load_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   return m;

@@ -18,7 +18,7 @@ std::string default_model_dir();
 
 struct ModelArgs {
   std::string model = default_model_dir();
-  std::string precision = "bfp8-mixed";
+  std::string precision;    // empty: default_precision(model)
   int64_t max_seq_len = 0;  // 0: the model's context (max_position_embeddings, or scaled)
   int threads = 0;          // 0: every core
   int64_t kv_budget = 0;    // KV pool tokens, all sequences together; 0: what fits
@@ -40,6 +40,14 @@ struct LoadedModel {
 LoadedModel load_model(const ModelArgs& args, int64_t min_sequences = 1,
                        int64_t max_logit_rows = 0);
 // A --model that is not a directory is named as such (before anything looks inside it).
+// --precision's help, and its value: the named policy, or the model's default when none is named
+// (native for a GGUF file, else bfp8-mixed).
+inline constexpr const char* kPrecisionHelp =
+    "fp32 | bf16 | bfp8-mixed | bfp8 | native (default: native for a GGUF file, which runs each "
+    "matrix in its own format, else bfp8-mixed)";
+Precision resolve_precision(const std::string& name, const std::string& model);
+// What a policy does with a GGUF file's tensor types, for the plan and the run summary.
+std::string gguf_formats_note(Precision p);
 void check_model_dir(const std::string& dir);
 
 // A prompt given as text, a text file, a JSON file of ids, or ids on the command line.

@@ -69,17 +69,6 @@ void q5_1(const uint8_t* b, float* y) {  // d, m, qh[4], qs[16]
   }
 }
 
-// The 6-bit scale and min of sub-block j of a Q4_K / Q5_K super-block.
-void scale_min_k4(int j, const uint8_t* q, uint8_t& d, uint8_t& m) {
-  if (j < 4) {
-    d = q[j] & 63;
-    m = q[j + 4] & 63;
-  } else {
-    d = (q[j + 4] & 0xF) | ((q[j - 4] >> 6) << 4);
-    m = (q[j + 4] >> 4) | ((q[j - 0] >> 6) << 4);
-  }
-}
-
 void q4_k(const uint8_t* b, float* y) {  // d, dmin, scales[12], qs[128]
   const float d = half(b), min = half(b + 2);
   const uint8_t* scales = b + 4;
@@ -87,9 +76,9 @@ void q4_k(const uint8_t* b, float* y) {  // d, dmin, scales[12], qs[128]
   int is = 0;
   for (int j = 0; j < kQKK; j += 64) {
     uint8_t sc, m;
-    scale_min_k4(is + 0, scales, sc, m);
+    q4_k_scale_min(is + 0, scales, sc, m);
     const float d1 = d * sc, m1 = min * m;
-    scale_min_k4(is + 1, scales, sc, m);
+    q4_k_scale_min(is + 1, scales, sc, m);
     const float d2 = d * sc, m2 = min * m;
     for (int l = 0; l < 32; ++l) *y++ = d1 * static_cast<float>(q[l] & 0xF) - m1;
     for (int l = 0; l < 32; ++l) *y++ = d2 * static_cast<float>(q[l] >> 4) - m2;
@@ -107,9 +96,9 @@ void q5_k(const uint8_t* b, float* y) {  // d, dmin, scales[12], qh[32], qs[128]
   uint8_t u1 = 1, u2 = 2;
   for (int j = 0; j < kQKK; j += 64) {
     uint8_t sc, m;
-    scale_min_k4(is + 0, scales, sc, m);
+    q4_k_scale_min(is + 0, scales, sc, m);
     const float d1 = d * sc, m1 = min * m;
-    scale_min_k4(is + 1, scales, sc, m);
+    q4_k_scale_min(is + 1, scales, sc, m);
     const float d2 = d * sc, m2 = min * m;
     for (int l = 0; l < 32; ++l)
       *y++ = d1 * static_cast<float>((ql[l] & 0xF) + (qh[l] & u1 ? 16 : 0)) - m1;
@@ -206,18 +195,14 @@ void dequantize_ggml(StorageDType type, const std::byte* src, int64_t n, float* 
   for (int64_t i = 0; i < n / t.block; ++i) t.decode(p + i * t.bytes, out + i * t.block);
 }
 
-void quantize_q8_0(const float* x, int64_t n, std::byte* out) {
-  auto* y = reinterpret_cast<uint8_t*>(out);
-  for (int64_t i = 0; i < n / kQK; ++i, x += kQK, y += 34) {
-    float amax = 0.0f;
-    for (int j = 0; j < kQK; ++j) amax = std::max(amax, std::fabs(x[j]));
-    const float d = amax / ((1 << 7) - 1);
-    const float id = d != 0.0f ? 1.0f / d : 0.0f;
-    const uint16_t h = f32_to_f16(d);
-    std::memcpy(y, &h, 2);
-    for (int j = 0; j < kQK; ++j) {
-      y[2 + j] = static_cast<uint8_t>(static_cast<int8_t>(std::round(x[j] * id)));
-    }
+// Sub-block j's 6-bit scale and min (Q5_K packs them the same way).
+void q4_k_scale_min(int j, const uint8_t* q, uint8_t& d, uint8_t& m) {
+  if (j < 4) {
+    d = q[j] & 63;
+    m = q[j + 4] & 63;
+  } else {
+    d = static_cast<uint8_t>((q[j + 4] & 0xF) | ((q[j - 4] >> 6) << 4));
+    m = static_cast<uint8_t>((q[j + 4] >> 4) | ((q[j - 0] >> 6) << 4));
   }
 }
 

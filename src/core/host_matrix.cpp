@@ -16,8 +16,18 @@ std::string_view weight_format_name(WeightFormat f) {
       return "bfloat8_b";
     case WeightFormat::kBfp4:
       return "bfloat4_b";
+    case WeightFormat::kQ8_0:
+      return "Q8_0";
+    case WeightFormat::kQ4_K:
+      return "Q4_K";
   }
   return "?";
+}
+
+std::optional<StorageDType> ggml_type_of(WeightFormat f) {
+  if (f == WeightFormat::kQ8_0) return StorageDType::kQ8_0;
+  if (f == WeightFormat::kQ4_K) return StorageDType::kQ4_K;
+  return std::nullopt;
 }
 
 HostMatrix HostMatrix::of(const TensorView& t) {

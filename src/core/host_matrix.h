@@ -7,6 +7,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <optional>
 #include <string_view>
 #include <vector>
 
@@ -16,8 +17,11 @@
 
 namespace bringup {
 
-enum class WeightFormat { kF32, kBf16, kBfp8, kBfp4 };
+// kQ8_0 and kQ4_K are ggml's block types (GGUF files), kept code for code on the device.
+enum class WeightFormat { kF32, kBf16, kBfp8, kBfp4, kQ8_0, kQ4_K };
 std::string_view weight_format_name(WeightFormat f);
+// The ggml storage type of a ggml weight format (kQ8_0 -> Q8_0, kQ4_K -> Q4_K); nullopt otherwise.
+std::optional<StorageDType> ggml_type_of(WeightFormat f);
 
 // n elements of dtype at src (any alignment) to fp32; exact for F32, BF16 and F16, and for the
 // block types (n a multiple of the block) bit-identical to ggml's dequantization.

@@ -128,7 +128,7 @@ Weight CpuDevice::upload_weight(std::span<const HostMatrix> parts, WeightFormat 
   w.format = format;
   w.cols = p->k;
   for (const HostMatrix& m : parts) w.rows += m.rows;
-  w.bytes = p->values.bytes() + p->exps.bytes();
+  w.bytes = p->values.bytes() + p->exps.bytes() + p->scales.bytes() + p->subscales.bytes();
   w.storage = std::move(storage);
   return w;
 }

@@ -108,7 +108,7 @@ std::vector<std::byte> encode_rows(const TensorView& t, StorageDType type) {
         std::memcpy(dst + 2 * i, &h, 2);
       }
     }
-    if (type == StorageDType::kQ8_0) quantize_q8_0(row.data(), m.cols, dst);
+    if (can_quantize_ggml(type)) quantize_ggml(type, row.data(), m.cols, dst);
   }
   return out;
 }
@@ -117,8 +117,8 @@ std::vector<std::byte> encode_rows(const TensorView& t, StorageDType type) {
 
 void export_gguf(const fs::path& model_dir, StorageDType type, const fs::path& out) {
   if (type != StorageDType::kF32 && type != StorageDType::kF16 && type != StorageDType::kBF16 &&
-      type != StorageDType::kQ8_0) {
-    throw Error("--type must be f32, f16, bf16 or q8_0");
+      type != StorageDType::kQ8_0 && type != StorageDType::kQ4_K && type != StorageDType::kQ6_K) {
+    throw Error("--type must be f32, f16, bf16, q8_0, q4_k or q6_k");
   }
   if (is_gguf_file(model_dir)) throw Error("--model: give a Hugging Face checkpoint directory");
   const Checkpoint ck = Checkpoint::open(model_dir);
@@ -130,10 +130,14 @@ void export_gguf(const fs::path& model_dir, StorageDType type, const fs::path& o
   W w;
   w.set("general.architecture", W::kString, a);
   w.set("general.name", W::kString, ck.name());
+  // llama_ftype: ALL_F32, MOSTLY_F16, MOSTLY_Q8_0, MOSTLY_Q4_K_S (every matrix Q4_K, as
+  // llama-quantize --pure writes), MOSTLY_Q6_K, MOSTLY_BF16.
   w.set("general.file_type", W::kU32,
         type == StorageDType::kF32    ? 0u
         : type == StorageDType::kF16  ? 1u
         : type == StorageDType::kQ8_0 ? 7u
+        : type == StorageDType::kQ4_K ? 14u
+        : type == StorageDType::kQ6_K ? 18u
                                       : 32u);
   const auto u32 = [&](const std::string& k, int64_t v) { w.set(a + "." + k, W::kU32, v); };
   u32("context_length", c.max_position_embeddings);
@@ -175,9 +179,14 @@ void export_gguf(const fs::path& model_dir, StorageDType type, const fs::path& o
     const std::string g = gguf_tensor_name(name);
     if (g.empty()) throw Error(t.file + ": tensor '" + name + "' has no GGUF name");
     const bool matrix = t.shape.size() == 2;
-    // Vectors stay F32; a matrix whose rows are not whole blocks falls back to F16, as
-    // llama.cpp's converter does.
+    // Vectors stay F32. A matrix whose rows are not whole blocks takes llama-quantize's
+    // fallback (Q4_K -> Q5_0, Q6_K -> Q8_0 when rows are not whole 256-value super-blocks), and
+    // F16 when even that does not fit, as llama.cpp's converter does.
     StorageDType as = matrix ? type : StorageDType::kF32;
+    if (matrix && t.shape[1] % storage_block_elems(as) != 0) {
+      if (as == StorageDType::kQ4_K) as = StorageDType::kQ5_0;
+      if (as == StorageDType::kQ6_K) as = StorageDType::kQ8_0;
+    }
     if (matrix && t.shape[1] % storage_block_elems(as) != 0) as = StorageDType::kF16;
     std::vector<std::byte> bytes = encode_rows(t, as);
     if (a == "llama" && rope_permuted(g)) {

@@ -12,7 +12,8 @@
 
 namespace bringup {
 
-// type: F16, BF16 or Q8_0 (F32 too). Throws Error for what GGUF or this exporter cannot carry.
+// type: F16, BF16, Q8_0, Q4_K or Q6_K (F32 too); matrices whose rows are not whole blocks take
+// llama-quantize's fallback types. Throws Error for what GGUF or this exporter cannot carry.
 void export_gguf(const std::filesystem::path& model_dir, StorageDType type,
                  const std::filesystem::path& out);
 

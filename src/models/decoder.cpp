@@ -12,7 +12,7 @@
 namespace bringup {
 
 MemoryPlan check_model_fits(const Checkpoint& ck, const Device& dev, const ModelOptions& o) {
-  const MemoryPlan plan = plan_memory(ck.dir(), ck.config(), o, dev, dev.available_memory());
+  const MemoryPlan plan = plan_memory(ck, o, dev, dev.available_memory());
   check_fits_in_memory(plan,
                        ck.dir().string() + " under " + std::string(precision_name(o.precision)));
   return plan;

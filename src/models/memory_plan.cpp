@@ -13,32 +13,75 @@
 
 namespace bringup {
 
-MemoryPlan plan_memory(const ModelConfig& c, const ModelOptions& o, const Device& dev,
-                       size_t available, size_t tokenizer_bytes) {
+namespace {
+
+MemoryPlan plan(const ModelConfig& c, const ModelOptions& o, const Device& dev, size_t available,
+                size_t tokenizer_bytes, const Checkpoint* ck) {
   const WeightPolicy pol = weight_policy(o.precision);
+  if (pol.native && !ck) {
+    throw Error(
+        "the native precision policy takes each weight's format from the checkpoint: "
+        "plan it from the checkpoint");
+  }
   const int64_t h = c.hidden_size, q = c.q_dim(), kv = c.kv_dim(), im = c.intermediate_size;
   const int64_t layers = c.num_hidden_layers;
   MemoryPlan p;
   p.available = available;
   p.tokenizer_bytes = tokenizer_bytes;
-  auto add = [&](const std::string& name, WeightFormat f, std::vector<int64_t> rows, int64_t k,
-                 int64_t copies) {
-    const size_t bytes = cpu::packed_bytes(f, rows, k) * static_cast<size_t>(copies);
-    p.weights.push_back({name, std::string(weight_format_name(f)), bytes});
+  bool block_float = false;
+  // The format of a weight stacked from the named tensors, as load_weights chooses it.
+  auto format_of = [&](WeightFormat group, std::initializer_list<std::string> names) {
+    if (!pol.native) return group;
+    std::vector<HostMatrix> parts;
+    for (const std::string& n : names) parts.push_back(HostMatrix::of(ck->tensor(n)));
+    return device_format(pol, group, parts);
+  };
+  // One line per weight group, its copies (layers) possibly in different formats.
+  auto add = [&](const std::string& name, const std::vector<WeightFormat>& formats,
+                 std::vector<int64_t> rows, int64_t k) {
+    size_t bytes = 0;
+    std::string names;
+    for (WeightFormat f : formats) {
+      bytes += cpu::packed_bytes(f, rows, k);
+      block_float = block_float || f == WeightFormat::kBfp8 || f == WeightFormat::kBfp4;
+      const std::string n(weight_format_name(f));
+      if (("+" + names + "+").find("+" + n + "+") == std::string::npos) {
+        names += (names.empty() ? "" : "+") + n;
+      }
+    }
+    p.weights.push_back({name, names, bytes});
     p.weight_bytes += bytes;
   };
-  add("embedding [" + std::to_string(c.vocab_size) + " x " + std::to_string(h) + "]", pol.embedding,
-      {c.vocab_size}, h, 1);
-  if (!c.tie_word_embeddings || pol.lm_head != pol.embedding) {
-    add("lm_head", pol.lm_head, {c.vocab_size}, h, 1);
+  add("embedding [" + std::to_string(c.vocab_size) + " x " + std::to_string(h) + "]",
+      {format_of(pol.embedding, {"model.embed_tokens.weight"})}, {c.vocab_size}, h);
+  if (!c.tie_word_embeddings) {
+    add("lm_head", {format_of(pol.lm_head, {"lm_head.weight"})}, {c.vocab_size}, h);
+  } else if (pol.lm_head != pol.embedding) {
+    add("lm_head", {format_of(pol.lm_head, {"model.embed_tokens.weight"})}, {c.vocab_size}, h);
   } else {
     p.weights.push_back({"lm_head (tied to the embedding)", "-", 0});
   }
+  std::vector<WeightFormat> qkv, o_proj, gate_up, down;
+  const FamilySpec* family = pol.native ? &family_of(c, ck->dir().string()) : nullptr;
+  for (int64_t l = 0; l < layers; ++l) {
+    if (!family) {
+      qkv.push_back(pol.attention);
+      o_proj.push_back(pol.attention);
+      gate_up.push_back(pol.gate_up);
+      down.push_back(pol.down);
+      continue;
+    }
+    const LayerTensorNames n = layer_tensor_names(*family, l);
+    qkv.push_back(format_of(pol.attention, {n.q, n.k, n.v}));
+    o_proj.push_back(format_of(pol.attention, {n.o}));
+    gate_up.push_back(format_of(pol.gate_up, {n.gate, n.up}));
+    down.push_back(format_of(pol.down, {n.down}));
+  }
   const std::string per = " (" + std::to_string(layers) + " layers)";
-  add("attention q/k/v" + per, pol.attention, {q, kv, kv}, h, layers);
-  add("attention o" + per, pol.attention, {h}, q, layers);
-  add("mlp gate/up" + per, pol.gate_up, {im, im}, h, layers);
-  add("mlp down" + per, pol.down, {h}, im, layers);
+  add("attention q/k/v" + per, qkv, {q, kv, kv}, h);
+  add("attention o" + per, o_proj, {h}, q);
+  add("mlp gate/up" + per, gate_up, {im, im}, h);
+  add("mlp down" + per, down, {h}, im);
   size_t vector_elems = 0;  // norms and biases: the 1-D tensors of the family's list
   for (const ExpectedTensor& t : expected_tensors(c)) {
     if (t.shape.size() == 1) vector_elems += static_cast<size_t>(t.shape[0]);
@@ -59,8 +102,7 @@ MemoryPlan plan_memory(const ModelConfig& c, const ModelOptions& o, const Device
   step.q_heads = c.num_attention_heads;
   step.kv_heads = c.num_key_value_heads;
   step.head_dim = c.head_dim;
-  step.block_float = pol.attention == WeightFormat::kBfp8 || pol.gate_up == WeightFormat::kBfp8 ||
-                     pol.down == WeightFormat::kBfp8 || pol.lm_head == WeightFormat::kBfp8;
+  step.block_float = block_float;
   p.runtime_bytes = size_t{24} << 20;
 
   // The KV pool: the budget asked for, or what fits beside everything else.
@@ -81,9 +123,16 @@ MemoryPlan plan_memory(const ModelConfig& c, const ModelOptions& o, const Device
   return p;
 }
 
-MemoryPlan plan_memory(const std::filesystem::path& dir, const ModelConfig& c,
-                       const ModelOptions& o, const Device& dev, size_t available) {
-  return plan_memory(c, o, dev, available, tokenizer_memory(dir));
+}  // namespace
+
+MemoryPlan plan_memory(const ModelConfig& c, const ModelOptions& o, const Device& dev,
+                       size_t available, size_t tokenizer_bytes) {
+  return plan(c, o, dev, available, tokenizer_bytes, nullptr);
+}
+
+MemoryPlan plan_memory(const Checkpoint& ck, const ModelOptions& o, const Device& dev,
+                       size_t available) {
+  return plan(ck.config(), o, dev, available, tokenizer_memory(ck.dir()), &ck);
 }
 
 size_t tokenizer_memory(const std::filesystem::path& dir) {

@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "bringup/checkpoint.h"
 #include "bringup/config.h"
 #include "bringup/model.h"
 #include "device/device.h"
@@ -49,12 +50,13 @@ constexpr double kMemoryHeadroom = 0.10;
 
 // The plan of `c` built with `o` on `dev`, to fit in `available` bytes (the device's free memory,
 // or a size the caller names; 0: unknown). A kv_budget_tokens of 0 takes what fits beside the
-// rest, at least max_sequences x max_seq_len. Throws Error for bad options.
+// rest, at least max_sequences x max_seq_len. Throws Error for bad options, and for the native
+// policy, whose formats only a checkpoint tells.
 MemoryPlan plan_memory(const ModelConfig& c, const ModelOptions& o, const Device& dev,
                        size_t available, size_t tokenizer_bytes = 0);
-// The same for a checkpoint directory, counting its tokenizer too.
-MemoryPlan plan_memory(const std::filesystem::path& dir, const ModelConfig& c,
-                       const ModelOptions& o, const Device& dev, size_t available);
+// The same for a checkpoint, counting its tokenizer too, and its own formats under native.
+MemoryPlan plan_memory(const Checkpoint& ck, const ModelOptions& o, const Device& dev,
+                       size_t available);
 // Memory a parsed tokenizer.json takes at its peak: its size times a factor measured on this
 // build (the Qwen2 tokenizer, 6.0 MB of JSON, peaks at 82 MiB while parsed); 0 without one.
 size_t tokenizer_memory(const std::filesystem::path& dir);

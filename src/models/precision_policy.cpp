@@ -2,6 +2,7 @@
 
 #include <string>
 
+#include "bringup/checkpoint.h"
 #include "bringup/error.h"
 
 namespace bringup {
@@ -11,8 +12,13 @@ Precision parse_precision(std::string_view name) {
   if (name == "bf16") return Precision::kBf16;
   if (name == "bfp8-mixed") return Precision::kBfp8Mixed;
   if (name == "bfp8") return Precision::kBfp8;
+  if (name == "native") return Precision::kNative;
   throw Error("unknown precision '" + std::string(name) +
-              "' (expected fp32, bf16, bfp8-mixed or bfp8)");
+              "' (expected fp32, bf16, bfp8-mixed, bfp8 or native)");
+}
+
+Precision default_precision(const std::string& model_path) {
+  return is_gguf_file(model_path) ? Precision::kNative : Precision::kBfp8Mixed;
 }
 
 std::string_view precision_name(Precision p) {
@@ -25,6 +31,8 @@ std::string_view precision_name(Precision p) {
       return "bfp8-mixed";
     case Precision::kBfp8:
       return "bfp8";
+    case Precision::kNative:
+      return "native";
   }
   return "?";
 }
@@ -33,17 +41,40 @@ WeightPolicy weight_policy(Precision p) {
   using F = WeightFormat;
   switch (p) {
     case Precision::kFp32:
-      return {F::kF32, F::kF32, F::kF32, F::kF32, F::kF32, false, CacheDType::kF32};
+      return {F::kF32, F::kF32, F::kF32, F::kF32, F::kF32, false, CacheDType::kF32, false};
     case Precision::kBf16:
-      return {F::kBf16, F::kBf16, F::kBf16, F::kBf16, F::kBf16, true, CacheDType::kBf16};
+      return {F::kBf16, F::kBf16, F::kBf16, F::kBf16, F::kBf16, true, CacheDType::kBf16, false};
     case Precision::kBfp8Mixed:
       // The reference bring-up: block float where the bytes are (MLP up/gate, vocabulary), bf16
       // where accuracy is sensitive (attention, the down projection that feeds the residual).
-      return {F::kBfp8, F::kBfp8, F::kBf16, F::kBfp8, F::kBf16, true, CacheDType::kBf16};
+      return {F::kBfp8, F::kBfp8, F::kBf16, F::kBfp8, F::kBf16, true, CacheDType::kBf16, false};
     case Precision::kBfp8:
-      return {F::kBfp8, F::kBfp8, F::kBfp8, F::kBfp8, F::kBfp8, true, CacheDType::kBf16};
+      return {F::kBfp8, F::kBfp8, F::kBfp8, F::kBfp8, F::kBfp8, true, CacheDType::kBf16, false};
+    case Precision::kNative:
+      // The group formats are what a matrix stored in another format falls back to.
+      return {F::kBf16, F::kBf16, F::kBf16, F::kBf16, F::kBf16, false, CacheDType::kBf16, true};
   }
   throw Error("unknown precision policy");
+}
+
+WeightFormat device_format(const WeightPolicy& p, WeightFormat group,
+                           std::span<const HostMatrix> parts) {
+  if (!p.native || parts.empty()) return group;
+  const HostMatrix& first = parts[0];
+  for (const HostMatrix& m : parts) {
+    if (m.tiles != first.tiles || m.dtype != first.dtype) return WeightFormat::kBf16;
+  }
+  if (first.is_bfp_tiles()) return first.tiles;
+  switch (first.dtype) {
+    case StorageDType::kQ8_0:
+      return WeightFormat::kQ8_0;
+    case StorageDType::kQ4_K:
+      return WeightFormat::kQ4_K;
+    case StorageDType::kF32:
+      return WeightFormat::kF32;
+    default:
+      return WeightFormat::kBf16;
+  }
 }
 
 }  // namespace bringup

@@ -1,6 +1,8 @@
 // What each precision policy stores each weight group in.
 #pragma once
 
+#include <span>
+
 #include "bringup/precision.h"
 #include "core/kv_view.h"
 #include "device/weight.h"
@@ -11,8 +13,15 @@ struct WeightPolicy {
   WeightFormat embedding, lm_head, attention, gate_up, down;
   bool vectors_bf16;  // biases and norm weights rounded to bf16
   CacheDType cache;
+  bool native;  // each matrix in its checkpoint's own format (device_format), not the above
 };
 
 WeightPolicy weight_policy(Precision p);
+
+// The format of a weight stacked from `parts` whose group the policy puts in `group`: that one,
+// or under a native policy the parts' own where a kernel reads it (bfp tiles, Q8_0 and Q4_K
+// blocks, F32 and BF16 rows), else bf16 (F16, the other ggml types, parts stored differently).
+WeightFormat device_format(const WeightPolicy& p, WeightFormat group,
+                           std::span<const HostMatrix> parts);
 
 }  // namespace bringup

@@ -9,10 +9,10 @@ namespace bringup {
 namespace {
 
 Weight upload(const Checkpoint& ck, Device& dev, std::initializer_list<std::string> names,
-              WeightFormat format) {
+              const WeightPolicy& policy, WeightFormat group) {
   std::vector<HostMatrix> parts;
   for (const std::string& n : names) parts.push_back(HostMatrix::of(ck.tensor(n)));
-  Weight w = dev.upload_weight(parts, format);
+  Weight w = dev.upload_weight(parts, device_format(policy, group, parts));
   for (const std::string& n : names) ck.release(ck.tensor(n));
   return w;
 }
@@ -46,24 +46,25 @@ Weights load_weights(const Checkpoint& ck, const FamilySpec& family, Device& dev
   const ModelConfig& c = ck.config();
   const bool bf16 = policy.vectors_bf16;
   Weights w;
-  w.embed = upload(ck, dev, {"model.embed_tokens.weight"}, policy.embedding);
+  w.embed = upload(ck, dev, {"model.embed_tokens.weight"}, policy, policy.embedding);
   if (!c.tie_word_embeddings) {
-    w.lm_head_own = std::make_unique<Weight>(upload(ck, dev, {"lm_head.weight"}, policy.lm_head));
-  } else if (policy.lm_head != policy.embedding) {
     w.lm_head_own =
-        std::make_unique<Weight>(upload(ck, dev, {"model.embed_tokens.weight"}, policy.lm_head));
+        std::make_unique<Weight>(upload(ck, dev, {"lm_head.weight"}, policy, policy.lm_head));
+  } else if (policy.lm_head != policy.embedding) {
+    w.lm_head_own = std::make_unique<Weight>(
+        upload(ck, dev, {"model.embed_tokens.weight"}, policy, policy.lm_head));
   }
   w.final_norm = vector(ck, dev, {"model.norm.weight"}, bf16);
   for (int64_t l = 0; l < c.num_hidden_layers; ++l) {
     const LayerTensorNames n = layer_tensor_names(family, l);
     LayerWeights L;
     L.input_norm = vector(ck, dev, {n.input_norm}, bf16);
-    L.qkv = upload(ck, dev, {n.q, n.k, n.v}, policy.attention);
+    L.qkv = upload(ck, dev, {n.q, n.k, n.v}, policy, policy.attention);
     if (family.qkv_bias) L.qkv_bias = vector(ck, dev, {n.q_bias, n.k_bias, n.v_bias}, bf16);
-    L.o_proj = upload(ck, dev, {n.o}, policy.attention);
+    L.o_proj = upload(ck, dev, {n.o}, policy, policy.attention);
     L.post_norm = vector(ck, dev, {n.post_norm}, bf16);
-    L.gate_up = upload(ck, dev, {n.gate, n.up}, policy.gate_up);
-    L.down = upload(ck, dev, {n.down}, policy.down);
+    L.gate_up = upload(ck, dev, {n.gate, n.up}, policy, policy.gate_up);
+    L.down = upload(ck, dev, {n.down}, policy, policy.down);
     w.layers.push_back(std::move(L));
   }
   const size_t per_value = bf16 ? 2 : 4;

@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "bringup/bringup.h"
+#include "core/host_matrix.h"
 #include "device/device.h"
 #include "eval/compare.h"
 #include "eval/evaluate.h"
@@ -263,7 +264,8 @@ std::shared_ptr<PyModel> build(const PyCheckpoint& ck, const std::shared_ptr<Dev
                                int64_t prefill_chunk, int64_t max_logit_rows) {
   ModelOptions o;
   o.max_seq_len = max_seq_len;
-  o.precision = parse_precision(precision);
+  o.precision =
+      precision.empty() ? default_precision(ck.ck->dir().string()) : parse_precision(precision);
   o.kv_budget_tokens = kv_budget_tokens;
   o.max_sequences = max_sequences;
   o.kv_block_size = kv_block_size;
@@ -406,11 +408,30 @@ PYBIND11_MODULE(_bringup, m) {
       .def_property_readonly(
           "generation_config",
           [](const PyCheckpoint& c) { return generation_config_dict(c.ck->generation_config()); })
-      .def_property_readonly("tensor_names", [](const PyCheckpoint& c) {
-        std::vector<std::string> names;
-        for (const auto& [n, t] : c.ck->tensors()) names.push_back(n);
-        return names;
-      });
+      .def_property_readonly("tensor_names",
+                             [](const PyCheckpoint& c) {
+                               std::vector<std::string> names;
+                               for (const auto& [n, t] : c.ck->tensors()) names.push_back(n);
+                               return names;
+                             })
+      .def(
+          "tensor_type",
+          [](const PyCheckpoint& c, const std::string& name) {
+            return std::string(storage_dtype_name(c.ck->tensor(name).dtype));
+          },
+          py::arg("name"), "How the checkpoint stores a tensor: \"BF16\", \"Q4_K\", ...")
+      .def(
+          "tensor",
+          [](const PyCheckpoint& c, const std::string& name) {
+            // Hugging Face orientation and names; block types decoded exactly as ggml does.
+            const HostMatrix m = HostMatrix::of(c.ck->tensor(name));
+            const auto& shape = c.ck->tensor(name).shape;
+            py::array_t<float> out(std::vector<py::ssize_t>(shape.begin(), shape.end()));
+            float* dst = out.mutable_data();
+            for (int64_t r = 0; r < m.rows; ++r) m.row(r, dst + r * m.cols);
+            return out;
+          },
+          py::arg("name"), "A tensor as fp32 (a NumPy array), by its Hugging Face name.");
 
   py::class_<PySequence>(m, "Sequence")
       .def_property_readonly("length",
@@ -598,11 +619,12 @@ PYBIND11_MODULE(_bringup, m) {
           py::arg("reference_file") = "", py::arg("prompt") = py::none(),
           py::arg("checkpoint") = nullptr, py::arg("pcc") = 0.99, py::arg("model_name") = "");
 
-  m.def("build_model", &build, py::arg("checkpoint"), py::arg("device"), py::arg("max_seq_len") = 0,
-        py::arg("precision") = "bfp8-mixed", py::arg("kv_budget_tokens") = 0,
-        py::arg("max_sequences") = 1, py::arg("kv_block_size") = 32, py::arg("prefill_chunk") = 512,
-        py::arg("max_logit_rows") = 0,
-        "A model on a device; every ModelOptions field is a keyword argument.");
+  m.def(
+      "build_model", &build, py::arg("checkpoint"), py::arg("device"), py::arg("max_seq_len") = 0,
+      py::arg("precision") = "", py::arg("kv_budget_tokens") = 0, py::arg("max_sequences") = 1,
+      py::arg("kv_block_size") = 32, py::arg("prefill_chunk") = 512, py::arg("max_logit_rows") = 0,
+      "A model on a device; every ModelOptions field is a keyword argument. precision \"\": native "
+      "for a GGUF file, bfp8-mixed otherwise.");
 
   py::class_<TextStream>(m, "TextStream")
       .def("__iter__", [](TextStream& s) -> TextStream& { return s; })

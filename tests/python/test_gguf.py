@@ -1,8 +1,10 @@
 """GGUF files made by llama.cpp's own Python package (gguf-py, from the llama.cpp source the npm
 package node-llama-cpp ships; make deps unpacks it into tests/llama-cpp, and these tests skip
 with a message without it): twins of the goldens in F16, BF16 and Q8_0 meet the golden
-thresholds, the tokenizer a GGUF carries encodes every shared case as tokenizer.json does, and
-bringup's exporter writes the tensors gguf-py writes, bit for bit."""
+thresholds under the native policy (Q8_0 on its own kernel), the tokenizer a GGUF carries
+encodes every shared case as tokenizer.json does, bringup's exporter writes the tensors gguf-py
+writes, bit for bit, and its Q4_K and Q6_K files (which gguf-py cannot quantize) decode in
+gguf-py to exactly the values bringup runs, and score in the order their bits imply."""
 
 import json
 import os
@@ -31,6 +33,11 @@ def twin(args, out):
                    capture_output=True, env={**os.environ, "PYTHONPATH": ""})
 
 
+def evaluate(path, g):
+    out, _ = cli("eval", "--model", path, "--reference", golden(f"{g}/reference.json"))
+    return json.loads(out.split("YT_METRICS=")[1])
+
+
 @needs_gguf_py
 class GgufTest(unittest.TestCase):
     @classmethod
@@ -50,13 +57,50 @@ class GgufTest(unittest.TestCase):
     def test_twins_meet_the_golden_thresholds(self):
         for (g, t), path in self.twins.items():
             with self.subTest(golden=g, type=t):
-                out, _ = cli("eval", "--model", path, "--reference",
-                             golden(f"{g}/reference.json"), "--precision", "bf16")
-                m = json.loads(out.split("YT_METRICS=")[1])
+                # The default policy for a GGUF file: native (Q8_0 on its own kernel).
+                m = evaluate(path, g)
                 print(f"{g} {t}: top1 {m['top1']:.4f} top5 {m['top5']:.4f} "
                       f"KL {m.get('kl_mean', 0):.6f}", file=sys.stderr)
+                self.assertEqual(m["precision"], "native")
                 self.assertGreaterEqual(m["top1"], THRESHOLDS[t][0])
                 self.assertGreaterEqual(m["top5"], THRESHOLDS[t][1])
+
+    def test_k_quant_exports_decode_in_gguf_py_as_bringup_runs_them(self):
+        sys.path.insert(0, os.path.join(LLAMA_CPP, "gguf-py"))
+        sys.path.insert(0, os.path.join(SOURCE, "scripts"))
+        from gguf import GGUFReader
+        from gguf.quants import dequantize
+        from gguf_twins import gguf_name, permute
+
+        g = "llama-gqa4-small"  # hidden 512: whole Q4_K / Q6_K super-blocks
+        kl = {}
+        for t in ("q6_k", "q4_k"):
+            with self.subTest(type=t):
+                out = os.path.join(self.tmp.name, f"mine-{g}-{t}.gguf")
+                cli("convert", "--model", golden(g), "--type", t, "--out", out)
+                mine = bringup.Checkpoint.open(out)
+                cfg = mine.config
+                theirs = {x.name: x for x in GGUFReader(out).tensors}
+                types = set()
+                for name in mine.tensor_names:
+                    x = theirs[gguf_name(name)]
+                    types.add(x.tensor_type.name)
+                    want = dequantize(x.data, x.tensor_type).reshape(mine.tensor(name).shape)
+                    got = mine.tensor(name)
+                    if name.endswith(("q_proj.weight", "k_proj.weight")):
+                        heads = cfg["num_attention_heads"] if "q_proj" in name else \
+                            cfg["num_key_value_heads"]
+                        got = permute(got, heads)  # GGUF's row order for llama's RoPE
+                    self.assertTrue(np.array_equal(want.astype(np.float32).view(np.uint32),
+                                                   got.view(np.uint32)), name)
+                self.assertIn(t.upper(), types)
+                m = evaluate(out, g)
+                kl[t] = m["kl_mean"]
+                print(f"{g} {t} (bringup's quantizer): top1 {m['top1']:.4f} "
+                      f"top5 {m['top5']:.4f} KL {kl[t]:.6f}", file=sys.stderr)
+        kl["q8_0"] = evaluate(self.twins[(g, "q8_0")], g)["kl_mean"]
+        self.assertLess(kl["q8_0"], kl["q6_k"])
+        self.assertLess(kl["q6_k"], kl["q4_k"])
 
     def test_f16_twin_is_the_checkpoint_rounded_to_f16(self):
         for g in GOLDENS:

@@ -1,12 +1,13 @@
 // GGUF: every ggml type bringup reads decoded bit for bit as gguf-py decodes it (vectors in
-// tests/data/gguf), every metadata value type through our writer and reader, Q8_0 quantization
-// as ggml's reference, and `convert --to gguf` round trips: a GGUF written from a golden opens
-// with the same config and tensors (llama's permuted q/k rows included) and scores as the
-// checkpoint it came from.
+// tests/data/gguf), every metadata value type through our writer and reader, the quantizers
+// (Q8_0 as ggml's reference, all of them within llama.cpp's error bound), and `convert --to gguf`
+// round trips: a GGUF written from a golden opens with the same config and tensors (llama's
+// permuted q/k rows included) and scores as the checkpoint it came from.
 #include <gtest/gtest.h>
 
 #include <cmath>
 #include <cstring>
+#include <map>
 #include <nlohmann/json.hpp>
 
 #include "../cli/cli_runner.h"
@@ -17,6 +18,7 @@
 #include "io/gguf.h"
 #include "io/gguf_export.h"
 #include "io/gguf_writer.h"
+#include "models/memory_plan.h"
 
 namespace bringup {
 namespace {
@@ -73,7 +75,7 @@ TEST(Gguf, Q8_0QuantizationFollowsGgml) {
   for (size_t i = 0; i < x.size(); ++i)
     x[i] = std::sin(static_cast<float>(i)) * (i < 32 ? 1 : 1e-3f);
   std::vector<std::byte> q(storage_bytes(StorageDType::kQ8_0, 64));
-  quantize_q8_0(x.data(), 64, q.data());
+  quantize_ggml(StorageDType::kQ8_0, x.data(), 64, q.data());
   std::vector<float> back(64);
   dequantize_ggml(StorageDType::kQ8_0, q.data(), 64, back.data());
   for (int b = 0; b < 2; ++b) {
@@ -85,6 +87,43 @@ TEST(Gguf, Q8_0QuantizationFollowsGgml) {
       EXPECT_EQ(back[b * 32 + j], want) << b << " " << j;
     }
   }
+}
+
+// The quantizers against llama.cpp's own bar (tests/test-quantize-fns.cpp: data 0.1 + 2 cos(i +
+// offset), 4096 values, sqrt(sum of squared errors) / n below 0.002), each type's error in the
+// order its bits imply, and the edge blocks: all zero and constant, of either sign.
+TEST(Gguf, QuantizersMeetLlamaCppsErrorBound) {
+  constexpr int64_t n = 4096;
+  std::vector<float> x(n), back(n);
+  for (int64_t i = 0; i < n; ++i) x[i] = 0.1f + 2 * std::cos(static_cast<float>(i) + 0.5f);
+  std::map<StorageDType, double> error;
+  for (StorageDType t :
+       {StorageDType::kQ8_0, StorageDType::kQ5_0, StorageDType::kQ4_K, StorageDType::kQ6_K}) {
+    SCOPED_TRACE(std::string(storage_dtype_name(t)));
+    ASSERT_TRUE(can_quantize_ggml(t));
+    std::vector<std::byte> q(storage_bytes(t, n));
+    quantize_ggml(t, x.data(), n, q.data());
+    dequantize_ggml(t, q.data(), n, back.data());
+    double sum = 0;
+    for (int64_t i = 0; i < n; ++i) sum += (back[i] - x[i]) * double{back[i] - x[i]};
+    error[t] = std::sqrt(sum) / n;
+    EXPECT_LT(error[t], 0.002);
+    for (float fill : {0.0f, 0.75f, -0.375f}) {  // all zero, constant
+      std::vector<float> same(n, fill);
+      quantize_ggml(t, same.data(), n, q.data());
+      dequantize_ggml(t, q.data(), n, back.data());
+      for (int64_t i = 0; i < n; ++i) {
+        ASSERT_NEAR(back[i], fill, std::fabs(fill) * 0.01) << "fill " << fill << " at " << i;
+      }
+    }
+  }
+  EXPECT_LT(error[StorageDType::kQ8_0], error[StorageDType::kQ6_K]);
+  EXPECT_LT(error[StorageDType::kQ6_K], error[StorageDType::kQ5_0]);
+  EXPECT_LT(error[StorageDType::kQ6_K], error[StorageDType::kQ4_K]);
+  EXPECT_FALSE(can_quantize_ggml(StorageDType::kQ4_1));
+  std::vector<std::byte> q(1024);
+  EXPECT_THROW(quantize_ggml(StorageDType::kQ4_K, x.data(), 100, q.data()), Error);
+  EXPECT_THROW(quantize_ggml(StorageDType::kQ5_K, x.data(), 256, q.data()), Error);
 }
 
 TEST(Gguf, EveryMetadataTypeRoundTrips) {
@@ -180,6 +219,60 @@ TEST(Gguf, ExportRoundTripsEveryGolden) {
     const std::vector<float> want(l1.begin(), l1.end());
     const auto l2 = mb->prefill(*sb, ids);
     EXPECT_TRUE(std::equal(want.begin(), want.end(), l2.begin(), l2.end()));
+  }
+}
+
+// The native policy keeps Q8_0 and Q4_K matrices as the file stores them (kernels of their own)
+// and turns the other types into bf16; the plan says so, weight by weight, and counts exactly
+// the bytes the model then holds, fewer than a bf16 copy. The model's logits stay those of the
+// file's exactly dequantized weights (the fp32 policy) up to the bf16 KV cache.
+TEST(Gguf, NativePolicyRunsQ8_0AndQ4_KAsTheFileStoresThem) {
+  test::TempDir tmp("gguf-native");
+  const fs::path dir = fs::path(BRINGUP_TEST_DATA) / "golden" / "llama-gqa4-small";
+  auto dev = make_cpu_device(2);
+  const Checkpoint source = Checkpoint::open(dir);
+  const size_t bf16_bytes = build_model(source, *dev, 64, Precision::kBf16)->weight_bytes();
+  // llama-gqa4-small: hidden 512 (whole Q4_K super-blocks), intermediate 1408 (not: the down
+  // projection falls back to Q5_0, which native runs as bf16).
+  const struct {
+    StorageDType type;
+    const char *embedding, *qkv, *down;
+  } cases[] = {{StorageDType::kQ8_0, "Q8_0", "Q8_0", "Q8_0"},
+               {StorageDType::kQ4_K, "Q4_K", "Q4_K", "bf16"}};
+  for (const auto& c : cases) {
+    SCOPED_TRACE(std::string(storage_dtype_name(c.type)));
+    const fs::path file = tmp / "m.gguf";
+    export_gguf(dir, c.type, file);
+    const Checkpoint ck = Checkpoint::open(file);
+    EXPECT_EQ(default_precision(file.string()), Precision::kNative);
+    ModelOptions o;
+    o.precision = Precision::kNative;
+    o.max_seq_len = 64;
+    const MemoryPlan plan = plan_memory(ck, o, *dev, 0);
+    std::map<std::string, std::string> formats;
+    for (const auto& w : plan.weights) formats[w.name.substr(0, w.name.find(" ("))] = w.format;
+    EXPECT_EQ(formats["embedding [4096 x 512]"], c.embedding);
+    EXPECT_EQ(formats["attention q/k/v"], c.qkv);
+    EXPECT_EQ(formats["mlp down"], c.down);
+    EXPECT_EQ(formats["norms and biases"], "fp32");
+    EXPECT_THROW(plan_memory(ck.config(), o, *dev, 0), Error);
+
+    auto native = build_model(ck, *dev, 64, Precision::kNative);
+    EXPECT_EQ(native->weight_bytes(), plan.weight_bytes);
+    EXPECT_LT(native->weight_bytes(), bf16_bytes * (c.type == StorageDType::kQ8_0 ? 0.6 : 0.75));
+    auto exact = build_model(ck, *dev, 64, Precision::kFp32);
+    const std::vector<int32_t> ids = {3, 1, 4, 1, 5, 9, 2, 6};
+    auto sa = native->new_sequence();
+    auto sb = exact->new_sequence();
+    const auto la = native->prefill(*sa, ids);
+    const std::vector<float> a(la.begin(), la.end());
+    const auto lb = exact->prefill(*sb, ids);
+    ASSERT_EQ(a.size(), lb.size());
+    float worst = 0;
+    for (size_t i = 0; i < a.size(); ++i) worst = std::max(worst, std::fabs(a[i] - lb[i]));
+    EXPECT_LT(worst, 0.05f);
+    EXPECT_EQ(std::max_element(a.begin(), a.end()) - a.begin(),
+              std::max_element(lb.begin(), lb.end()) - lb.begin());
   }
 }
 

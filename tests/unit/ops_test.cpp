@@ -9,6 +9,8 @@
 #include <numeric>
 
 #include "bringup/error.h"
+#include "core/ggml_quants.h"
+#include "kernels/cpu/packed_weight.h"
 #include "ops/ops.h"
 #include "test_util.h"
 
@@ -205,6 +207,93 @@ TEST_P(Conformance, Linear_RowsAreIndependentOfTheBatch) {
           ASSERT_EQ(0, std::memcmp(out.row(r), all.row(r), static_cast<size_t>(w.rows) * 4))
               << "row " << r << " of " << m << " differs from the same row among 21";
         }
+      }
+    }
+  }
+}
+
+// ggml's block types (GGUF Q8_0 and Q4_K), uploaded from fp32 rows (quantized by the device as
+// ggml's reference quantizer does) and from the blocks themselves: the same weight either way,
+// decoded exactly as dequantize_ggml decodes it, and linear equals, bit for bit, the loop
+// acc = fma(x, w, acc) over those values (fp32 activations), whatever rows share the call.
+TEST_P(Conformance, Linear_GgmlBlockTypesMatchTheDequantizedLoopExactly) {
+  Device& dev = device();
+  for (WeightFormat format : {WeightFormat::kQ8_0, WeightFormat::kQ4_K}) {
+    const StorageDType type = *ggml_type_of(format);
+    for (const LinearCase& c :
+         {LinearCase{1, 256, {20, 13, 45}, true}, LinearCase{9, 768, {48}, false},
+          LinearCase{3, 1024, {70}, true}, LinearCase{21, 512, {16, 17}, true}}) {
+      SCOPED_TRACE(std::string(weight_format_name(format)) + " m=" + std::to_string(c.m) +
+                   " k=" + std::to_string(c.k));
+      const auto parts = make_parts(c.parts, c.k, 31);
+      std::vector<HostMatrix> rows, blocks;
+      std::vector<std::vector<std::byte>> encoded;
+      std::vector<float> want_w;  // the dequantized weights, all parts
+      for (const Part& p : parts) {
+        rows.push_back(HostMatrix::of(p.data.data(), p.rows, c.k));
+        encoded.emplace_back(storage_bytes(type, p.rows * c.k));
+        for (int64_t r = 0; r < p.rows; ++r) {
+          quantize_ggml(type, p.data.data() + r * c.k, c.k,
+                        encoded.back().data() + r * storage_bytes(type, c.k));
+        }
+        std::vector<float> w(static_cast<size_t>(p.rows * c.k));
+        dequantize_ggml(type, encoded.back().data(), p.rows * c.k, w.data());
+        want_w.insert(want_w.end(), w.begin(), w.end());
+      }
+      for (size_t i = 0; i < parts.size(); ++i) {
+        HostMatrix m;
+        m.dtype = type;
+        m.data = encoded[i].data();
+        m.rows = parts[i].rows;
+        m.cols = c.k;
+        blocks.push_back(m);
+      }
+      const Weight from_rows = dev.upload_weight(rows, format);
+      const Weight from_blocks = dev.upload_weight(blocks, format);
+      EXPECT_EQ(from_rows.bytes, from_blocks.bytes);
+      EXPECT_EQ(from_rows.bytes, cpu::packed_bytes(format, c.parts, c.k));
+      const int64_t n = from_rows.rows;
+      // Fewer bytes than bf16: the file's bytes per weight, regrouped.
+      EXPECT_LT(from_rows.bytes, cpu::packed_bytes(WeightFormat::kBf16, c.parts, c.k) * 0.6);
+
+      std::vector<int32_t> ids(static_cast<size_t>(n));
+      std::iota(ids.begin(), ids.end(), 0);
+      Tensor table;
+      ops::embedding(dev, from_blocks, ids, table);
+      for (size_t i = 0; i < want_w.size(); ++i) ASSERT_EQ(table.data()[i], want_w[i]) << i;
+
+      const Tensor x = random_tensor({c.m, c.k}, 7);
+      const Tensor bias = random_tensor({n}, 8);
+      Tensor a, b;
+      ops::linear(dev, x, from_rows, c.bias ? &bias : nullptr, a);
+      ops::linear(dev, x, from_blocks, c.bias ? &bias : nullptr, b);
+      ASSERT_EQ(0, std::memcmp(a.data(), b.data(), static_cast<size_t>(a.numel()) * 4));
+      for (int64_t r = 0; r < c.m; ++r) {
+        for (int64_t o = 0; o < n; ++o) {
+          float acc = 0.0f;
+          for (int64_t j = 0; j < c.k; ++j) {
+            acc = std::fma(x.data()[r * c.k + j], want_w[o * c.k + j], acc);
+          }
+          if (c.bias) acc += bias.data()[o];
+          ASSERT_EQ(a.data()[r * n + o], acc) << "row " << r << " col " << o;
+        }
+      }
+      Tensor one({1, c.k}), single;
+      std::memcpy(one.data(), x.row(c.m - 1), static_cast<size_t>(c.k) * 4);
+      ops::linear(dev, one, from_rows, c.bias ? &bias : nullptr, single);
+      EXPECT_EQ(0, std::memcmp(single.data(), a.row(c.m - 1), static_cast<size_t>(n) * 4));
+    }
+    const std::vector<float> odd(16 * 96, 1.0f);
+    const HostMatrix bad = HostMatrix::of(odd.data(), 16, 96);
+    if (format == WeightFormat::kQ4_K) {
+      try {
+        (void)dev.upload_weight({&bad, 1}, format);
+        ADD_FAILURE() << "K not whole Q4_K super-blocks must throw";
+      } catch (const Error& e) {
+        EXPECT_NE(std::string(e.what()).find("Q4_K weights need input features in whole blocks "
+                                             "of 256, not 96"),
+                  std::string::npos)
+            << e.what();
       }
     }
   }

@@ -15,7 +15,9 @@ namespace bringup::cpu {
 
 namespace {
 
-constexpr int64_t kBlockK = 512;  // inputs per block (even, so bf16 pairs never split)
+// Inputs per block: even, so bf16 pairs never split, and whole Q4_K super-blocks (256).
+constexpr int64_t kBlockK = 512;
+static_assert(kBlockK % kQ4KBlock == 0 && kBlockK % kQ8Block == 0);
 
 void ensure(AlignedBuffer& b, size_t bytes) {
   if (b.bytes() < bytes) b = AlignedBuffer(bytes);
@@ -36,13 +38,14 @@ void matmul(ThreadPool& pool, MatmulScratch& s, const MicroKernels& mk, const fl
             const PackedWeight& w, const float* bias, float* out) {
   const int64_t k = w.k, kp = w.k_pad;
   const int64_t n = w.col0.empty() ? 0 : w.col0.back() + w.count.back();
-  const bool f32 = w.format == WeightFormat::kF32;
+  const bool q8_0 = w.format == WeightFormat::kQ8_0, q4_k = w.format == WeightFormat::kQ4_K;
+  const bool f32 = w.format == WeightFormat::kF32 || q8_0 || q4_k;  // fp32 activations
   const bool bfp = w.format == WeightFormat::kBfp8 || w.format == WeightFormat::kBfp4;
   const bool bfp_direct = bfp && m <= kBfpDirectRows;
 
   // Activations in the form the kernels read: fp32 rounded to bf16 pairs (a hardware bf16 dot
   // product rounds its inputs the same way), fp32 values rounded to bf16 for the direct
-  // block-float kernel, or fp32 unchanged under the fp32 policy.
+  // block-float kernel, or fp32 unchanged under the fp32 policy and for ggml's block types.
   const uint16_t* a16 = nullptr;
   const float* a32 = x;
   if (bfp_direct) {
@@ -84,7 +87,9 @@ void matmul(ThreadPool& pool, MatmulScratch& s, const MicroKernels& mk, const fl
       const float* b32[kTileGroups] = {};
       const uint16_t* b16[kTileGroups] = {};
       for (int g = 0; g < ng; ++g) {
-        if (f32) {
+        if (q8_0 || q4_k) {
+          continue;  // read directly below
+        } else if (f32) {
           b32[g] = w.f32_group(g0 + g) + k0 * kGroup;
         } else if (bfp_direct) {
           continue;
@@ -100,7 +105,25 @@ void matmul(ThreadPool& pool, MatmulScratch& s, const MicroKernels& mk, const fl
       for (int64_t r0 = 0; r0 < m; r0 += kTileRows) {
         const int rows = static_cast<int>(std::min<int64_t>(kTileRows, m - r0));
         float* c = acc + r0 * kAccStride;
-        if (f32) {
+        if (q8_0) {
+          const int8_t* codes[kTileGroups];
+          const uint16_t* scales[kTileGroups];
+          for (int g = 0; g < ng; ++g) {
+            codes[g] = w.code_group(g0 + g) + k0 * kGroup;
+            scales[g] = w.q8_0_scales(g0 + g) + (k0 / kQ8Block) * kGroup;
+          }
+          mk.q8_0(rows, ng, x + r0 * k + k0, k, codes, scales, kn, c);
+        } else if (q4_k) {
+          const uint8_t* codes[kTileGroups];
+          const uint16_t* scales[kTileGroups];
+          const uint8_t* subs[kTileGroups];
+          for (int g = 0; g < ng; ++g) {
+            codes[g] = w.q4_k_codes(g0 + g) + (k0 / 2) * kGroup;
+            scales[g] = w.q4_k_scales(g0 + g) + (k0 / kQ4KBlock) * 2 * kGroup;
+            subs[g] = w.q4_k_subscales(g0 + g) + (k0 / kQ8Block) * 2 * kGroup;
+          }
+          mk.q4_k(rows, ng, x + r0 * k + k0, k, codes, scales, subs, kn, c);
+        } else if (f32) {
           mk.f32(rows, ng, x + r0 * k + k0, k, b32, kn, c);
         } else if (bfp_direct) {
           const int8_t* codes[kTileGroups];

@@ -160,6 +160,132 @@ void BfpTileT(const float* a, int64_t lda, const int8_t* const* codes, const uin
         hn::StoreU(c[m][g][v], d, acc + m * kAccStride + g * 16 + v * kLanes);
 }
 
+// Accumulators of a tile: loaded from acc, stored back.
+template <int MR, int NG>
+struct AccTile {
+  hn::Vec<D> c[MR][NG][kVecs];
+  explicit AccTile(const float* acc) {
+    const D d;
+#pragma GCC unroll 16
+    for (int m = 0; m < MR; ++m)
+#pragma GCC unroll 16
+      for (int g = 0; g < NG; ++g)
+#pragma GCC unroll 16
+        for (int v = 0; v < kVecs; ++v)
+          c[m][g][v] = hn::LoadU(d, acc + m * kAccStride + g * 16 + v * kLanes);
+  }
+  void store(float* acc) const {
+    const D d;
+#pragma GCC unroll 16
+    for (int m = 0; m < MR; ++m)
+#pragma GCC unroll 16
+      for (int g = 0; g < NG; ++g)
+#pragma GCC unroll 16
+        for (int v = 0; v < kVecs; ++v)
+          hn::StoreU(c[m][g][v], d, acc + m * kAccStride + g * 16 + v * kLanes);
+  }
+  // c += a[m][k] * w for every row.
+  HWY_INLINE void madd(const float* a, int64_t lda, int64_t k, const hn::Vec<D> (&w)[NG][kVecs]) {
+    const D d;
+#pragma GCC unroll 16
+    for (int m = 0; m < MR; ++m) {
+      const auto x = hn::Set(d, a[m * lda + k]);
+#pragma GCC unroll 16
+      for (int g = 0; g < NG; ++g)
+#pragma GCC unroll 16
+        for (int v = 0; v < kVecs; ++v) c[m][g][v] = hn::MulAdd(x, w[g][v], c[m][g][v]);
+    }
+  }
+};
+
+// 16 lanes of fp16 (ggml's block scales) to fp32, exactly.
+HWY_INLINE hn::Vec<D> LoadF16(const uint16_t* p) {
+  const D d;
+  const hn::Rebind<hwy::float16_t, D> dh;
+  return hn::PromoteTo(d, hn::LoadU(dh, reinterpret_cast<const hwy::float16_t*>(p)));
+}
+
+// Unsigned bytes to fp32 lanes, exactly.
+template <class V8>
+HWY_INLINE hn::Vec<D> BytesToF32(V8 bytes) {
+  const D d;
+  const hn::RebindToSigned<D> di;
+  return hn::ConvertTo(d, hn::PromoteTo(di, bytes));
+}
+
+template <int MR, int NG>
+void Q8_0TileT(const float* a, int64_t lda, const int8_t* const* codes,
+               const uint16_t* const* scales, int64_t kn, float* acc) {
+  const D d;
+  const hn::RebindToSigned<D> di;
+  const hn::Rebind<int8_t, D> d8;
+  AccTile<MR, NG> t(acc);
+  for (int64_t b = 0; b < kn / 32; ++b) {
+    hn::Vec<D> scale[NG][kVecs];
+#pragma GCC unroll 16
+    for (int g = 0; g < NG; ++g)
+#pragma GCC unroll 16
+      for (int v = 0; v < kVecs; ++v) scale[g][v] = LoadF16(scales[g] + b * 16 + v * kLanes);
+    for (int64_t k = b * 32; k < b * 32 + 32; ++k) {
+      hn::Vec<D> w[NG][kVecs];
+#pragma GCC unroll 16
+      for (int g = 0; g < NG; ++g)
+#pragma GCC unroll 16
+        for (int v = 0; v < kVecs; ++v) {
+          const auto q = hn::PromoteTo(di, hn::LoadU(d8, codes[g] + k * 16 + v * kLanes));
+          w[g][v] = hn::Mul(hn::ConvertTo(d, q), scale[g][v]);  // exact: 8 x 11 bits
+        }
+      t.madd(a, lda, k, w);
+    }
+  }
+  t.store(acc);
+}
+
+template <int MR, int NG>
+void Q4KTileT(const float* a, int64_t lda, const uint8_t* const* codes,
+              const uint16_t* const* scales, const uint8_t* const* subs, int64_t kn, float* acc) {
+  const hn::Rebind<uint8_t, D> du8;
+  const auto low = hn::Set(du8, uint8_t{0x0F});
+  AccTile<MR, NG> t(acc);
+  for (int64_t s = 0; s < kn / 256; ++s) {
+    hn::Vec<D> dd[NG][kVecs], dmin[NG][kVecs];
+#pragma GCC unroll 16
+    for (int g = 0; g < NG; ++g)
+#pragma GCC unroll 16
+      for (int v = 0; v < kVecs; ++v) {
+        dd[g][v] = LoadF16(scales[g] + (2 * s) * 16 + v * kLanes);
+        dmin[g][v] = LoadF16(scales[g] + (2 * s + 1) * 16 + v * kLanes);
+      }
+    for (int64_t j = s * 8; j < s * 8 + 8; ++j) {
+      hn::Vec<D> d1[NG][kVecs], m1[NG][kVecs];  // exact: 11 x 6 bits
+#pragma GCC unroll 16
+      for (int g = 0; g < NG; ++g)
+#pragma GCC unroll 16
+        for (int v = 0; v < kVecs; ++v) {
+          d1[g][v] =
+              hn::Mul(dd[g][v], BytesToF32(hn::LoadU(du8, subs[g] + (2 * j) * 16 + v * kLanes)));
+          m1[g][v] = hn::Mul(dmin[g][v],
+                             BytesToF32(hn::LoadU(du8, subs[g] + (2 * j + 1) * 16 + v * kLanes)));
+        }
+      for (int64_t pair = j * 16; pair < j * 16 + 16; ++pair) {
+        hn::Vec<D> w0[NG][kVecs], w1[NG][kVecs];
+#pragma GCC unroll 16
+        for (int g = 0; g < NG; ++g)
+#pragma GCC unroll 16
+          for (int v = 0; v < kVecs; ++v) {
+            const auto bytes = hn::LoadU(du8, codes[g] + pair * 16 + v * kLanes);
+            // d1 * code is exact, so this rounds once, as ggml's d1 * code - m1 does.
+            w0[g][v] = hn::MulSub(d1[g][v], BytesToF32(hn::And(bytes, low)), m1[g][v]);
+            w1[g][v] = hn::MulSub(d1[g][v], BytesToF32(hn::ShiftRight<4>(bytes)), m1[g][v]);
+          }
+        t.madd(a, lda, 2 * pair, w0);
+        t.madd(a, lda, 2 * pair + 1, w1);
+      }
+    }
+  }
+  t.store(acc);
+}
+
 void F32Tile(int rows, int groups, const float* a, int64_t lda, const float* const* b, int64_t kn,
              float* acc) {
   dispatch_tile<kRowsPerPass>(rows, groups, [&]<int R, int G>(int m0) {
@@ -178,6 +304,20 @@ void BfpTile(int rows, int groups, const float* a, int64_t lda, const int8_t* co
              const uint8_t* const* exps, int64_t kn, int exp_bias, float* acc) {
   dispatch_tile<kRowsPerPass>(rows, groups, [&]<int R, int G>(int m0) {
     BfpTileT<R, G>(a + m0 * lda, lda, codes, exps, kn, exp_bias, acc + m0 * kAccStride);
+  });
+}
+
+void Q8_0Tile(int rows, int groups, const float* a, int64_t lda, const int8_t* const* codes,
+              const uint16_t* const* scales, int64_t kn, float* acc) {
+  dispatch_tile<kRowsPerPass>(rows, groups, [&]<int R, int G>(int m0) {
+    Q8_0TileT<R, G>(a + m0 * lda, lda, codes, scales, kn, acc + m0 * kAccStride);
+  });
+}
+
+void Q4KTile(int rows, int groups, const float* a, int64_t lda, const uint8_t* const* codes,
+             const uint16_t* const* scales, const uint8_t* const* subs, int64_t kn, float* acc) {
+  dispatch_tile<kRowsPerPass>(rows, groups, [&]<int R, int G>(int m0) {
+    Q4KTileT<R, G>(a + m0 * lda, lda, codes, scales, subs, kn, acc + m0 * kAccStride);
   });
 }
 
@@ -202,6 +342,8 @@ HWY_EXPORT(F32Tile);
 HWY_EXPORT(Bf16Tile);
 HWY_EXPORT(BfpTile);
 HWY_EXPORT(BfpToBf16);
+HWY_EXPORT(Q8_0Tile);
+HWY_EXPORT(Q4KTile);
 
 namespace {
 void DispatchF32(int rows, int groups, const float* a, int64_t lda, const float* const* b,
@@ -220,10 +362,20 @@ void DispatchBfpToBf16(const int8_t* codes, const uint8_t* exps, int64_t kn, int
                        uint16_t* out) {
   HWY_DYNAMIC_DISPATCH(BfpToBf16)(codes, exps, kn, exp_bias, out);
 }
+void DispatchQ8_0(int rows, int groups, const float* a, int64_t lda, const int8_t* const* codes,
+                  const uint16_t* const* scales, int64_t kn, float* acc) {
+  HWY_DYNAMIC_DISPATCH(Q8_0Tile)(rows, groups, a, lda, codes, scales, kn, acc);
+}
+void DispatchQ4K(int rows, int groups, const float* a, int64_t lda, const uint8_t* const* codes,
+                 const uint16_t* const* scales, const uint8_t* const* subs, int64_t kn,
+                 float* acc) {
+  HWY_DYNAMIC_DISPATCH(Q4KTile)(rows, groups, a, lda, codes, scales, subs, kn, acc);
+}
 }  // namespace
 
 const MicroKernels& portable_kernels() {
-  static const MicroKernels k{"highway", DispatchF32, DispatchBf16, DispatchBfp, DispatchBfpToBf16};
+  static const MicroKernels k{"highway",         DispatchF32,  DispatchBf16, DispatchBfp,
+                              DispatchBfpToBf16, DispatchQ8_0, DispatchQ4K};
   return k;
 }
 

@@ -23,7 +23,10 @@ const MicroKernels* avx512_bf16_kernels() {
   static const MicroKernels* set = []() -> const MicroKernels* {
     if (!cpu_has_avx512_bf16()) return nullptr;
     static MicroKernels k = kAvx512Bf16Kernels;
-    k.f32 = portable_kernels().f32;  // fp32 has no faster instruction to use
+    // fp32 products (the fp32 policy, ggml's block types) have no faster instruction to use.
+    k.f32 = portable_kernels().f32;
+    k.q8_0 = portable_kernels().q8_0;
+    k.q4_k = portable_kernels().q4_k;
     return &k;
   }();
   return set;

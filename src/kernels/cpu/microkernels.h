@@ -35,12 +35,27 @@ using BfpTileFn = void (*)(int rows, int groups, const float* a, int64_t lda,
 using BfpToBf16Fn = void (*)(const int8_t* codes, const uint8_t* exps, int64_t kn, int exp_bias,
                              uint16_t* out);
 
+// ggml block weights (GGUF's Q8_0 and Q4_K) used directly, for any number of rows; a is fp32
+// as it is. Q8_0: codes[g] [kn][16] int8, scales[g] [kn/32][16] fp16; weight = d * code.
+// Q4_K: codes[g] [kn/2][16] nibble pairs, scales[g] [kn/256][2][16] fp16 (d, dmin),
+// subs[g] [kn/32][2][16] uint8 (scale, min); weight = (d * scale) * code - dmin * min.
+// Each weight is exactly ggml's dequantized value, and acc = fma(a, weight, acc) input by input,
+// so a result is bit-identical to that loop over dequantize_row_* output.
+using Q8_0TileFn = void (*)(int rows, int groups, const float* a, int64_t lda,
+                            const int8_t* const* codes, const uint16_t* const* scales, int64_t kn,
+                            float* acc);
+using Q4KTileFn = void (*)(int rows, int groups, const float* a, int64_t lda,
+                           const uint8_t* const* codes, const uint16_t* const* scales,
+                           const uint8_t* const* subs, int64_t kn, float* acc);
+
 struct MicroKernels {
   const char* name;
   F32TileFn f32;
   Bf16TileFn bf16;
   BfpTileFn bfp;
   BfpToBf16Fn bfp_to_bf16;
+  Q8_0TileFn q8_0;
+  Q4KTileFn q4_k;
 };
 
 const MicroKernels& portable_kernels();

@@ -1,9 +1,13 @@
+// Packing host matrices into the CPU layout of packed_weight.h, and decoding one row back.
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <span>
+#include <string>
 
 #include "bringup/error.h"
 #include "core/dtype.h"
+#include "core/ggml_quants.h"
 #include "core/thread_pool.h"
 #include "kernels/cpu/packed_weight.h"
 
@@ -35,10 +39,88 @@ void copy_bfp_group(PackedWeight& w, const GroupSource& src, int64_t g) {
   }
 }
 
+// One output row of Q8_0 blocks (ggml's bytes: fp16 d, 32 int8 codes) into lane `lane` of g.
+void put_q8_0_row(PackedWeight& w, int64_t g, int64_t lane, const uint8_t* row) {
+  int8_t* codes = w.values.as<int8_t>() + g * w.k * kGroup;
+  uint16_t* scales = w.scales.as<uint16_t>() + g * (w.k / kQ8Block) * kGroup;
+  const size_t block_bytes = storage_block_bytes(StorageDType::kQ8_0);
+  for (int64_t b = 0; b < w.k / kQ8Block; ++b) {
+    const uint8_t* blk = row + b * block_bytes;
+    std::memcpy(&scales[b * kGroup + lane], blk, 2);
+    for (int64_t j = 0; j < kQ8Block; ++j) {
+      codes[(b * kQ8Block + j) * kGroup + lane] = static_cast<int8_t>(blk[2 + j]);
+    }
+  }
+}
+
+// One output row of Q4_K super-blocks (fp16 d and dmin, twelve bytes of 6-bit scales and mins,
+// 128 bytes of codes: each 64 inputs are 32 bytes, the first 32 inputs in the low nibbles).
+void put_q4_k_row(PackedWeight& w, int64_t g, int64_t lane, const uint8_t* row) {
+  uint8_t* codes = w.values.as<uint8_t>() + g * (w.k / 2) * kGroup;
+  uint16_t* scales = w.scales.as<uint16_t>() + g * (w.k / kQ4KBlock) * 2 * kGroup;
+  uint8_t* subs = w.subscales.as<uint8_t>() + g * (w.k / kQ8Block) * 2 * kGroup;
+  const size_t block_bytes = storage_block_bytes(StorageDType::kQ4_K);
+  for (int64_t s = 0; s < w.k / kQ4KBlock; ++s) {
+    const uint8_t* blk = row + s * block_bytes;
+    std::memcpy(&scales[(2 * s) * kGroup + lane], blk, 2);
+    std::memcpy(&scales[(2 * s + 1) * kGroup + lane], blk + 2, 2);
+    for (int j = 0; j < 8; ++j) {
+      uint8_t sc, m;
+      q4_k_scale_min(j, blk + 4, sc, m);
+      subs[(2 * (s * 8 + j)) * kGroup + lane] = sc;
+      subs[(2 * (s * 8 + j) + 1) * kGroup + lane] = m;
+    }
+    for (int64_t i = 0; i < kQ4KBlock; ++i) {
+      const int64_t within = i % 64;
+      const uint8_t byte = blk[16 + (i / 64) * 32 + within % 32];
+      const auto q = static_cast<uint8_t>(within < 32 ? byte & 0xF : byte >> 4);
+      const int64_t k = s * kQ4KBlock + i;
+      uint8_t& dst = codes[(k / 2) * kGroup + lane];
+      dst = static_cast<uint8_t>(k % 2 == 0 ? (dst & 0xF0) | q : (dst & 0x0F) | (q << 4));
+    }
+  }
+}
+
+// Group g of a ggml format: each row's blocks as the checkpoint stores them when it stores this
+// type, else the row quantized here; missing rows are zero (zero scales).
+void pack_ggml_group(PackedWeight& w, const GroupSource& src, int64_t g, std::vector<float>& row,
+                     std::vector<std::byte>& blocks) {
+  const StorageDType type = *ggml_type_of(w.format);
+  const PackedSize one = packed_size(w.format, 1, w.k);
+  std::memset(w.values.as<std::byte>() + g * one.values, 0, one.values);
+  std::memset(w.scales.as<std::byte>() + g * one.scales, 0, one.scales);
+  if (one.subscales) std::memset(w.subscales.as<std::byte>() + g * one.subscales, 0, one.subscales);
+  const HostMatrix& m = *src.part;
+  const size_t row_bytes = storage_bytes(type, w.k);
+  for (int32_t lane = 0; lane < w.count[g]; ++lane) {
+    const int64_t r = src.first_row + lane;
+    const uint8_t* bytes;
+    if (!m.is_bfp_tiles() && m.dtype == type) {
+      bytes = reinterpret_cast<const uint8_t*>(m.data) + r * row_bytes;
+    } else {
+      row.resize(static_cast<size_t>(w.k));
+      blocks.resize(row_bytes);
+      m.row(r, row.data());
+      quantize_ggml(type, row.data(), w.k, blocks.data());
+      bytes = reinterpret_cast<const uint8_t*>(blocks.data());
+    }
+    if (type == StorageDType::kQ8_0) {
+      put_q8_0_row(w, g, lane, bytes);
+    } else {
+      put_q4_k_row(w, g, lane, bytes);
+    }
+  }
+}
+
 // Writes group g: its 16 rows of the host matrix (missing rows are zero) in the packed layout.
-void pack_group(PackedWeight& w, const GroupSource& src, int64_t g, std::vector<float>& rows) {
+void pack_group(PackedWeight& w, const GroupSource& src, int64_t g, std::vector<float>& rows,
+                std::vector<std::byte>& blocks) {
   if (src.part->is_bfp_tiles() && src.part->tiles == w.format) {
     copy_bfp_group(w, src, g);
+    return;
+  }
+  if (ggml_type_of(w.format)) {
+    pack_ggml_group(w, src, g, rows, blocks);
     return;
   }
   const int64_t k = w.k;
@@ -80,6 +162,9 @@ void pack_group(PackedWeight& w, const GroupSource& src, int64_t g, std::vector<
       }
       break;
     }
+    case WeightFormat::kQ8_0:
+    case WeightFormat::kQ4_K:
+      break;  // pack_ggml_group
   }
 }
 
@@ -89,12 +174,18 @@ PackedSize packed_size(WeightFormat format, int64_t groups, int64_t k) {
   const size_t cells = static_cast<size_t>(groups * kGroup);
   switch (format) {
     case WeightFormat::kF32:
-      return {cells * static_cast<size_t>(k) * sizeof(float), 0};
+      return {cells * static_cast<size_t>(k) * sizeof(float), 0, 0, 0};
     case WeightFormat::kBf16:
-      return {cells * static_cast<size_t>((k + 1) / 2 * 2) * 2, 0};
+      return {cells * static_cast<size_t>((k + 1) / 2 * 2) * 2, 0, 0, 0};
     case WeightFormat::kBfp8:
     case WeightFormat::kBfp4:
-      return {cells * static_cast<size_t>(k), static_cast<size_t>(groups * k)};
+      return {cells * static_cast<size_t>(k), static_cast<size_t>(groups * k), 0, 0};
+    case WeightFormat::kQ8_0:
+      return {cells * static_cast<size_t>(k), 0, cells * static_cast<size_t>(k / kQ8Block) * 2, 0};
+    case WeightFormat::kQ4_K:
+      return {cells * static_cast<size_t>(k / 2), 0,
+              cells * static_cast<size_t>(k / kQ4KBlock) * 2 * 2,
+              cells * static_cast<size_t>(k / kQ8Block) * 2};
   }
   return {};
 }
@@ -102,8 +193,7 @@ PackedSize packed_size(WeightFormat format, int64_t groups, int64_t k) {
 size_t packed_bytes(WeightFormat format, std::span<const int64_t> part_rows, int64_t k) {
   int64_t groups = 0;
   for (int64_t rows : part_rows) groups += (rows + kGroup - 1) / kGroup;
-  const PackedSize s = packed_size(format, groups, k);
-  return s.values + s.exps;
+  return packed_size(format, groups, k).total();
 }
 
 PackedWeight pack_weight(ThreadPool& pool, std::span<const HostMatrix> parts, WeightFormat format) {
@@ -111,6 +201,13 @@ PackedWeight pack_weight(ThreadPool& pool, std::span<const HostMatrix> parts, We
   w.format = format;
   if (parts.empty()) throw Error("pack_weight: no matrices given");
   w.k = parts[0].cols;
+  if (const auto type = ggml_type_of(format)) {
+    const int64_t block = storage_block_elems(*type);
+    if (w.k % block != 0) {
+      throw Error(std::string(weight_format_name(format)) + " weights need input features in " +
+                  "whole blocks of " + std::to_string(block) + ", not " + std::to_string(w.k));
+    }
+  }
   w.k_pad = (w.k + 1) / 2 * 2;
   std::vector<GroupSource> sources;
   int64_t col = 0;
@@ -127,9 +224,13 @@ PackedWeight pack_weight(ThreadPool& pool, std::span<const HostMatrix> parts, We
   const PackedSize size = packed_size(format, w.groups, w.k);
   w.values = AlignedBuffer(size.values, AlignedBuffer::Pages::kHuge);
   w.exps = AlignedBuffer(size.exps, AlignedBuffer::Pages::kHuge);
+  w.scales = AlignedBuffer(size.scales, AlignedBuffer::Pages::kHuge);
+  w.subscales = AlignedBuffer(size.subscales, AlignedBuffer::Pages::kHuge);
   std::vector<std::vector<float>> scratch(pool.size());
-  pool.parallel_for(w.groups,
-                    [&](int64_t g, int thread) { pack_group(w, sources[g], g, scratch[thread]); });
+  std::vector<std::vector<std::byte>> blocks(pool.size());
+  pool.parallel_for(w.groups, [&](int64_t g, int thread) {
+    pack_group(w, sources[g], g, scratch[thread], blocks[thread]);
+  });
   return w;
 }
 
@@ -157,6 +258,30 @@ void unpack_row(const PackedWeight& w, int64_t row, float* out) {
       const int bias = w.exponent_bias();
       for (int64_t i = 0; i < w.k; ++i) {
         out[i] = std::ldexp(static_cast<float>(codes[i * kGroup + lane]), exps[i] - bias);
+      }
+      break;
+    }
+    case WeightFormat::kQ8_0: {  // as ggml's dequantize_row_q8_0
+      const int8_t* codes = w.code_group(g);
+      const uint16_t* scales = w.q8_0_scales(g);
+      for (int64_t i = 0; i < w.k; ++i) {
+        const float d = f16_to_f32(scales[(i / kQ8Block) * kGroup + lane]);
+        out[i] = static_cast<float>(codes[i * kGroup + lane]) * d;
+      }
+      break;
+    }
+    case WeightFormat::kQ4_K: {  // as ggml's dequantize_row_q4_K
+      const uint8_t* codes = w.q4_k_codes(g);
+      const uint16_t* scales = w.q4_k_scales(g);
+      const uint8_t* subs = w.q4_k_subscales(g);
+      for (int64_t i = 0; i < w.k; ++i) {
+        const int64_t s = i / kQ4KBlock, j = i / kQ8Block;
+        const float d = f16_to_f32(scales[2 * s * kGroup + lane]);
+        const float dmin = f16_to_f32(scales[(2 * s + 1) * kGroup + lane]);
+        const float d1 = d * subs[2 * j * kGroup + lane];
+        const float m1 = dmin * subs[(2 * j + 1) * kGroup + lane];
+        const uint8_t byte = codes[(i / 2) * kGroup + lane];
+        out[i] = d1 * static_cast<float>(i % 2 == 0 ? byte & 0xF : byte >> 4) - m1;
       }
       break;
     }

@@ -53,9 +53,10 @@ def compare(model, reference=None, prompt=None, checkpoint=None, pcc=0.99, model
 
 class LLM:
     """A checkpoint directory or GGUF file loaded for generation: its model on a CPU device and
-    its tokenizer (when it has one)."""
+    its tokenizer (when it has one). precision "" is the model's default: native for a GGUF file
+    (each matrix in its own format), bfp8-mixed for a directory."""
 
-    def __init__(self, model_dir, precision="bfp8-mixed", threads=0, **options):
+    def __init__(self, model_dir, precision="", threads=0, **options):
         self.checkpoint = Checkpoint.open(_os.fspath(model_dir))
         self.device = Device(threads)
         self.model = build_model(self.checkpoint, self.device, precision=precision, **options)
@@ -99,7 +100,7 @@ class LLM:
         return compare(self.model, reference, prompt, self.checkpoint, pcc, self.checkpoint.name)
 
 
-def load(model_dir, precision="bfp8-mixed", threads=0, **options):
+def load(model_dir, precision="", threads=0, **options):
     """``LLM(model_dir, ...)``: options are build_model's (max_seq_len, kv_budget_tokens,
     max_sequences, kv_block_size, prefill_chunk, max_logit_rows)."""
     return LLM(model_dir, precision=precision, threads=threads, **options)

@@ -46,7 +46,9 @@ def main(argv=None):
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("name", nargs="?", metavar="MODEL", help="label for the results")
     ap.add_argument("--model", required=True, help="Hugging Face checkpoint directory")
-    ap.add_argument("--precision", default="bfp8-mixed", help="fp32, bf16, bfp8-mixed or bfp8")
+    ap.add_argument("--precision", default="",
+                    help="fp32, bf16, bfp8-mixed, bfp8 or native (default: native for a GGUF file, "
+                         "else bfp8-mixed)")
     ap.add_argument("--reference", help="bringup-reference/1 file")
     ap.add_argument("--hf-reference", action="store_true",
                     help="make the reference with transformers in this process")
