@@ -18,7 +18,8 @@ DEBIAN_PACKAGES = build-essential cmake ninja-build pkg-config clang clang-forma
 
 SANITIZE_BUILD ?= build-asan
 FUZZ_BUILD ?= build-fuzz
-FUZZ_TARGETS = safetensors config tokenizer_load tokenizer_encode chat_template reference \
+FUZZ_TARGETS = safetensors config tokenizer_load tokenizer_encode chat_template chat_template_parse \
+  reference \
   openai_request gguf
 FUZZ_SECONDS ?= 20
 

@@ -154,6 +154,13 @@ void chat_template(const uint8_t* data, size_t size) {
   }
 }
 
+void chat_template_parse(const uint8_t* data, size_t size) {
+  try {
+    const jinja::Template t(std::string_view(reinterpret_cast<const char*>(data), size));
+  } catch (const Error&) {
+  }
+}
+
 void reference(const uint8_t* data, size_t size) {
   try {
     const Reference r = parse_reference(text_of(data, size), "reference.json");

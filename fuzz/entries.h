@@ -17,6 +17,9 @@ void tokenizer_load(const uint8_t* data, size_t size);
 void tokenizer_encode(const uint8_t* data, size_t size);
 // A chat template parsed and rendered with a small conversation.
 void chat_template(const uint8_t* data, size_t size);
+// A chat template parsed only: the lexer and parser at many times chat_template's speed (a
+// render may loop and write up to its limits), so they see more inputs in a campaign.
+void chat_template_parse(const uint8_t* data, size_t size);
 // The bringup-reference/1 reader and its vocabulary check.
 void reference(const uint8_t* data, size_t size);
 // A GGUF file: header, metadata and tensor table, every tensor's first and last row decoded,

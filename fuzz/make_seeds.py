@@ -73,10 +73,11 @@ def main():
     for i, line in enumerate(open(os.path.join(DATA, "tokenizer", "cases.jsonl"))):
         put("tokenizer_encode", f"case{i:02d}", json.loads(line)["text"])
 
-    # chat templates
-    for name in os.listdir(os.path.join(DATA, "chat_templates")):
-        put("chat_template", name, open(os.path.join(DATA, "chat_templates", name)).read())
-    put("chat_template", "small", "{% for m in messages %}{{ m.role | upper }}: {{ m['content'] | trim }}\n{% endfor %}")
+    # chat templates (rendered, and parsed only)
+    for target in ("chat_template", "chat_template_parse"):
+        for name in os.listdir(os.path.join(DATA, "chat_templates")):
+            put(target, name, open(os.path.join(DATA, "chat_templates", name)).read())
+        put(target, "small", "{% for m in messages %}{{ m.role | upper }}: {{ m['content'] | trim }}\n{% endfor %}")
 
     # reference files
     put("reference", "golden-tied", open(os.path.join(DATA, "golden", "qwen2-tied-hd64", "reference.json")).read())

@@ -72,7 +72,7 @@ def gguf_name(hf):
     return f"blk.{parts[2]}.{LAYER[parts[3]]}"
 
 
-def add_tokenizer(w, tok_dir, vocab_size, pre, gguf):
+def add_tokenizer(w, tok_dir, vocab_size, pre, gguf, bos=None):
     with open(os.path.join(tok_dir, "tokenizer.json")) as f:
         tj = json.load(f)
     cfg = {}
@@ -111,6 +111,9 @@ def add_tokenizer(w, tok_dir, vocab_size, pre, gguf):
             adder(vocab[name])
     if cfg.get("pad_token") in vocab:
         w.add_pad_token_id(vocab[cfg["pad_token"]])
+    if bos is not None:  # --add-bos: a BOS token that starts every prompt, as Llama 3's files have
+        cfg["add_bos_token"] = True
+        w.add_bos_token_id(vocab[bos])
     w.add_add_bos_token(bool(cfg.get("add_bos_token", False)))
     if cfg.get("chat_template"):
         w.add_chat_template(cfg["chat_template"])
@@ -122,6 +125,8 @@ def main():
     ap.add_argument("--model", help="Hugging Face checkpoint directory")
     ap.add_argument("--tokenizer-only", help="a directory with tokenizer.json: metadata only, no tensors")
     ap.add_argument("--arch", default="qwen2", help="with --tokenizer-only")
+    ap.add_argument("--add-bos", metavar="TOKEN",
+                    help="with --tokenizer-only: add_bos_token true, TOKEN the BOS token")
     ap.add_argument("--type", default="f16", help="f32, f16, bf16, q8_0, q4_0, q4_1, q5_0, q5_1")
     ap.add_argument("--out", required=True)
     args = ap.parse_args()
@@ -133,7 +138,8 @@ def main():
     if args.tokenizer_only:
         w = gguf.GGUFWriter(args.out, args.arch)
         w.add_name(os.path.basename(os.path.normpath(args.tokenizer_only)))
-        add_tokenizer(w, args.tokenizer_only, None, "qwen2" if args.arch == "qwen2" else "llama-bpe", gguf)
+        add_tokenizer(w, args.tokenizer_only, None, "qwen2" if args.arch == "qwen2" else "llama-bpe",
+                      gguf, args.add_bos)
         w.write_header_to_file()
         w.write_kv_data_to_file()
         w.write_tensors_to_file()

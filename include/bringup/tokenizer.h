@@ -37,8 +37,12 @@ class Tokenizer {
   static constexpr int64_t kMaxTokenId = int64_t{1} << 22;
 
   // Text (UTF-8; invalid UTF-8 is an Error) to ids. Special tokens written in the text become
-  // their ids, as transformers does by default.
-  std::vector<int32_t> encode(std::string_view text) const;
+  // their ids, as transformers does by default. add_special_tokens: also the tokens the tokenizer
+  // adds around a text (the BOS id where tokenizer_config.json's add_bos_token or a GGUF file's
+  // tokenizer.ggml.add_bos_token asks for it), as transformers' tokenizer(text) and llama.cpp do
+  // for a prompt; a chat template writes its own, so rendered chats are encoded without.
+  std::vector<int32_t> encode(std::string_view text, bool add_special_tokens = false) const;
+  bool adds_bos() const;  // whether encode(text, true) starts with the BOS id
   // Ids to text; byte sequences that are not valid UTF-8 become U+FFFD. Ids outside the
   // tokenizer's vocabulary are an Error.
   std::string decode(std::span<const int32_t> ids) const;

@@ -156,7 +156,8 @@ std::vector<int32_t> resolve_prompt(const PromptArgs& a, const std::string& mode
     if (utf8_error(text)) throw Error("--prompt-file '" + a.prompt_file + "' is not valid UTF-8");
   }
   if (text.empty()) return {};
-  std::vector<int32_t> ids = Tokenizer::load(model_dir).encode(text);
+  // A prompt is a text of its own: with the tokens the tokenizer adds around one (a BOS id).
+  std::vector<int32_t> ids = Tokenizer::load(model_dir).encode(text, true);
   if (ids.empty()) throw Error("the prompt is empty");
   return ids;
 }

@@ -645,11 +645,14 @@ PYBIND11_MODULE(_bringup, m) {
           py::arg("dir"))
       .def(
           "encode",
-          [](const Tokenizer& t, const std::string& text) {
+          [](const Tokenizer& t, const std::string& text, bool add_special_tokens) {
             py::gil_scoped_release unlocked;
-            return t.encode(text);
+            return t.encode(text, add_special_tokens);
           },
-          py::arg("text"))
+          py::arg("text"), py::arg("add_special_tokens") = false,
+          "Text to ids; add_special_tokens also adds the BOS id where the tokenizer asks for one "
+          "(add_bos_token).")
+      .def_property_readonly("adds_bos", &Tokenizer::adds_bos)
       .def(
           "decode",
           [](const Tokenizer& t, const py::handle& ids) {

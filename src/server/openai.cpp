@@ -47,9 +47,12 @@ bool boolean(const Json& v, const char* key) {
   return v.get<bool>();
 }
 
-std::vector<int32_t> encode(const Tokenizer& tok, const std::string& text, const char* param) {
+// add_special: a completion's prompt gets the tokens the tokenizer adds around a text (a BOS id
+// where it asks for one); a rendered chat has its own.
+std::vector<int32_t> encode(const Tokenizer& tok, const std::string& text, const char* param,
+                            bool add_special) {
   try {
-    return tok.encode(text);
+    return tok.encode(text, add_special);
   } catch (const Error& e) {
     bad(param, e.what());
   }
@@ -106,7 +109,7 @@ std::vector<int32_t> chat_prompt(const Json& j, const ServedModel& m) {
   } catch (const Error& e) {
     bad("messages", std::string(e.what()) + "; use /v1/completions with a raw prompt");
   }
-  return encode(*m.tokenizer, text, "messages");
+  return encode(*m.tokenizer, text, "messages", false);
 }
 
 std::vector<int32_t> completion_prompt(const Json& j, const ServedModel& m) {
@@ -118,7 +121,7 @@ std::vector<int32_t> completion_prompt(const Json& j, const ServedModel& m) {
   }
   if (p->is_string()) {
     if (!m.tokenizer) bad("prompt", "this model has no tokenizer; send token ids");
-    return encode(*m.tokenizer, p->get<std::string>(), "prompt");
+    return encode(*m.tokenizer, p->get<std::string>(), "prompt", true);
   }
   if (!p->is_array()) bad("prompt", "'prompt' must be a string or an array of token ids");
   std::vector<int32_t> ids;

@@ -459,7 +459,16 @@ void Server::Impl::routes() {
       if (!j.contains("prompt") || !j["prompt"].is_string()) {
         throw ApiError{400, "'prompt' must be a string", "prompt"};
       }
-      const std::vector<int32_t> ids = tok.encode(j["prompt"].get<std::string>());
+      // As vLLM's /tokenize: add_special_tokens (default true) adds a BOS id where the
+      // tokenizer asks for one.
+      bool add_special = true;
+      if (j.contains("add_special_tokens")) {
+        if (!j["add_special_tokens"].is_boolean()) {
+          throw ApiError{400, "'add_special_tokens' must be true or false", "add_special_tokens"};
+        }
+        add_special = j["add_special_tokens"].get<bool>();
+      }
+      const std::vector<int32_t> ids = tok.encode(j["prompt"].get<std::string>(), add_special);
       return Json{{"tokens", ids}, {"count", ids.size()}, {"max_model_len", served.max_seq_len}};
     });
   });

@@ -78,13 +78,11 @@ std::pair<std::string, std::string> gguf_tokenizer_files(const GgufFile& g,
     throw Error(file + ": tokenizer.ggml.pre is '" + pre_name +
                 "'; bringup reads the qwen2 and llama-bpe pre-tokenizers");
   }
+  bool add_bos = false;
   if (gguf_has(g, "tokenizer.ggml.add_bos_token")) {
     const Json& b = gguf_value(g, "tokenizer.ggml.add_bos_token", file);
-    if (b.is_boolean() && b.get<bool>()) {
-      throw Error(file +
-                  ": tokenizer.ggml.add_bos_token is true; bringup's tokenizer adds no "
-                  "tokens to a text (not supported yet)");
-    }
+    if (!b.is_boolean()) throw Error(file + ": tokenizer.ggml.add_bos_token must be a bool");
+    add_bos = b.get<bool>();
   }
 
   const Json& tokens = array_of(g, "tokenizer.ggml.tokens", file);
@@ -167,6 +165,14 @@ std::pair<std::string, std::string> gguf_tokenizer_files(const GgufFile& g,
   };
   token_of("tokenizer.ggml.eos_token_id", "eos_token");
   token_of("tokenizer.ggml.bos_token_id", "bos_token");
+  if (add_bos) {
+    if (!cfg.contains("bos_token")) {
+      throw Error(file +
+                  ": tokenizer.ggml.add_bos_token is true but tokenizer.ggml.bos_token_id "
+                  "is missing");
+    }
+    cfg["add_bos_token"] = true;
+  }
   if (gguf_has(g, "tokenizer.chat_template")) {
     const Json& t = gguf_value(g, "tokenizer.chat_template", file);
     cfg["chat_template"] = checked_string(t, "tokenizer.chat_template", 0, file);

@@ -161,6 +161,7 @@ struct Tokenizer::Impl {
   bool nfc = false;
   std::vector<std::unique_ptr<Regex>> splits;  // applied in order
   std::string chat_template, eos_token, bos_token;
+  std::optional<int32_t> bos_to_add;  // add_bos_token: prepended by encode(text, true)
 
   void encode_plain(std::string_view text, std::vector<int32_t>& out) const;
 };
@@ -403,11 +404,26 @@ Tokenizer Tokenizer::parse(std::string_view tokenizer_json, std::string_view tok
     }
     if (cf.has("eos_token")) impl->eos_token = token_string(c["eos_token"], csource, "eos_token");
     if (cf.has("bos_token")) impl->bos_token = token_string(c["bos_token"], csource, "bos_token");
+    if (cf.optional_boolean("add_bos_token").value_or(false)) {
+      // LlamaTokenizerFast's flag (and GGUF's tokenizer.ggml.add_bos_token): the BOS token
+      // starts every text encoded with its special tokens.
+      const auto it = std::find_if(impl->added.begin(), impl->added.end(), [&](const auto& a) {
+        return !impl->bos_token.empty() && a.content == impl->bos_token;
+      });
+      if (it == impl->added.end()) {
+        cf.fail("add_bos_token", "is true but bos_token names no added token of the vocabulary");
+      }
+      impl->bos_to_add = it->id;
+    }
   }
   return Tokenizer(std::move(impl));
 }
 
-std::vector<int32_t> Tokenizer::encode(std::string_view text) const {
+bool Tokenizer::adds_bos() const {
+  return impl_->bos_to_add.has_value();
+}
+
+std::vector<int32_t> Tokenizer::encode(std::string_view text, bool add_special_tokens) const {
   if (text.size() > kMaxEncodeBytes) {
     throw Error("text of " + std::to_string(text.size() >> 20) + " MiB exceeds the tokenizer's " +
                 std::to_string(kMaxEncodeBytes >> 20) + " MiB limit per call (split it)");
@@ -417,6 +433,7 @@ std::vector<int32_t> Tokenizer::encode(std::string_view text) const {
   }
   std::vector<int32_t> out;
   out.reserve(text.size() / 3 + 4);
+  if (add_special_tokens && impl_->bos_to_add) out.push_back(*impl_->bos_to_add);
   // Added tokens are matched in the raw text, leftmost first, longest among those at one place.
   // found[t]: the next occurrence of token t at or after pos (npos once there is none left).
   const std::vector<AddedToken>& added = impl_->added;

@@ -128,6 +128,19 @@ class GgufTest(unittest.TestCase):
         self.assertEqual(mine.chat_template, ref.chat_template)
         self.assertEqual(mine.eos_token, ref.eos_token)
 
+    def test_gguf_add_bos_token_starts_every_prompt(self):
+        path = os.path.join(self.tmp.name, "qwen2-tokenizer-bos.gguf")
+        twin(["--tokenizer-only", os.path.join(DATA, "tokenizer"), "--arch", "qwen2",
+              "--add-bos", "<|endoftext|>"], path)
+        mine = bringup.Tokenizer.load(path)
+        ref = bringup.Tokenizer.load(os.path.join(DATA, "tokenizer"))
+        self.assertTrue(mine.adds_bos)
+        self.assertFalse(ref.adds_bos)
+        text = "The quick brown fox"
+        self.assertEqual(mine.encode(text, add_special_tokens=True),
+                         [mine.token_id("<|endoftext|>")] + ref.encode(text))
+        self.assertEqual(mine.encode(text), ref.encode(text))
+
     def test_export_writes_the_tensors_gguf_py_writes(self):
         sys.path.insert(0, os.path.join(LLAMA_CPP, "gguf-py"))
         from gguf import GGUFReader

@@ -30,11 +30,15 @@ TEST(FuzzRegressions, ReplayWithoutCrashing) {
   const struct {
     const char* name;
     void (*entry)(const uint8_t*, size_t);
-  } targets[] = {
-      {"safetensors", fuzz::safetensors},       {"config", fuzz::config},
-      {"tokenizer_load", fuzz::tokenizer_load}, {"tokenizer_encode", fuzz::tokenizer_encode},
-      {"chat_template", fuzz::chat_template},   {"reference", fuzz::reference},
-      {"openai_request", fuzz::openai_request}, {"gguf", fuzz::gguf}};
+  } targets[] = {{"safetensors", fuzz::safetensors},
+                 {"config", fuzz::config},
+                 {"tokenizer_load", fuzz::tokenizer_load},
+                 {"tokenizer_encode", fuzz::tokenizer_encode},
+                 {"chat_template", fuzz::chat_template},
+                 {"chat_template_parse", fuzz::chat_template_parse},
+                 {"reference", fuzz::reference},
+                 {"openai_request", fuzz::openai_request},
+                 {"gguf", fuzz::gguf}};
   int regressions = 0, seeds = 0;
   for (const auto& t : targets) {
     replay(fs::path(BRINGUP_TEST_DATA) / "fuzz-regressions" / t.name, t.entry, &regressions);

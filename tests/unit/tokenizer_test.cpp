@@ -106,6 +106,32 @@ TEST(Tokenizer, MissingOrMalformedFilesAreClearErrors) {
   std::filesystem::remove_all(dir);
 }
 
+// add_bos_token (LlamaTokenizerFast's flag; GGUF's tokenizer.ggml.add_bos_token arrives as it):
+// a text encoded with its special tokens starts with the BOS id, one encoded without does not,
+// and a flag whose bos_token is no added token is refused by name.
+TEST(Tokenizer, AddBosTokenPrependsTheBosIdToPrompts) {
+  std::ifstream in(kDir / "tokenizer.json"), cin(kDir / "tokenizer_config.json");
+  const std::string tj((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  nlohmann::json cfg = nlohmann::json::parse(cin);
+  EXPECT_FALSE(qwen2().adds_bos());
+  EXPECT_EQ(qwen2().encode("Hello", true), qwen2().encode("Hello"));
+  cfg["add_bos_token"] = true;
+  cfg["bos_token"] = "<|endoftext|>";
+  const Tokenizer t = Tokenizer::parse(tj, cfg.dump(), "tok");
+  EXPECT_TRUE(t.adds_bos());
+  std::vector<int32_t> want = {151643};
+  for (int32_t id : qwen2().encode("Hello world")) want.push_back(id);
+  EXPECT_EQ(t.encode("Hello world", true), want);
+  EXPECT_EQ(t.encode("Hello world"), qwen2().encode("Hello world"));
+  cfg["bos_token"] = nullptr;
+  try {
+    (void)Tokenizer::parse(tj, cfg.dump(), "tok");
+    ADD_FAILURE() << "add_bos_token without a bos_token was accepted";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("add_bos_token"), std::string::npos) << e.what();
+  }
+}
+
 // An added token's id past the id limit is refused by value: 2^32 + 5 must not wrap to id 5, and
 // a huge id must not size the id tables.
 TEST(Tokenizer, AddedTokenIdOutOfRangeIsRefused) {

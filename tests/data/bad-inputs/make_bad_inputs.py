@@ -389,8 +389,9 @@ def main():
     put(gt, "tokenizer-model-llama.gguf", gguf(tok_kvs(model="llama"), []), "byte-level BPE ('gpt2')")
     put(gt, "pre-tokenizer-deepseek.gguf", gguf(tok_kvs(pre="deepseek-llm"), []),
         "tokenizer.ggml.pre is 'deepseek-llm'")
-    put(gt, "adds-bos-token.gguf", gguf(tok_kvs(extra=[("tokenizer.ggml.add_bos_token", BOOL, 1)]), []),
-        "add_bos_token is true")
+    put(gt, "adds-bos-without-bos-id.gguf",
+        gguf(tok_kvs(extra=[("tokenizer.ggml.add_bos_token", BOOL, 1)]), []),
+        "add_bos_token is true but tokenizer.ggml.bos_token_id is missing")
     put(gt, "token-types-count-differs.gguf", gguf(tok_kvs(token_types=types[:-1]), []),
         "entries for")
     put(gt, "token-invalid-utf8.gguf", gguf(tok_kvs(tokens=[b"\xff\xfe"] + toks[1:]), []), "not valid UTF-8")
