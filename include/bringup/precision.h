@@ -12,7 +12,7 @@ enum class Precision {
   kBfp8Mixed,  // the reference bring-up: bfloat8_b for MLP gate/up, embedding, lm_head; rest bf16
   kBfp8,       // bfloat8_b for every matrix
   kNative,     // every matrix as its checkpoint stores it where a kernel reads that format (GGUF
-               // Q8_0 and Q4_K, bfp tiles, F32, BF16), else bf16; fp32 norms and biases
+               // Q8_0, Q4_K, Q6_K, bfp tiles, F32, BF16), else bf16; fp32 norms and biases
 };
 
 // Accepts "fp32", "bf16", "bfp8-mixed", "bfp8", "native"; throws Error naming the valid values

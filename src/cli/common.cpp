@@ -49,8 +49,8 @@ Precision resolve_precision(const std::string& name, const std::string& model) {
 
 std::string gguf_formats_note(Precision p) {
   if (p == Precision::kNative) {
-    return "under native, Q8_0 and Q4_K matrices run on kernels of their own, F32 ones as fp32, "
-           "BF16 ones as bf16, and the other types are decoded to bf16 at load";
+    return "under native, Q8_0, Q4_K and Q6_K matrices run on kernels of their own, F32 ones as "
+           "fp32, BF16 ones as bf16, and the other types are decoded to bf16 at load";
   }
   return "decoded at load into the " + std::string(precision_name(p)) + " policy's formats";
 }

@@ -20,6 +20,8 @@ std::string_view weight_format_name(WeightFormat f) {
       return "Q8_0";
     case WeightFormat::kQ4_K:
       return "Q4_K";
+    case WeightFormat::kQ6_K:
+      return "Q6_K";
   }
   return "?";
 }
@@ -27,6 +29,7 @@ std::string_view weight_format_name(WeightFormat f) {
 std::optional<StorageDType> ggml_type_of(WeightFormat f) {
   if (f == WeightFormat::kQ8_0) return StorageDType::kQ8_0;
   if (f == WeightFormat::kQ4_K) return StorageDType::kQ4_K;
+  if (f == WeightFormat::kQ6_K) return StorageDType::kQ6_K;
   return std::nullopt;
 }
 

@@ -17,10 +17,10 @@
 
 namespace bringup {
 
-// kQ8_0 and kQ4_K are ggml's block types (GGUF files), kept code for code on the device.
-enum class WeightFormat { kF32, kBf16, kBfp8, kBfp4, kQ8_0, kQ4_K };
+// kQ8_0, kQ4_K and kQ6_K are ggml's block types (GGUF files), kept code for code on the device.
+enum class WeightFormat { kF32, kBf16, kBfp8, kBfp4, kQ8_0, kQ4_K, kQ6_K };
 std::string_view weight_format_name(WeightFormat f);
-// The ggml storage type of a ggml weight format (kQ8_0 -> Q8_0, kQ4_K -> Q4_K); nullopt otherwise.
+// The ggml storage type of a ggml weight format (kQ8_0 -> Q8_0, ...); nullopt otherwise.
 std::optional<StorageDType> ggml_type_of(WeightFormat f);
 
 // n elements of dtype at src (any alignment) to fp32; exact for F32, BF16 and F16, and for the

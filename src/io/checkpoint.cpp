@@ -151,13 +151,12 @@ void check_tensors(const std::vector<ExpectedTensor>& expected,
   for (const ExpectedTensor& e : expected) {
     auto it = tensors.find(e.name);
     if (it == tensors.end()) {
-      throw Error(dir + ": missing tensor '" + e.name + "' (config.json implies shape " +
+      throw Error(dir + ": missing tensor '" + e.name + "' (its config implies shape " +
                   shape_string(e.shape) + ")");
     }
     if (it->second.shape != e.shape) {
       throw Error(it->second.file + ": tensor '" + e.name + "' has shape " +
-                  shape_string(it->second.shape) + ", config.json implies " +
-                  shape_string(e.shape));
+                  shape_string(it->second.shape) + ", its config implies " + shape_string(e.shape));
     }
   }
 }

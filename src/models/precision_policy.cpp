@@ -70,6 +70,8 @@ WeightFormat device_format(const WeightPolicy& p, WeightFormat group,
       return WeightFormat::kQ8_0;
     case StorageDType::kQ4_K:
       return WeightFormat::kQ4_K;
+    case StorageDType::kQ6_K:
+      return WeightFormat::kQ6_K;
     case StorageDType::kF32:
       return WeightFormat::kF32;
     default:

@@ -19,8 +19,9 @@ struct WeightPolicy {
 WeightPolicy weight_policy(Precision p);
 
 // The format of a weight stacked from `parts` whose group the policy puts in `group`: that one,
-// or under a native policy the parts' own where a kernel reads it (bfp tiles, Q8_0 and Q4_K
-// blocks, F32 and BF16 rows), else bf16 (F16, the other ggml types, parts stored differently).
+// or under a native policy the parts' own where a kernel reads it (bfp tiles, Q8_0, Q4_K and
+// Q6_K blocks, F32 and BF16 rows), else bf16 (F16, the other ggml types, parts stored
+// differently).
 WeightFormat device_format(const WeightPolicy& p, WeightFormat group,
                            std::span<const HostMatrix> parts);
 

@@ -222,23 +222,24 @@ TEST(Gguf, ExportRoundTripsEveryGolden) {
   }
 }
 
-// The native policy keeps Q8_0 and Q4_K matrices as the file stores them (kernels of their own)
-// and turns the other types into bf16; the plan says so, weight by weight, and counts exactly
+// The native policy keeps Q8_0, Q4_K and Q6_K matrices as the file stores them (kernels of their
+// own) and turns the other types into bf16; the plan says so, weight by weight, and counts exactly
 // the bytes the model then holds, fewer than a bf16 copy. The model's logits stay those of the
 // file's exactly dequantized weights (the fp32 policy) up to the bf16 KV cache.
-TEST(Gguf, NativePolicyRunsQ8_0AndQ4_KAsTheFileStoresThem) {
+TEST(Gguf, NativePolicyRunsGgmlTypesAsTheFileStoresThem) {
   test::TempDir tmp("gguf-native");
   const fs::path dir = fs::path(BRINGUP_TEST_DATA) / "golden" / "llama-gqa4-small";
   auto dev = make_cpu_device(2);
   const Checkpoint source = Checkpoint::open(dir);
   const size_t bf16_bytes = build_model(source, *dev, 64, Precision::kBf16)->weight_bytes();
-  // llama-gqa4-small: hidden 512 (whole Q4_K super-blocks), intermediate 1408 (not: the down
-  // projection falls back to Q5_0, which native runs as bf16).
+  // llama-gqa4-small: hidden 512 (whole K super-blocks), intermediate 1408 (not: the down
+  // projection falls back to Q5_0, which native runs as bf16, or to Q8_0).
   const struct {
     StorageDType type;
     const char *embedding, *qkv, *down;
   } cases[] = {{StorageDType::kQ8_0, "Q8_0", "Q8_0", "Q8_0"},
-               {StorageDType::kQ4_K, "Q4_K", "Q4_K", "bf16"}};
+               {StorageDType::kQ4_K, "Q4_K", "Q4_K", "bf16"},
+               {StorageDType::kQ6_K, "Q6_K", "Q6_K", "Q8_0"}};
   for (const auto& c : cases) {
     SCOPED_TRACE(std::string(storage_dtype_name(c.type)));
     const fs::path file = tmp / "m.gguf";
@@ -259,7 +260,7 @@ TEST(Gguf, NativePolicyRunsQ8_0AndQ4_KAsTheFileStoresThem) {
 
     auto native = build_model(ck, *dev, 64, Precision::kNative);
     EXPECT_EQ(native->weight_bytes(), plan.weight_bytes);
-    EXPECT_LT(native->weight_bytes(), bf16_bytes * (c.type == StorageDType::kQ8_0 ? 0.6 : 0.75));
+    EXPECT_LT(native->weight_bytes(), bf16_bytes * (c.type == StorageDType::kQ4_K ? 0.75 : 0.6));
     auto exact = build_model(ck, *dev, 64, Precision::kFp32);
     const std::vector<int32_t> ids = {3, 1, 4, 1, 5, 9, 2, 6};
     auto sa = native->new_sequence();

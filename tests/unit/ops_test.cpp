@@ -212,13 +212,13 @@ TEST_P(Conformance, Linear_RowsAreIndependentOfTheBatch) {
   }
 }
 
-// ggml's block types (GGUF Q8_0 and Q4_K), uploaded from fp32 rows (quantized by the device as
-// ggml's reference quantizer does) and from the blocks themselves: the same weight either way,
+// ggml's block types (GGUF Q8_0, Q4_K and Q6_K), uploaded from fp32 rows (quantized by the device
+// as ggml's reference quantizer does) and from the blocks themselves: the same weight either way,
 // decoded exactly as dequantize_ggml decodes it, and linear equals, bit for bit, the loop
 // acc = fma(x, w, acc) over those values (fp32 activations), whatever rows share the call.
 TEST_P(Conformance, Linear_GgmlBlockTypesMatchTheDequantizedLoopExactly) {
   Device& dev = device();
-  for (WeightFormat format : {WeightFormat::kQ8_0, WeightFormat::kQ4_K}) {
+  for (WeightFormat format : {WeightFormat::kQ8_0, WeightFormat::kQ4_K, WeightFormat::kQ6_K}) {
     const StorageDType type = *ggml_type_of(format);
     for (const LinearCase& c :
          {LinearCase{1, 256, {20, 13, 45}, true}, LinearCase{9, 768, {48}, false},
@@ -253,7 +253,7 @@ TEST_P(Conformance, Linear_GgmlBlockTypesMatchTheDequantizedLoopExactly) {
       EXPECT_EQ(from_rows.bytes, from_blocks.bytes);
       EXPECT_EQ(from_rows.bytes, cpu::packed_bytes(format, c.parts, c.k));
       const int64_t n = from_rows.rows;
-      // Fewer bytes than bf16: the file's bytes per weight, regrouped.
+      // Fewer bytes than bf16: the file's bytes per weight, regrouped (Q6_K's codes a byte each).
       EXPECT_LT(from_rows.bytes, cpu::packed_bytes(WeightFormat::kBf16, c.parts, c.k) * 0.6);
 
       std::vector<int32_t> ids(static_cast<size_t>(n));
@@ -285,12 +285,13 @@ TEST_P(Conformance, Linear_GgmlBlockTypesMatchTheDequantizedLoopExactly) {
     }
     const std::vector<float> odd(16 * 96, 1.0f);
     const HostMatrix bad = HostMatrix::of(odd.data(), 16, 96);
-    if (format == WeightFormat::kQ4_K) {
+    if (format != WeightFormat::kQ8_0) {
       try {
         (void)dev.upload_weight({&bad, 1}, format);
         ADD_FAILURE() << "K not whole Q4_K super-blocks must throw";
       } catch (const Error& e) {
-        EXPECT_NE(std::string(e.what()).find("Q4_K weights need input features in whole blocks "
+        EXPECT_NE(std::string(e.what()).find(std::string(weight_format_name(format)) +
+                                             " weights need input features in whole blocks "
                                              "of 256, not 96"),
                   std::string::npos)
             << e.what();

@@ -39,7 +39,8 @@ void matmul(ThreadPool& pool, MatmulScratch& s, const MicroKernels& mk, const fl
   const int64_t k = w.k, kp = w.k_pad;
   const int64_t n = w.col0.empty() ? 0 : w.col0.back() + w.count.back();
   const bool q8_0 = w.format == WeightFormat::kQ8_0, q4_k = w.format == WeightFormat::kQ4_K;
-  const bool f32 = w.format == WeightFormat::kF32 || q8_0 || q4_k;  // fp32 activations
+  const bool q6_k = w.format == WeightFormat::kQ6_K;
+  const bool f32 = w.format == WeightFormat::kF32 || q8_0 || q4_k || q6_k;  // fp32 activations
   const bool bfp = w.format == WeightFormat::kBfp8 || w.format == WeightFormat::kBfp4;
   const bool bfp_direct = bfp && m <= kBfpDirectRows;
 
@@ -87,7 +88,7 @@ void matmul(ThreadPool& pool, MatmulScratch& s, const MicroKernels& mk, const fl
       const float* b32[kTileGroups] = {};
       const uint16_t* b16[kTileGroups] = {};
       for (int g = 0; g < ng; ++g) {
-        if (q8_0 || q4_k) {
+        if (q8_0 || q4_k || q6_k) {
           continue;  // read directly below
         } else if (f32) {
           b32[g] = w.f32_group(g0 + g) + k0 * kGroup;
@@ -123,6 +124,16 @@ void matmul(ThreadPool& pool, MatmulScratch& s, const MicroKernels& mk, const fl
             subs[g] = w.q4_k_subscales(g0 + g) + (k0 / kQ8Block) * 2 * kGroup;
           }
           mk.q4_k(rows, ng, x + r0 * k + k0, k, codes, scales, subs, kn, c);
+        } else if (q6_k) {
+          const int8_t* codes[kTileGroups];
+          const uint16_t* scales[kTileGroups];
+          const int8_t* subs[kTileGroups];
+          for (int g = 0; g < ng; ++g) {
+            codes[g] = w.code_group(g0 + g) + k0 * kGroup;
+            scales[g] = w.q6_k_scales(g0 + g) + (k0 / kQ4KBlock) * kGroup;
+            subs[g] = w.q6_k_subscales(g0 + g) + (k0 / kQ6KSubBlock) * kGroup;
+          }
+          mk.q6_k(rows, ng, x + r0 * k + k0, k, codes, scales, subs, kn, c);
         } else if (f32) {
           mk.f32(rows, ng, x + r0 * k + k0, k, b32, kn, c);
         } else if (bfp_direct) {

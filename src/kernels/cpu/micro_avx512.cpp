@@ -260,10 +260,10 @@ uint64_t SumLines(const uint64_t* p, size_t words) {
 
 }  // namespace
 
-// Constant-initialised: no code of this file runs before the CPUID check. f32, q8_0 and q4_k
-// come from the portable set (microkernels.cpp).
+// Constant-initialised: no code of this file runs before the CPUID check. f32 and the ggml
+// block types come from the portable set (microkernels.cpp).
 extern const MicroKernels kAvx512Bf16Kernels = {"avx512-bf16", nullptr, Bf16Tile, BfpTile,
-                                                BfpToBf16,     nullptr, nullptr};
+                                                BfpToBf16,     nullptr, nullptr,  nullptr};
 extern double (*const kAvx512Dpbf16Probe)(int64_t) = Dpbf16Loop;
 extern uint64_t (*const kAvx512ReadProbe)(const uint64_t*, size_t) = SumLines;
 

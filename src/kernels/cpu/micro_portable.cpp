@@ -25,141 +25,6 @@ constexpr int kVecs = static_cast<int>(16 / kLanes);  // vectors per group of 16
 // Rows per pass, so the accumulators stay in registers on narrower targets.
 constexpr int kRowsPerPass = kVecs == 1 ? 8 : (kVecs == 2 ? 4 : 2);
 
-template <int MR, int NG, class LoadW>
-HWY_INLINE void TileLoop(const float* a, int64_t lda, int64_t kn, float* acc, LoadW load_w,
-                         int64_t a_step) {
-  const D d;
-  hn::Vec<D> c[MR][NG][kVecs];
-#pragma GCC unroll 16
-  for (int m = 0; m < MR; ++m)
-#pragma GCC unroll 16
-    for (int g = 0; g < NG; ++g)
-#pragma GCC unroll 16
-      for (int v = 0; v < kVecs; ++v)
-        c[m][g][v] = hn::LoadU(d, acc + m * kAccStride + g * 16 + v * kLanes);
-  for (int64_t k = 0; k < kn; ++k) {
-    hn::Vec<D> w[NG][kVecs];
-#pragma GCC unroll 16
-    for (int g = 0; g < NG; ++g)
-#pragma GCC unroll 16
-      for (int v = 0; v < kVecs; ++v) w[g][v] = load_w(g, k, v);
-#pragma GCC unroll 16
-    for (int m = 0; m < MR; ++m) {
-      const auto x = hn::Set(d, a[m * lda + k * a_step]);
-#pragma GCC unroll 16
-      for (int g = 0; g < NG; ++g)
-#pragma GCC unroll 16
-        for (int v = 0; v < kVecs; ++v) c[m][g][v] = hn::MulAdd(x, w[g][v], c[m][g][v]);
-    }
-  }
-#pragma GCC unroll 16
-  for (int m = 0; m < MR; ++m)
-#pragma GCC unroll 16
-    for (int g = 0; g < NG; ++g)
-#pragma GCC unroll 16
-      for (int v = 0; v < kVecs; ++v)
-        hn::StoreU(c[m][g][v], d, acc + m * kAccStride + g * 16 + v * kLanes);
-}
-
-template <int MR, int NG>
-void F32TileT(const float* a, int64_t lda, const float* const* b, int64_t kn, float* acc) {
-  const D d;
-  TileLoop<MR, NG>(
-      a, lda, kn, acc,
-      [&](int g, int64_t k, int v) { return hn::LoadU(d, b[g] + k * 16 + v * kLanes); }, 1);
-}
-
-// bf16 pairs: for each pair, the even input's weights then the odd input's, per lane.
-template <int MR, int NG>
-void Bf16TileT(const uint16_t* a, int64_t lda, const uint16_t* const* b, int64_t pairs,
-               float* acc) {
-  const D d;
-  const hn::RebindToUnsigned<D> du;
-  hn::Vec<D> c[MR][NG][kVecs];
-#pragma GCC unroll 16
-  for (int m = 0; m < MR; ++m)
-#pragma GCC unroll 16
-    for (int g = 0; g < NG; ++g)
-#pragma GCC unroll 16
-      for (int v = 0; v < kVecs; ++v)
-        c[m][g][v] = hn::LoadU(d, acc + m * kAccStride + g * 16 + v * kLanes);
-  const auto hi_mask = hn::Set(du, 0xFFFF0000u);
-  for (int64_t p = 0; p < pairs; ++p) {
-    hn::Vec<D> even[NG][kVecs], odd[NG][kVecs];
-#pragma GCC unroll 16
-    for (int g = 0; g < NG; ++g)
-#pragma GCC unroll 16
-      for (int v = 0; v < kVecs; ++v) {
-        const auto w = hn::LoadU(du, reinterpret_cast<const uint32_t*>(b[g] + p * 32) + v * kLanes);
-        even[g][v] = hn::BitCast(d, hn::ShiftLeft<16>(w));
-        odd[g][v] = hn::BitCast(d, hn::And(w, hi_mask));
-      }
-#pragma GCC unroll 16
-    for (int m = 0; m < MR; ++m) {
-      const auto x0 = hn::Set(d, bf16_to_f32(a[m * lda + 2 * p]));
-      const auto x1 = hn::Set(d, bf16_to_f32(a[m * lda + 2 * p + 1]));
-#pragma GCC unroll 16
-      for (int g = 0; g < NG; ++g)
-#pragma GCC unroll 16
-        for (int v = 0; v < kVecs; ++v) {
-          c[m][g][v] = hn::MulAdd(x0, even[g][v], c[m][g][v]);
-          c[m][g][v] = hn::MulAdd(x1, odd[g][v], c[m][g][v]);
-        }
-    }
-  }
-#pragma GCC unroll 16
-  for (int m = 0; m < MR; ++m)
-#pragma GCC unroll 16
-    for (int g = 0; g < NG; ++g)
-#pragma GCC unroll 16
-      for (int v = 0; v < kVecs; ++v)
-        hn::StoreU(c[m][g][v], d, acc + m * kAccStride + g * 16 + v * kLanes);
-}
-
-template <int MR, int NG>
-void BfpTileT(const float* a, int64_t lda, const int8_t* const* codes, const uint8_t* const* exps,
-              int64_t kn, int exp_bias, float* acc) {
-  const D d;
-  const hn::RebindToSigned<D> di;
-  const hn::Rebind<int8_t, D> d8;
-  hn::Vec<D> c[MR][NG][kVecs];
-#pragma GCC unroll 16
-  for (int m = 0; m < MR; ++m)
-#pragma GCC unroll 16
-    for (int g = 0; g < NG; ++g)
-#pragma GCC unroll 16
-      for (int v = 0; v < kVecs; ++v)
-        c[m][g][v] = hn::LoadU(d, acc + m * kAccStride + g * 16 + v * kLanes);
-  for (int64_t k = 0; k < kn; ++k) {
-    hn::Vec<D> w[NG][kVecs];
-    float scale[NG];
-#pragma GCC unroll 16
-    for (int g = 0; g < NG; ++g) {
-      scale[g] = std::ldexp(1.0f, static_cast<int>(exps[g][k]) - exp_bias);
-#pragma GCC unroll 16
-      for (int v = 0; v < kVecs; ++v) {
-        w[g][v] =
-            hn::ConvertTo(d, hn::PromoteTo(di, hn::LoadU(d8, codes[g] + k * 16 + v * kLanes)));
-      }
-    }
-#pragma GCC unroll 16
-    for (int m = 0; m < MR; ++m)
-#pragma GCC unroll 16
-      for (int g = 0; g < NG; ++g) {
-        const auto x = hn::Set(d, a[m * lda + k] * scale[g]);
-#pragma GCC unroll 16
-        for (int v = 0; v < kVecs; ++v) c[m][g][v] = hn::MulAdd(x, w[g][v], c[m][g][v]);
-      }
-  }
-#pragma GCC unroll 16
-  for (int m = 0; m < MR; ++m)
-#pragma GCC unroll 16
-    for (int g = 0; g < NG; ++g)
-#pragma GCC unroll 16
-      for (int v = 0; v < kVecs; ++v)
-        hn::StoreU(c[m][g][v], d, acc + m * kAccStride + g * 16 + v * kLanes);
-}
-
 // Accumulators of a tile: loaded from acc, stored back.
 template <int MR, int NG>
 struct AccTile {
@@ -197,6 +62,88 @@ struct AccTile {
     }
   }
 };
+
+template <int MR, int NG>
+void F32TileT(const float* a, int64_t lda, const float* const* b, int64_t kn, float* acc) {
+  const D d;
+  AccTile<MR, NG> t(acc);
+  for (int64_t k = 0; k < kn; ++k) {
+    hn::Vec<D> w[NG][kVecs];
+#pragma GCC unroll 16
+    for (int g = 0; g < NG; ++g)
+#pragma GCC unroll 16
+      for (int v = 0; v < kVecs; ++v) w[g][v] = hn::LoadU(d, b[g] + k * 16 + v * kLanes);
+    t.madd(a, lda, k, w);
+  }
+  t.store(acc);
+}
+
+// bf16 pairs: for each pair, the even input's weights then the odd input's, per lane.
+template <int MR, int NG>
+void Bf16TileT(const uint16_t* a, int64_t lda, const uint16_t* const* b, int64_t pairs,
+               float* acc) {
+  const D d;
+  const hn::RebindToUnsigned<D> du;
+  AccTile<MR, NG> t(acc);
+  auto& c = t.c;
+  const auto hi_mask = hn::Set(du, 0xFFFF0000u);
+  for (int64_t p = 0; p < pairs; ++p) {
+    hn::Vec<D> even[NG][kVecs], odd[NG][kVecs];
+#pragma GCC unroll 16
+    for (int g = 0; g < NG; ++g)
+#pragma GCC unroll 16
+      for (int v = 0; v < kVecs; ++v) {
+        const auto w = hn::LoadU(du, reinterpret_cast<const uint32_t*>(b[g] + p * 32) + v * kLanes);
+        even[g][v] = hn::BitCast(d, hn::ShiftLeft<16>(w));
+        odd[g][v] = hn::BitCast(d, hn::And(w, hi_mask));
+      }
+#pragma GCC unroll 16
+    for (int m = 0; m < MR; ++m) {
+      const auto x0 = hn::Set(d, bf16_to_f32(a[m * lda + 2 * p]));
+      const auto x1 = hn::Set(d, bf16_to_f32(a[m * lda + 2 * p + 1]));
+#pragma GCC unroll 16
+      for (int g = 0; g < NG; ++g)
+#pragma GCC unroll 16
+        for (int v = 0; v < kVecs; ++v) {
+          c[m][g][v] = hn::MulAdd(x0, even[g][v], c[m][g][v]);
+          c[m][g][v] = hn::MulAdd(x1, odd[g][v], c[m][g][v]);
+        }
+    }
+  }
+  t.store(acc);
+}
+
+template <int MR, int NG>
+void BfpTileT(const float* a, int64_t lda, const int8_t* const* codes, const uint8_t* const* exps,
+              int64_t kn, int exp_bias, float* acc) {
+  const D d;
+  const hn::RebindToSigned<D> di;
+  const hn::Rebind<int8_t, D> d8;
+  AccTile<MR, NG> t(acc);
+  auto& c = t.c;
+  for (int64_t k = 0; k < kn; ++k) {
+    hn::Vec<D> w[NG][kVecs];
+    float scale[NG];
+#pragma GCC unroll 16
+    for (int g = 0; g < NG; ++g) {
+      scale[g] = std::ldexp(1.0f, static_cast<int>(exps[g][k]) - exp_bias);
+#pragma GCC unroll 16
+      for (int v = 0; v < kVecs; ++v) {
+        w[g][v] =
+            hn::ConvertTo(d, hn::PromoteTo(di, hn::LoadU(d8, codes[g] + k * 16 + v * kLanes)));
+      }
+    }
+#pragma GCC unroll 16
+    for (int m = 0; m < MR; ++m)
+#pragma GCC unroll 16
+      for (int g = 0; g < NG; ++g) {
+        const auto x = hn::Set(d, a[m * lda + k] * scale[g]);
+#pragma GCC unroll 16
+        for (int v = 0; v < kVecs; ++v) c[m][g][v] = hn::MulAdd(x, w[g][v], c[m][g][v]);
+      }
+  }
+  t.store(acc);
+}
 
 // 16 lanes of fp16 (ggml's block scales) to fp32, exactly.
 HWY_INLINE hn::Vec<D> LoadF16(const uint16_t* p) {
@@ -286,6 +233,44 @@ void Q4KTileT(const float* a, int64_t lda, const uint8_t* const* codes,
   t.store(acc);
 }
 
+template <int MR, int NG>
+void Q6KTileT(const float* a, int64_t lda, const int8_t* const* codes,
+              const uint16_t* const* scales, const int8_t* const* subs, int64_t kn, float* acc) {
+  const D d;
+  const hn::RebindToSigned<D> di;
+  const hn::Rebind<int8_t, D> d8;
+  AccTile<MR, NG> t(acc);
+  for (int64_t s = 0; s < kn / 256; ++s) {
+    hn::Vec<D> dd[NG][kVecs];
+#pragma GCC unroll 16
+    for (int g = 0; g < NG; ++g)
+#pragma GCC unroll 16
+      for (int v = 0; v < kVecs; ++v) dd[g][v] = LoadF16(scales[g] + s * 16 + v * kLanes);
+    for (int64_t j = s * 16; j < s * 16 + 16; ++j) {
+      hn::Vec<D> scale[NG][kVecs];  // d * scale: exact (11 x 8 bits)
+#pragma GCC unroll 16
+      for (int g = 0; g < NG; ++g)
+#pragma GCC unroll 16
+        for (int v = 0; v < kVecs; ++v) {
+          const auto sc = hn::PromoteTo(di, hn::LoadU(d8, subs[g] + j * 16 + v * kLanes));
+          scale[g][v] = hn::Mul(dd[g][v], hn::ConvertTo(d, sc));
+        }
+      for (int64_t k = j * 16; k < j * 16 + 16; ++k) {
+        hn::Vec<D> w[NG][kVecs];
+#pragma GCC unroll 16
+        for (int g = 0; g < NG; ++g)
+#pragma GCC unroll 16
+          for (int v = 0; v < kVecs; ++v) {
+            const auto q = hn::PromoteTo(di, hn::LoadU(d8, codes[g] + k * 16 + v * kLanes));
+            w[g][v] = hn::Mul(scale[g][v], hn::ConvertTo(d, q));  // rounds as ggml's does
+          }
+        t.madd(a, lda, k, w);
+      }
+    }
+  }
+  t.store(acc);
+}
+
 void F32Tile(int rows, int groups, const float* a, int64_t lda, const float* const* b, int64_t kn,
              float* acc) {
   dispatch_tile<kRowsPerPass>(rows, groups, [&]<int R, int G>(int m0) {
@@ -321,6 +306,13 @@ void Q4KTile(int rows, int groups, const float* a, int64_t lda, const uint8_t* c
   });
 }
 
+void Q6KTile(int rows, int groups, const float* a, int64_t lda, const int8_t* const* codes,
+             const uint16_t* const* scales, const int8_t* const* subs, int64_t kn, float* acc) {
+  dispatch_tile<kRowsPerPass>(rows, groups, [&]<int R, int G>(int m0) {
+    Q6KTileT<R, G>(a + m0 * lda, lda, codes, scales, subs, kn, acc + m0 * kAccStride);
+  });
+}
+
 void BfpToBf16(const int8_t* codes, const uint8_t* exps, int64_t kn, int exp_bias, uint16_t* out) {
   const int64_t padded = (kn + 1) / 2 * 2;
   for (int64_t i = 0; i < padded; ++i) {
@@ -344,6 +336,7 @@ HWY_EXPORT(BfpTile);
 HWY_EXPORT(BfpToBf16);
 HWY_EXPORT(Q8_0Tile);
 HWY_EXPORT(Q4KTile);
+HWY_EXPORT(Q6KTile);
 
 namespace {
 void DispatchF32(int rows, int groups, const float* a, int64_t lda, const float* const* b,
@@ -371,11 +364,15 @@ void DispatchQ4K(int rows, int groups, const float* a, int64_t lda, const uint8_
                  float* acc) {
   HWY_DYNAMIC_DISPATCH(Q4KTile)(rows, groups, a, lda, codes, scales, subs, kn, acc);
 }
+void DispatchQ6K(int rows, int groups, const float* a, int64_t lda, const int8_t* const* codes,
+                 const uint16_t* const* scales, const int8_t* const* subs, int64_t kn, float* acc) {
+  HWY_DYNAMIC_DISPATCH(Q6KTile)(rows, groups, a, lda, codes, scales, subs, kn, acc);
+}
 }  // namespace
 
 const MicroKernels& portable_kernels() {
   static const MicroKernels k{"highway",         DispatchF32,  DispatchBf16, DispatchBfp,
-                              DispatchBfpToBf16, DispatchQ8_0, DispatchQ4K};
+                              DispatchBfpToBf16, DispatchQ8_0, DispatchQ4K,  DispatchQ6K};
   return k;
 }
 

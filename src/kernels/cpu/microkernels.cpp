@@ -27,6 +27,7 @@ const MicroKernels* avx512_bf16_kernels() {
     k.f32 = portable_kernels().f32;
     k.q8_0 = portable_kernels().q8_0;
     k.q4_k = portable_kernels().q4_k;
+    k.q6_k = portable_kernels().q6_k;
     return &k;
   }();
   return set;

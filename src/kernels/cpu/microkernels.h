@@ -35,7 +35,7 @@ using BfpTileFn = void (*)(int rows, int groups, const float* a, int64_t lda,
 using BfpToBf16Fn = void (*)(const int8_t* codes, const uint8_t* exps, int64_t kn, int exp_bias,
                              uint16_t* out);
 
-// ggml block weights (GGUF's Q8_0 and Q4_K) used directly, for any number of rows; a is fp32
+// ggml block weights (GGUF's Q8_0, Q4_K and Q6_K) used directly, for any number of rows; a is fp32
 // as it is. Q8_0: codes[g] [kn][16] int8, scales[g] [kn/32][16] fp16; weight = d * code.
 // Q4_K: codes[g] [kn/2][16] nibble pairs, scales[g] [kn/256][2][16] fp16 (d, dmin),
 // subs[g] [kn/32][2][16] uint8 (scale, min); weight = (d * scale) * code - dmin * min.
@@ -47,6 +47,11 @@ using Q8_0TileFn = void (*)(int rows, int groups, const float* a, int64_t lda,
 using Q4KTileFn = void (*)(int rows, int groups, const float* a, int64_t lda,
                            const uint8_t* const* codes, const uint16_t* const* scales,
                            const uint8_t* const* subs, int64_t kn, float* acc);
+// Q6_K: codes[g] [kn][16] int8, scales[g] [kn/256][16] fp16 d, subs[g] [kn/16][16] int8;
+// weight = (d * scale) * code (two roundings at most, in that order, as ggml's).
+using Q6KTileFn = void (*)(int rows, int groups, const float* a, int64_t lda,
+                           const int8_t* const* codes, const uint16_t* const* scales,
+                           const int8_t* const* subs, int64_t kn, float* acc);
 
 struct MicroKernels {
   const char* name;
@@ -56,6 +61,7 @@ struct MicroKernels {
   BfpToBf16Fn bfp_to_bf16;
   Q8_0TileFn q8_0;
   Q4KTileFn q4_k;
+  Q6KTileFn q6_k;
 };
 
 const MicroKernels& portable_kernels();

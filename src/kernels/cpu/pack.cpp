@@ -81,6 +81,33 @@ void put_q4_k_row(PackedWeight& w, int64_t g, int64_t lane, const uint8_t* row) 
   }
 }
 
+// One output row of Q6_K super-blocks (ql[128]: low four bits, qh[64]: high two, int8
+// scales[16] of 16 inputs each, fp16 d); codes as ggml's dequantize_row_q6_K unpacks them.
+void put_q6_k_row(PackedWeight& w, int64_t g, int64_t lane, const uint8_t* row) {
+  int8_t* codes = w.values.as<int8_t>() + g * w.k * kGroup;
+  uint16_t* scales = w.scales.as<uint16_t>() + g * (w.k / kQ4KBlock) * kGroup;
+  int8_t* subs = w.subscales.as<int8_t>() + g * (w.k / kQ6KSubBlock) * kGroup;
+  const size_t block_bytes = storage_block_bytes(StorageDType::kQ6_K);
+  for (int64_t s = 0; s < w.k / kQ4KBlock; ++s) {
+    const uint8_t* blk = row + s * block_bytes;
+    std::memcpy(&scales[s * kGroup + lane], blk + 208, 2);
+    for (int64_t j = 0; j < kQ4KBlock / kQ6KSubBlock; ++j) {
+      subs[(s * 16 + j) * kGroup + lane] = static_cast<int8_t>(blk[192 + j]);
+    }
+    for (int64_t i = 0; i < kQ4KBlock; ++i) {
+      // Input i is in half i / 128, quarter (i % 128) / 32, position l = i % 32 of that quarter.
+      const int64_t half = i / 128, quarter = (i % 128) / 32, l = i % 32;
+      const uint8_t* ql = blk + half * 64;
+      const uint8_t* qh = blk + 128 + half * 32;
+      // Quarters 0 and 2 share ql[l] (low, high nibble), 1 and 3 ql[l + 32]; qh[l] holds all four.
+      const uint8_t byte = quarter % 2 == 0 ? ql[l] : ql[l + 32];
+      const int nibble = quarter < 2 ? byte & 0xF : byte >> 4;
+      const int high = (qh[l] >> (2 * quarter)) & 3;
+      codes[(s * kQ4KBlock + i) * kGroup + lane] = static_cast<int8_t>((nibble | (high << 4)) - 32);
+    }
+  }
+}
+
 // Group g of a ggml format: each row's blocks as the checkpoint stores them when it stores this
 // type, else the row quantized here; missing rows are zero (zero scales).
 void pack_ggml_group(PackedWeight& w, const GroupSource& src, int64_t g, std::vector<float>& row,
@@ -106,8 +133,10 @@ void pack_ggml_group(PackedWeight& w, const GroupSource& src, int64_t g, std::ve
     }
     if (type == StorageDType::kQ8_0) {
       put_q8_0_row(w, g, lane, bytes);
-    } else {
+    } else if (type == StorageDType::kQ4_K) {
       put_q4_k_row(w, g, lane, bytes);
+    } else {
+      put_q6_k_row(w, g, lane, bytes);
     }
   }
 }
@@ -164,6 +193,7 @@ void pack_group(PackedWeight& w, const GroupSource& src, int64_t g, std::vector<
     }
     case WeightFormat::kQ8_0:
     case WeightFormat::kQ4_K:
+    case WeightFormat::kQ6_K:
       break;  // pack_ggml_group
   }
 }
@@ -186,6 +216,9 @@ PackedSize packed_size(WeightFormat format, int64_t groups, int64_t k) {
       return {cells * static_cast<size_t>(k / 2), 0,
               cells * static_cast<size_t>(k / kQ4KBlock) * 2 * 2,
               cells * static_cast<size_t>(k / kQ8Block) * 2};
+    case WeightFormat::kQ6_K:
+      return {cells * static_cast<size_t>(k), 0, cells * static_cast<size_t>(k / kQ4KBlock) * 2,
+              cells * static_cast<size_t>(k / kQ6KSubBlock)};
   }
   return {};
 }
@@ -282,6 +315,16 @@ void unpack_row(const PackedWeight& w, int64_t row, float* out) {
         const float m1 = dmin * subs[(2 * j + 1) * kGroup + lane];
         const uint8_t byte = codes[(i / 2) * kGroup + lane];
         out[i] = d1 * static_cast<float>(i % 2 == 0 ? byte & 0xF : byte >> 4) - m1;
+      }
+      break;
+    }
+    case WeightFormat::kQ6_K: {  // as ggml's dequantize_row_q6_K: (d * scale) * code
+      const int8_t* codes = w.code_group(g);
+      const uint16_t* scales = w.q6_k_scales(g);
+      const int8_t* subs = w.q6_k_subscales(g);
+      for (int64_t i = 0; i < w.k; ++i) {
+        const float d = f16_to_f32(scales[(i / kQ4KBlock) * kGroup + lane]);
+        out[i] = d * subs[(i / kQ6KSubBlock) * kGroup + lane] * codes[i * kGroup + lane];
       }
       break;
     }
