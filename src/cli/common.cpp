@@ -23,7 +23,7 @@ std::string default_model_dir() {
 }
 
 void add_model_dir_arg(CLI::App* app, std::string& model, bool required) {
-  auto* m = app->add_option("--model", model, "Hugging Face checkpoint directory");
+  auto* m = app->add_option("--model", model, "Hugging Face checkpoint directory or GGUF file");
   if (required) {
     m->required();
   } else {
