@@ -160,12 +160,31 @@ HWY_INLINE hn::Vec<D> BytesToF32(V8 bytes) {
   return hn::ConvertTo(d, hn::PromoteTo(di, bytes));
 }
 
+// Inputs [k0, k1) of int8 codes sharing one scale per lane: w = scale * code (Q8_0: exact;
+// Q6_K: rounded as ggml rounds (d * scale) * code), then every row's acc += a * w.
 template <int MR, int NG>
-void Q8_0TileT(const float* a, int64_t lda, const int8_t* const* codes,
-               const uint16_t* const* scales, int64_t kn, float* acc) {
+HWY_INLINE void ScaledCodes(AccTile<MR, NG>& t, const float* a, int64_t lda,
+                            const int8_t* const* codes, const hn::Vec<D> (&scale)[NG][kVecs],
+                            int64_t k0, int64_t k1) {
   const D d;
   const hn::RebindToSigned<D> di;
   const hn::Rebind<int8_t, D> d8;
+  for (int64_t k = k0; k < k1; ++k) {
+    hn::Vec<D> w[NG][kVecs];
+#pragma GCC unroll 16
+    for (int g = 0; g < NG; ++g)
+#pragma GCC unroll 16
+      for (int v = 0; v < kVecs; ++v) {
+        const auto q = hn::PromoteTo(di, hn::LoadU(d8, codes[g] + k * 16 + v * kLanes));
+        w[g][v] = hn::Mul(scale[g][v], hn::ConvertTo(d, q));
+      }
+    t.madd(a, lda, k, w);
+  }
+}
+
+template <int MR, int NG>
+void Q8_0TileT(const float* a, int64_t lda, const int8_t* const* codes,
+               const uint16_t* const* scales, int64_t kn, float* acc) {
   AccTile<MR, NG> t(acc);
   for (int64_t b = 0; b < kn / 32; ++b) {
     hn::Vec<D> scale[NG][kVecs];
@@ -173,17 +192,7 @@ void Q8_0TileT(const float* a, int64_t lda, const int8_t* const* codes,
     for (int g = 0; g < NG; ++g)
 #pragma GCC unroll 16
       for (int v = 0; v < kVecs; ++v) scale[g][v] = LoadF16(scales[g] + b * 16 + v * kLanes);
-    for (int64_t k = b * 32; k < b * 32 + 32; ++k) {
-      hn::Vec<D> w[NG][kVecs];
-#pragma GCC unroll 16
-      for (int g = 0; g < NG; ++g)
-#pragma GCC unroll 16
-        for (int v = 0; v < kVecs; ++v) {
-          const auto q = hn::PromoteTo(di, hn::LoadU(d8, codes[g] + k * 16 + v * kLanes));
-          w[g][v] = hn::Mul(hn::ConvertTo(d, q), scale[g][v]);  // exact: 8 x 11 bits
-        }
-      t.madd(a, lda, k, w);
-    }
+    ScaledCodes(t, a, lda, codes, scale, b * 32, b * 32 + 32);
   }
   t.store(acc);
 }
@@ -255,17 +264,7 @@ void Q6KTileT(const float* a, int64_t lda, const int8_t* const* codes,
           const auto sc = hn::PromoteTo(di, hn::LoadU(d8, subs[g] + j * 16 + v * kLanes));
           scale[g][v] = hn::Mul(dd[g][v], hn::ConvertTo(d, sc));
         }
-      for (int64_t k = j * 16; k < j * 16 + 16; ++k) {
-        hn::Vec<D> w[NG][kVecs];
-#pragma GCC unroll 16
-        for (int g = 0; g < NG; ++g)
-#pragma GCC unroll 16
-          for (int v = 0; v < kVecs; ++v) {
-            const auto q = hn::PromoteTo(di, hn::LoadU(d8, codes[g] + k * 16 + v * kLanes));
-            w[g][v] = hn::Mul(scale[g][v], hn::ConvertTo(d, q));  // rounds as ggml's does
-          }
-        t.madd(a, lda, k, w);
-      }
+      ScaledCodes(t, a, lda, codes, scale, j * 16, j * 16 + 16);
     }
   }
   t.store(acc);
