@@ -57,6 +57,7 @@ class Sequence {
 struct ModelOptions {
   int64_t max_seq_len = 0;  // 0: the model's context (max_position_embeddings, or scaled)
   Precision precision = Precision::kBfp8Mixed;
+  KvPrecision kv_precision = KvPrecision::kDefault;  // how the KV cache stores K and V
   // Positions the shared KV pool holds, all sequences together. 0: what fits in the device's
   // memory beside the weights and buffers (leaving 10% of it free), at least max_sequences x
   // max_seq_len. Pages of the pool that no sequence has reached cost no resident memory on the CPU.
@@ -108,6 +109,7 @@ class Model {
   virtual ~Model() = default;
   virtual const ModelConfig& config() const = 0;
   virtual Precision precision() const = 0;
+  virtual KvPrecision kv_precision() const = 0;  // as asked for in ModelOptions
   virtual int64_t max_seq_len() const = 0;
   // Bytes of weights as stored on the device under this precision policy.
   virtual size_t weight_bytes() const = 0;

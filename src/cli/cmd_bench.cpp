@@ -170,6 +170,7 @@ int run_bench(const BenchArgs& a) {
   // (whose untouched pages are not resident).
   ModelOptions planned;
   planned.precision = model.precision();
+  planned.kv_precision = model.kv_precision();
   planned.max_seq_len = model.max_seq_len();
   planned.kv_budget_tokens = model.max_seq_len() * max_batch;
   planned.max_logit_rows = max_batch;
@@ -204,10 +205,12 @@ int run_bench(const BenchArgs& a) {
   const size_t rss = peak_rss();
   const std::string name = m.checkpoint.name();
   const std::string prec(precision_name(model.precision()));
+  const std::string kv_prec(kv_precision_name(model.kv_precision(), model.precision()));
 
   if (a.json) {
     const Json j = {{"model", name},
                     {"precision", prec},
+                    {"kv_precision", kv_prec},
                     {"threads", device_threads(*m.device)},
                     {"n_prompt", a.prompt},
                     {"n_gen", a.gen},
@@ -269,11 +272,11 @@ int run_bench(const BenchArgs& a) {
       bw, limits.bandwidth.median, limits.bf16 ? "bf16 multiply" : "fp32 FMA", compute,
       limits.compute.median);
   std::printf(
-      "tg%lld%s: %.2f tok/s x %.3f GB read per token (weights %.3f, KV cache %.3f) = %.1f GB/s, "
-      "%.0f%% of the bandwidth limit (%.2f tok/s)\n",
+      "tg%lld%s: %.2f tok/s x %.3f GB read per token (weights %.3f, KV cache %.3f in %s) = %.1f "
+      "GB/s, %.0f%% of the bandwidth limit (%.2f tok/s)\n",
       static_cast<long long>(a.gen), at.c_str(), tgs.mean, bytes_per_token / 1e9,
-      weights_per_token / 1e9, kv_per_token / 1e9, tgs.mean * bytes_per_token / 1e9, tg_pct,
-      bw * 1e9 / bytes_per_token);
+      weights_per_token / 1e9, kv_per_token / 1e9, kv_prec.c_str(),
+      tgs.mean * bytes_per_token / 1e9, tg_pct, bw * 1e9 / bytes_per_token);
   std::printf(
       "pp%lld%s: %.2f tok/s x %.2f GFLOP per token (attention included) = %.0f GFLOP/s, %.0f%% of "
       "the compute limit (%.2f tok/s)\n",

@@ -70,7 +70,8 @@ int run_eval(const EvalArgs& a) {
   }
   print_scores("overall (" + std::to_string(scoring.ref.cases.size()) + " case" +
                    (scoring.ref.cases.size() == 1 ? "" : "s") + ", " +
-                   std::string(precision_name(m.model->precision())) +
+                   std::string(precision_name(m.model->precision())) + ", KV cache " +
+                   std::string(kv_precision_name(m.model->kv_precision(), m.model->precision())) +
                    ", reference: " + scoring.source + ")",
                r.total.top1, r.total.top5, r.total.steps);
   std::printf("prefill %.1f tokens/s, decode %.2f tokens/s (%s)\n",

@@ -17,7 +17,8 @@ namespace {
 
 struct PlanArgs {
   std::string model;
-  std::string precision;  // empty: the model's default
+  std::string precision;     // empty: the model's default
+  std::string kv_precision;  // empty: the policy's
   int64_t max_seq_len = 0, batch = 1, kv_budget = 0;
   int threads = 0;
   std::string device_memory = "12GiB";
@@ -40,6 +41,7 @@ int run_plan(const PlanArgs& a) {
   if (a.threads < 0) throw Error("--threads must be positive");
   ModelOptions o;
   o.precision = precision;
+  if (!a.kv_precision.empty()) o.kv_precision = parse_kv_precision(a.kv_precision);
   o.max_seq_len = checked_max_seq_len(c, a.max_seq_len);
   o.max_sequences = static_cast<int>(a.batch);
   o.kv_budget_tokens = a.kv_budget;
@@ -65,7 +67,8 @@ int run_plan(const PlanArgs& a) {
   line("weights total", "", plan.weight_bytes);
   const std::string pool = "kv pool (" + std::to_string(plan.kv_budget_tokens) + " tokens, " +
                            (plan.kv_budget_fitted ? "what fits" : "as asked") + ")";
-  line(pool, o.precision == Precision::kFp32 ? "fp32" : "bf16", plan.kv_cache_bytes);
+  line(pool, std::string(kv_precision_name(o.kv_precision, o.precision)).c_str(),
+       plan.kv_cache_bytes);
   line("activations (" + std::to_string(max_step_rows(o)) + " rows a step)", "fp32",
        plan.activation_bytes);
   line("kernel workspace (" + std::to_string(device_threads(*dev)) + " threads)", "",
@@ -111,6 +114,7 @@ std::function<int()> add_plan(CLI::App& app) {
   CLI::App* sub = app.add_subcommand("plan", "Memory plan of a model under a precision policy");
   add_model_dir_arg(sub, args->model, true);
   sub->add_option("--precision", args->precision, kPrecisionHelp);
+  sub->add_option("--kv-precision", args->kv_precision, kKvPrecisionHelp);
   sub->add_option("--max-seq-len", args->max_seq_len,
                   "KV cache length (default: the model's context)");
   sub->add_option("--batch", args->batch, "sequences held at once")->capture_default_str();

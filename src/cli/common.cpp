@@ -34,6 +34,7 @@ void add_model_dir_arg(CLI::App* app, std::string& model, bool required) {
 void add_model_args(CLI::App* app, ModelArgs& args, bool model_required) {
   add_model_dir_arg(app, args.model, model_required);
   app->add_option("--precision", args.precision, kPrecisionHelp);
+  app->add_option("--kv-precision", args.kv_precision, kKvPrecisionHelp);
   app->add_option("--max-seq-len", args.max_seq_len,
                   "KV cache length (default: the model's context: max_position_embeddings, times "
                   "the RoPE scaling factor when scaled)");
@@ -64,6 +65,7 @@ void check_model_dir(const std::string& dir) {
 LoadedModel load_model(const ModelArgs& args, int64_t min_sequences, int64_t max_logit_rows) {
   ModelOptions o;
   o.precision = resolve_precision(args.precision, args.model);
+  if (!args.kv_precision.empty()) o.kv_precision = parse_kv_precision(args.kv_precision);
   if (args.max_seq_len < 0) throw Error("--max-seq-len must be positive");
   if (args.threads < 0) throw Error("--threads must be positive");
   if (args.kv_budget < 0) throw Error("--kv-budget must be positive");

@@ -18,10 +18,11 @@ std::string default_model_dir();
 
 struct ModelArgs {
   std::string model = default_model_dir();
-  std::string precision;    // empty: default_precision(model)
-  int64_t max_seq_len = 0;  // 0: the model's context (max_position_embeddings, or scaled)
-  int threads = 0;          // 0: every core
-  int64_t kv_budget = 0;    // KV pool tokens, all sequences together; 0: what fits
+  std::string precision;     // empty: default_precision(model)
+  std::string kv_precision;  // empty: the policy's
+  int64_t max_seq_len = 0;   // 0: the model's context (max_position_embeddings, or scaled)
+  int threads = 0;           // 0: every core
+  int64_t kv_budget = 0;     // KV pool tokens, all sequences together; 0: what fits
 };
 
 void add_model_args(CLI::App* app, ModelArgs& args, bool model_required = true);
@@ -46,6 +47,9 @@ inline constexpr const char* kPrecisionHelp =
     "fp32 | bf16 | bfp8-mixed | bfp8 | native (default: native for a GGUF file, which runs each "
     "matrix in its own format, else bfp8-mixed)";
 Precision resolve_precision(const std::string& name, const std::string& model);
+inline constexpr const char* kKvPrecisionHelp =
+    "how the KV cache stores K and V: fp32 | bf16 | bfp8 (bfloat8_b blocks of 16 along head_dim, "
+    "about half of bf16's bytes; default: fp32 under the fp32 policy, else bf16)";
 // What a policy does with a GGUF file's tensor types, for the plan and the run summary.
 std::string gguf_formats_note(Precision p);
 void check_model_dir(const std::string& dir);

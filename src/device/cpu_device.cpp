@@ -43,14 +43,7 @@ void write_cache_rows(const KvView& layer, std::span<const KvRow> rows, void* ba
   for (int64_t r = 0; r < t; ++r) {
     const KvView kv = row_view(layer, rows[r]);
     for (int64_t h = 0; h < kv.kv_heads; ++h) {
-      const float* row = src.data() + (h * t + r) * hd;
-      const int64_t off = kv.offset(h, rows[r].pos);
-      if (kv.dtype == CacheDType::kF32) {
-        std::memcpy(static_cast<float*>(base) + off, row, hd * sizeof(float));
-      } else {
-        uint16_t* dst = static_cast<uint16_t*>(base) + off;
-        for (int64_t i = 0; i < hd; ++i) dst[i] = f32_to_bf16(row[i]);
-      }
+      store_cache_row(kv.dtype, src.data() + (h * t + r) * hd, hd, kv.row(base, h, rows[r].pos));
     }
   }
 }
@@ -115,7 +108,7 @@ size_t CpuDevice::workspace_bytes(const StepShape& s) const {
   // Attention: per thread one chunk of scores, and the partial softmaxes of one pass's chunks (at
   // least one row's, at the longest sequence).
   const int64_t chunks = std::max(kPassChunks, (s.max_seq_len + kDecodeChunk - 1) / kDecodeChunk);
-  const size_t scratch = threads * static_cast<size_t>(group * kDecodeChunk + s.head_dim) * 4;
+  const size_t scratch = threads * static_cast<size_t>((group + s.head_dim) * kDecodeChunk) * 4;
   const size_t partials = static_cast<size_t>(s.kv_heads * chunks * group * (s.head_dim + 2)) * 4;
   return cpu::matmul_workspace_bytes(pool_.size(), s.rows, s.max_inputs, s.block_float) + scratch +
          partials;
@@ -239,7 +232,7 @@ void CpuDevice::attention_pass(const Tensor& q, const KvView& layer, std::span<c
     const int64_t c = ci - chunk_start_[i] + row.first / kDecodeChunk;
     const int64_t begin = std::max(c * kDecodeChunk, row.first);
     const int64_t end = std::min(row.pos + 1, (c + 1) * kDecodeChunk);
-    float* scratch = thread_scratch(thread, group * (end - begin) + hd);
+    float* scratch = thread_scratch(thread, (group + hd) * (end - begin));
     float* p = partials + task * stride;
     const float* qs[64];
     std::vector<const float*> many;
@@ -283,8 +276,7 @@ void CpuDevice::paged_update_cache(const KvView& layer, std::span<const KvRow> r
 }
 
 void CpuDevice::copy_cache_block(const KvView& layer, int32_t from, int32_t to) {
-  const size_t bytes =
-      static_cast<size_t>(layer.block_elems()) * (layer.dtype == CacheDType::kF32 ? 4 : 2);
+  const size_t bytes = static_cast<size_t>(layer.block_bytes());
   for (void* base : {layer.k, layer.v}) {
     std::byte* b = static_cast<std::byte*>(base);
     std::memcpy(b + to * bytes, b + from * bytes, bytes);

@@ -67,20 +67,22 @@ EvalReport evaluate(Model& model, const Scoring& scoring, const EvalOptions& opt
   const double decode_tps = t.decode_seconds > 0 ? t.decode_steps / t.decode_seconds : 0;
   const double prefill_tps = t.prefill_seconds > 0 ? t.prompt_tokens / t.prefill_seconds : 0;
   const double steps = static_cast<double>(t.steps);
-  r.metrics = {{"mode", options.prefill_decode ? "cpu-prefill-decode" : "cpu"},
-               {"model", model_name},
-               {"precision", std::string(precision_name(model.precision()))},
-               {"top1", t.top1 / steps},
-               {"top5", t.top5 / steps},
-               {"total", t.steps},
-               {"prefill_len", t.prompt_tokens},
-               {"decode_len", t.decode_steps},
-               {"max_seq_len", model.max_seq_len()},
-               {"batch", 1},
-               {"cases", scoring.ref.cases.size()},
-               {"max_abs_logit_err", t.max_abs_logit_err},
-               {"prefill_tok_s", prefill_tps},
-               {"decode_tok_s", decode_tps}};
+  r.metrics = {
+      {"mode", options.prefill_decode ? "cpu-prefill-decode" : "cpu"},
+      {"model", model_name},
+      {"precision", std::string(precision_name(model.precision()))},
+      {"kv_precision", std::string(kv_precision_name(model.kv_precision(), model.precision()))},
+      {"top1", t.top1 / steps},
+      {"top5", t.top5 / steps},
+      {"total", t.steps},
+      {"prefill_len", t.prompt_tokens},
+      {"decode_len", t.decode_steps},
+      {"max_seq_len", model.max_seq_len()},
+      {"batch", 1},
+      {"cases", scoring.ref.cases.size()},
+      {"max_abs_logit_err", t.max_abs_logit_err},
+      {"prefill_tok_s", prefill_tps},
+      {"decode_tok_s", decode_tps}};
   if (r.kl.steps() > 0) {
     r.metrics["kl_steps"] = r.kl.steps();
     r.metrics["kl_mean"] = r.kl.mean();

@@ -22,9 +22,10 @@ DecoderModel::DecoderModel(const Checkpoint& ck, const FamilySpec& family, Devic
                            const ModelOptions& o)
     : config_(ck.config()),
       precision_(o.precision),
+      kv_precision_(o.kv_precision),
       dev_(dev),
       weights_(load_weights(ck, family, dev, weight_policy(o.precision))),
-      cache_(kv_cache_shape(config_, o, weight_policy(o.precision).cache), dev),
+      cache_(kv_cache_shape(config_, o, cache_dtype(o.precision, o.kv_precision)), dev),
       rope_(rope_parameters(config_)),
       window_(family.attention_window(config_)),
       max_step_rows_(bringup::max_step_rows(o)),

@@ -28,6 +28,7 @@ class DecoderModel final : public Model {
 
   const ModelConfig& config() const override { return config_; }
   Precision precision() const override { return precision_; }
+  KvPrecision kv_precision() const override { return kv_precision_; }
   int64_t max_seq_len() const override { return cache_.shape().max_seq_len; }
   size_t weight_bytes() const override { return weights_.bytes(); }
   size_t weight_bytes_per_token() const override;
@@ -59,6 +60,7 @@ class DecoderModel final : public Model {
 
   ModelConfig config_;
   Precision precision_;
+  KvPrecision kv_precision_;
   Device& dev_;
   Weights weights_;
   KvCache cache_;

@@ -106,7 +106,7 @@ MemoryPlan plan(const ModelConfig& c, const ModelOptions& o, const Device& dev, 
   p.runtime_bytes = size_t{24} << 20;
 
   // The KV pool: the budget asked for, or what fits beside everything else.
-  KvCacheShape shape = kv_cache_shape(c, o, pol.cache);
+  KvCacheShape shape = kv_cache_shape(c, o, cache_dtype(o.precision, o.kv_precision));
   step.max_seq_len = shape.max_seq_len;
   p.workspace_bytes = dev.workspace_bytes(step);
   p.max_seq_len = shape.max_seq_len;

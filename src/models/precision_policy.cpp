@@ -17,6 +17,39 @@ Precision parse_precision(std::string_view name) {
               "' (expected fp32, bf16, bfp8-mixed, bfp8 or native)");
 }
 
+KvPrecision parse_kv_precision(std::string_view name) {
+  if (name == "fp32") return KvPrecision::kF32;
+  if (name == "bf16") return KvPrecision::kBf16;
+  if (name == "bfp8") return KvPrecision::kBfp8;
+  throw Error("unknown kv precision '" + std::string(name) + "' (expected fp32, bf16 or bfp8)");
+}
+
+CacheDType cache_dtype(Precision p, KvPrecision kv) {
+  switch (kv) {
+    case KvPrecision::kDefault:
+      return weight_policy(p).cache;
+    case KvPrecision::kF32:
+      return CacheDType::kF32;
+    case KvPrecision::kBf16:
+      return CacheDType::kBf16;
+    case KvPrecision::kBfp8:
+      return CacheDType::kBfp8;
+  }
+  throw Error("unknown kv precision");
+}
+
+std::string_view kv_precision_name(KvPrecision kv, Precision p) {
+  switch (cache_dtype(p, kv)) {
+    case CacheDType::kF32:
+      return "fp32";
+    case CacheDType::kBf16:
+      return "bf16";
+    case CacheDType::kBfp8:
+      return "bfp8";
+  }
+  return "?";
+}
+
 Precision default_precision(const std::string& model_path) {
   return is_gguf_file(model_path) ? Precision::kNative : Precision::kBfp8Mixed;
 }

@@ -17,6 +17,8 @@ struct WeightPolicy {
 };
 
 WeightPolicy weight_policy(Precision p);
+// The KV cache's format under policy p with kv asked for.
+CacheDType cache_dtype(Precision p, KvPrecision kv);
 
 // The format of a weight stacked from `parts` whose group the policy puts in `group`: that one,
 // or under a native policy the parts' own where a kernel reads it (bfp tiles, Q8_0, Q4_K and

@@ -260,12 +260,14 @@ class TextStream {
 
 std::shared_ptr<PyModel> build(const PyCheckpoint& ck, const std::shared_ptr<Device>& device,
                                int64_t max_seq_len, const std::string& precision,
-                               int64_t kv_budget_tokens, int max_sequences, int kv_block_size,
-                               int64_t prefill_chunk, int64_t max_logit_rows) {
+                               const std::string& kv_precision, int64_t kv_budget_tokens,
+                               int max_sequences, int kv_block_size, int64_t prefill_chunk,
+                               int64_t max_logit_rows) {
   ModelOptions o;
   o.max_seq_len = max_seq_len;
   o.precision =
       precision.empty() ? default_precision(ck.ck->dir().string()) : parse_precision(precision);
+  if (!kv_precision.empty()) o.kv_precision = parse_kv_precision(kv_precision);
   o.kv_budget_tokens = kv_budget_tokens;
   o.max_sequences = max_sequences;
   o.kv_block_size = kv_block_size;
@@ -463,6 +465,11 @@ PYBIND11_MODULE(_bringup, m) {
       .def_property_readonly(
           "precision",
           [](const PyModel& p) { return std::string(precision_name(p.model->precision())); })
+      .def_property_readonly(
+          "kv_precision",
+          [](const PyModel& p) {
+            return std::string(kv_precision_name(p.model->kv_precision(), p.model->precision()));
+          })
       .def_property_readonly("max_seq_len", [](const PyModel& p) { return p.model->max_seq_len(); })
       .def_property_readonly("vocab_size",
                              [](const PyModel& p) { return p.model->config().vocab_size; })
@@ -621,10 +628,13 @@ PYBIND11_MODULE(_bringup, m) {
 
   m.def(
       "build_model", &build, py::arg("checkpoint"), py::arg("device"), py::arg("max_seq_len") = 0,
-      py::arg("precision") = "", py::arg("kv_budget_tokens") = 0, py::arg("max_sequences") = 1,
-      py::arg("kv_block_size") = 32, py::arg("prefill_chunk") = 512, py::arg("max_logit_rows") = 0,
+      py::arg("precision") = "", py::arg("kv_precision") = "", py::arg("kv_budget_tokens") = 0,
+      py::arg("max_sequences") = 1, py::arg("kv_block_size") = 32, py::arg("prefill_chunk") = 512,
+      py::arg("max_logit_rows") = 0,
       "A model on a device; every ModelOptions field is a keyword argument. precision \"\": native "
-      "for a GGUF file, bfp8-mixed otherwise.");
+      "for a GGUF file, bfp8-mixed otherwise; kv_precision \"\": the policy's KV format (fp32 "
+      "under "
+      "fp32, else bf16), or fp32, bf16, bfp8.");
 
   py::class_<TextStream>(m, "TextStream")
       .def("__iter__", [](TextStream& s) -> TextStream& { return s; })

@@ -28,8 +28,7 @@ void throw_seq_len(int64_t positions, int64_t max_seq_len, const std::string& wh
 }
 
 size_t KvCacheShape::bytes_per_position() const {
-  const size_t elem = dtype == CacheDType::kF32 ? 4 : 2;
-  return 2 * elem * static_cast<size_t>(layers * kv_heads * head_dim);
+  return 2 * static_cast<size_t>(layers * kv_heads * cache_row_bytes(dtype, head_dim));
 }
 
 size_t KvCacheShape::bytes() const {

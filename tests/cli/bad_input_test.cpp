@@ -214,6 +214,15 @@ TEST_F(BadInput, UnknownPrecision) {
                  "precision 'int4'");
 }
 
+TEST_F(BadInput, UnknownKvPrecision) {
+  for (const char* cmd : {"generate", "plan"}) {
+    std::vector<std::string> args = {cmd, "--model", test::golden("qwen2-tied-hd64").string(),
+                                     "--kv-precision", "int4"};
+    if (std::string(cmd) == "generate") args.insert(args.end(), {"--prompt-ids", "1"});
+    expect_refused(args, "kv precision 'int4' (expected fp32, bf16 or bfp8)");
+  }
+}
+
 TEST_F(BadInput, ReferenceNotJson) {
   write(dir_ / "ref.json", "{\"format\": ");
   expect_refused({"eval", "--model", test::golden("qwen2-tied-hd64").string(), "--reference",

@@ -124,6 +124,31 @@ TEST(Compare, NamesThePerturbedLayer) {
   EXPECT_EQ(report["rows"].size(), 2u + 2 * 5);
 }
 
+// A bfp8 KV cache: head_dim / 16 + head_dim bytes a row (72 for qwen2-gqa7-small's 64, against
+// bf16's 128), the same in the plan and in the built pool.
+TEST(Plan, CountsABfp8KvCache) {
+  const Checkpoint ck = Checkpoint::open(test::golden("qwen2-gqa7-small"));
+  const ModelConfig& c = ck.config();
+  auto dev = make_cpu_device(2);
+  ModelOptions o;
+  o.max_seq_len = 256;
+  o.precision = Precision::kBf16;
+  o.kv_budget_tokens = 320;
+  const MemoryPlan bf16 = plan_memory(c, o, *dev, 0);
+  o.kv_precision = KvPrecision::kBfp8;
+  const MemoryPlan bfp8 = plan_memory(c, o, *dev, 0);
+  const size_t rows = static_cast<size_t>(2 * c.num_hidden_layers * c.num_key_value_heads);
+  EXPECT_EQ(bf16.kv_bytes_per_token, rows * 2 * c.head_dim);
+  EXPECT_EQ(bfp8.kv_bytes_per_token, rows * (c.head_dim / 16 + c.head_dim));
+  auto model = build_model(ck, *dev, o);
+  EXPECT_EQ(bfp8.kv_cache_bytes, model->kv_cache_bytes());
+  EXPECT_EQ(model->kv_precision(), KvPrecision::kBfp8);
+  auto r = test::run_cli({"plan", "--model", kGqa7, "--kv-precision", "bfp8", "--max-seq-len",
+                          "256", "--kv-budget", "320"});
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_NE(r.out.find("bfp8"), std::string::npos) << r.out;
+}
+
 TEST(Plan, MatchesTheBuiltModel) {
   for (Precision p :
        {Precision::kFp32, Precision::kBf16, Precision::kBfp8Mixed, Precision::kBfp8}) {

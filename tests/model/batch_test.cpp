@@ -203,6 +203,16 @@ TEST(BatchInvariance, DecodeEqualsPrefillExactly) {
   expect_decode_equals_prefill("qwen2-gqa7-small", o, 290, 3);
 }
 
+// With a bfloat8_b KV cache: each row is rounded once, when it is written, so decode reads what
+// prefill read, and the prefix cache and forks share rows that are the same bits.
+TEST(BatchInvariance, DecodeEqualsPrefillWithABfp8Cache) {
+  ModelOptions o;
+  o.precision = Precision::kBf16;
+  o.kv_precision = KvPrecision::kBfp8;
+  o.max_seq_len = 300;
+  expect_decode_equals_prefill("llama-gqa4-small", o, 280, 4);
+}
+
 // The same past a sliding window (qwen2-yarn-small attends over its last 512 positions), where
 // rows start their attention mid-chunk, and with YaRN's scaled RoPE tables.
 TEST(BatchInvariance, DecodeEqualsPrefillPastTheSlidingWindow) {

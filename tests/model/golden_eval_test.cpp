@@ -15,6 +15,7 @@ namespace {
 struct Threshold {
   Precision precision;
   double top1, top5;
+  KvPrecision kv = KvPrecision::kDefault;
 };
 
 class GoldenEval : public ::testing::TestWithParam<std::tuple<std::string, Threshold>> {};
@@ -23,6 +24,7 @@ class GoldenEval : public ::testing::TestWithParam<std::tuple<std::string, Thres
 std::string test_name(const ::testing::TestParamInfo<GoldenEval::ParamType>& info) {
   std::string n = std::get<0>(info.param) + "_" +
                   std::string(precision_name(std::get<1>(info.param).precision));
+  if (std::get<1>(info.param).kv == KvPrecision::kBfp8) n += "_kv_bfp8";
   for (char& ch : n) ch = std::isalnum(static_cast<unsigned char>(ch)) ? ch : '_';
   return n;
 }
@@ -30,15 +32,21 @@ std::string test_name(const ::testing::TestParamInfo<GoldenEval::ParamType>& inf
 // Runs `bringup eval` itself and reads its YT_METRICS line and per-case accuracy lines.
 TEST_P(GoldenEval, MeetsThresholds) {
   const auto& [name, th] = GetParam();
-  const test::CliResult r =
-      test::run_cli({"eval", "--model", test::golden(name).string(), "--reference",
-                     (test::golden(name) / "reference.json").string(), "--precision",
-                     std::string(precision_name(th.precision))});
+  std::vector<std::string> args = {"eval",
+                                   "--model",
+                                   test::golden(name).string(),
+                                   "--reference",
+                                   (test::golden(name) / "reference.json").string(),
+                                   "--precision",
+                                   std::string(precision_name(th.precision))};
+  if (th.kv == KvPrecision::kBfp8) args.insert(args.end(), {"--kv-precision", "bfp8"});
+  const test::CliResult r = test::run_cli(args);
   ASSERT_TRUE(r.exited && r.code == 0) << r.err;
   const std::string last = r.out.substr(r.out.rfind("YT_METRICS="));
   const nlohmann::json m = nlohmann::json::parse(last.substr(std::string("YT_METRICS=").size()));
   EXPECT_EQ(m["mode"], "cpu");
   EXPECT_EQ(m["precision"], precision_name(th.precision));
+  EXPECT_EQ(m["kv_precision"], kv_precision_name(th.kv, th.precision));
   EXPECT_EQ(m["batch"], 1);
   int64_t steps = 0;
   for (const auto& c : load_reference(test::golden(name) / "reference.json").cases) {
@@ -47,7 +55,7 @@ TEST_P(GoldenEval, MeetsThresholds) {
   EXPECT_EQ(m["total"].get<int64_t>(), steps);
   EXPECT_GE(m["top1"].get<double>(), th.top1);
   EXPECT_GE(m["top5"].get<double>(), th.top5);
-  if (th.precision == Precision::kFp32) {
+  if (th.precision == Precision::kFp32 && th.kv == KvPrecision::kDefault) {
     // The project's reference path: every case exact, logits within 5e-3 of transformers.
     EXPECT_LE(m["max_abs_logit_err"].get<double>(), 5e-3);
     size_t lines = 0;
@@ -81,6 +89,18 @@ INSTANTIATE_TEST_SUITE_P(
                                          Threshold{Precision::kBf16, 0.90, 0.99},
                                          Threshold{Precision::kBfp8Mixed, 0.90, 0.99},
                                          Threshold{Precision::kBfp8, 0.90, 0.99})),
+    test_name);
+
+// A bfloat8_b KV cache (--kv-precision bfp8) on every golden, long prompts past the original
+// context included, under the floors of the scaled goldens.
+INSTANTIATE_TEST_SUITE_P(
+    KvBfp8, GoldenEval,
+    ::testing::Combine(
+        ::testing::Values("qwen2-gqa7-small", "qwen2-tied-hd64", "llama-gqa4-small",
+                          "qwen2-yarn-small", "llama-llama3-small", "llama-linear-small",
+                          "qwen2-dynamic-small"),
+        ::testing::Values(Threshold{Precision::kBf16, 0.90, 0.99, KvPrecision::kBfp8},
+                          Threshold{Precision::kBfp8Mixed, 0.90, 0.99, KvPrecision::kBfp8})),
     test_name);
 
 // The portable kernels score the same way (they are the fallback on CPUs without AVX512-BF16).

@@ -136,6 +136,29 @@ class ModuleTest(unittest.TestCase):
         api = bringup.evaluate(self.models["bfp8"], ref)
         self.assertEqual(api["top1"], cli_metrics["top1"])
 
+    def test_a_bfp8_kv_cache_evaluates_as_bringup_eval_does(self):
+        ref = golden("qwen2-gqa7-small/reference.json")
+        r = python_module("bringup.eval", "qwen2-gqa7-small", "--model", QWEN, "--precision",
+                          "bf16", "--kv-precision", "bfp8", "--reference", ref)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        out, _ = cli("eval", "--model", QWEN, "--precision", "bf16", "--kv-precision", "bfp8",
+                     "--reference", ref)
+        metrics = json.loads(r.stdout.split("YT_METRICS=")[1])
+        cli_metrics = json.loads(out.split("YT_METRICS=")[1])
+        self.assertEqual(cli_metrics["kv_precision"], "bfp8")
+        for k in ("top1", "top5", "kl_mean", "max_abs_logit_err"):
+            self.assertEqual(metrics[k], cli_metrics[k], k)
+        model = bringup.build_model(self.checkpoint, self.device, 512, "bf16", kv_precision="bfp8")
+        self.assertEqual((model.kv_precision, self.models["bf16"].kv_precision), ("bfp8", "bf16"))
+        # The cache is rounded to block float: logits move, a little, from the bf16 cache's.
+        ids = list(range(3, 40))
+        mine = model.prefill(model.new_sequence(), ids)
+        bf16 = self.models["bf16"].prefill(self.models["bf16"].new_sequence(), ids)
+        self.assertFalse(np.array_equal(mine, bf16))
+        self.assertLess(float(np.abs(mine - bf16).max()), 0.5)
+        with self.assertRaisesRegex(bringup.Error, "kv precision 'int8'"):
+            bringup.build_model(self.checkpoint, self.device, 64, "bf16", kv_precision="int8")
+
     def test_compare_returns_the_per_layer_table(self):
         ref = golden("qwen2-gqa7-small/reference.json")
         table = bringup.compare(self.models["bfp8-mixed"], reference=ref)

@@ -467,6 +467,8 @@ TEST_P(Conformance, Heads_CreateAndConcatAreInverse) {
 
 // ---------------------------------------------------------------- KV cache and attention
 
+constexpr CacheDType kCacheDTypes[] = {CacheDType::kF32, CacheDType::kBf16, CacheDType::kBfp8};
+
 // A paged cache for tests: blocks handed out in a scrambled order.
 struct PagedCache {
   PagedCache(int64_t kv_heads, int64_t hd, int64_t block, int64_t positions, CacheDType dtype) {
@@ -488,16 +490,10 @@ struct PagedCache {
     view.table_blocks = blocks;
   }
   float read(bool is_k, int64_t head, int64_t pos, int64_t i) const {
-    const auto& buf = is_k ? k : v;
-    const int64_t off = view.offset(head, pos) + i;
-    if (view.dtype == CacheDType::kF32) {
-      float f;
-      std::memcpy(&f, buf.data() + off * 4, 4);
-      return f;
-    }
-    uint16_t h;
-    std::memcpy(&h, buf.data() + off * 2, 2);
-    return bf16_to_f32(h);
+    std::vector<float> row(static_cast<size_t>(view.head_dim));
+    load_cache_row(view.dtype, view.row(is_k ? k.data() : v.data(), head, pos), view.head_dim,
+                   row.data());
+    return row[static_cast<size_t>(i)];
   }
   std::vector<int32_t> table;
   std::vector<uint8_t> k, v;
@@ -505,7 +501,7 @@ struct PagedCache {
 };
 
 TEST_P(Conformance, Cache_FillAndUpdateWriteThroughTheBlockTable) {
-  for (CacheDType dtype : {CacheDType::kF32, CacheDType::kBf16}) {
+  for (CacheDType dtype : kCacheDTypes) {
     Device& dev = device();
     const int64_t nkv = 2, hd = 10, block = 4, t = 11;
     PagedCache cache(nkv, hd, block, 16, dtype);
@@ -513,19 +509,54 @@ TEST_P(Conformance, Cache_FillAndUpdateWriteThroughTheBlockTable) {
     ops::fill_cache(dev, cache.view, k, v, 2);
     const Tensor k1 = random_tensor({nkv, 1, hd}, 53), v1 = random_tensor({nkv, 1, hd}, 54);
     ops::paged_update_cache(dev, cache.view, k1, v1, 13);
-    auto stored = [&](float x) { return dtype == CacheDType::kF32 ? x : round_to_bf16(x); };
+    // What a row of the source reads back as once stored in this format.
+    auto stored = [&](const float* row, int64_t i) {
+      std::vector<std::byte> bytes(static_cast<size_t>(cache_row_bytes(dtype, hd)));
+      std::vector<float> back(static_cast<size_t>(hd));
+      store_cache_row(dtype, row, hd, bytes.data());
+      load_cache_row(dtype, bytes.data(), hd, back.data());
+      return back[static_cast<size_t>(i)];
+    };
     for (int64_t h = 0; h < nkv; ++h) {
       for (int64_t i = 0; i < hd; ++i) {
         for (int64_t r = 0; r < t; ++r) {
-          EXPECT_EQ(cache.read(true, h, 2 + r, i), stored(k.data()[(h * t + r) * hd + i]));
-          EXPECT_EQ(cache.read(false, h, 2 + r, i), stored(v.data()[(h * t + r) * hd + i]));
+          EXPECT_EQ(cache.read(true, h, 2 + r, i), stored(k.data() + (h * t + r) * hd, i));
+          EXPECT_EQ(cache.read(false, h, 2 + r, i), stored(v.data() + (h * t + r) * hd, i));
         }
-        EXPECT_EQ(cache.read(true, h, 13, i), stored(k1.data()[h * hd + i]));
-        EXPECT_EQ(cache.read(false, h, 13, i), stored(v1.data()[h * hd + i]));
+        EXPECT_EQ(cache.read(true, h, 13, i), stored(k1.data() + h * hd, i));
+        EXPECT_EQ(cache.read(false, h, 13, i), stored(v1.data() + h * hd, i));
       }
     }
     EXPECT_THROW(ops::fill_cache(dev, cache.view, k, v, 6), Error);  // past the 16 positions
   }
+}
+
+// bfloat8_b rows: a shared exponent per 16 values along head_dim (a short last block for 40),
+// codes of 7 bits: each value within half a step of the block's largest, zeros kept.
+TEST(CacheRows, Bfp8IsBlockFloatAlongHeadDim) {
+  const int64_t hd = 40;
+  EXPECT_EQ(cache_row_bytes(CacheDType::kBfp8, hd), 3 + 40);
+  EXPECT_EQ(cache_row_bytes(CacheDType::kBfp8, 128), 8 + 128);
+  EXPECT_EQ(cache_row_bytes(CacheDType::kBf16, 128), 256);
+  std::vector<float> x(hd), back(hd);
+  for (int64_t i = 0; i < hd; ++i) x[i] = std::ldexp(std::sin(0.7f * i), static_cast<int>(i % 9));
+  x[5] = 0.0f;
+  std::vector<std::byte> row(static_cast<size_t>(cache_row_bytes(CacheDType::kBfp8, hd)));
+  store_cache_row(CacheDType::kBfp8, x.data(), hd, row.data());
+  load_cache_row(CacheDType::kBfp8, row.data(), hd, back.data());
+  for (int64_t b = 0; b * 16 < hd; ++b) {
+    float top = 0.0f;
+    for (int64_t i = b * 16; i < std::min<int64_t>(hd, b * 16 + 16); ++i) {
+      top = std::max(top, std::fabs(x[i]));
+    }
+    // The largest value's exponent is shared: a step is 2^(e - 6) for codes of 7 bits.
+    const float step = std::ldexp(1.0f, std::ilogb(top) - 6);
+    for (int64_t i = b * 16; i < std::min<int64_t>(hd, b * 16 + 16); ++i) {
+      EXPECT_LE(std::fabs(back[i] - x[i]), step / 2) << i;
+    }
+  }
+  EXPECT_EQ(back[5], 0.0f);
+  EXPECT_NE(back[7], x[7]);  // rounded: not a copy
 }
 
 // Reference: K/V heads repeated for the query heads (only here), softmax in double.
@@ -566,7 +597,7 @@ TEST_P(Conformance, Attention_PrefillIsCausalGroupedQueryOverPagedCache) {
       {14, 2, 32, 16, 0, 37}, {7, 1, 128, 32, 5, 9},    {4, 2, 64, 4, 0, 1},
       {6, 3, 18, 5, 11, 13},  {28, 4, 128, 32, 40, 24},
   };
-  for (CacheDType dtype : {CacheDType::kF32, CacheDType::kBf16}) {
+  for (CacheDType dtype : kCacheDTypes) {
     Device& dev = device();
     for (const AttentionCase& c : cases) {
       SCOPED_TRACE("nq=" + std::to_string(c.nq) + " nkv=" + std::to_string(c.nkv) +
@@ -587,7 +618,7 @@ TEST_P(Conformance, Attention_PrefillIsCausalGroupedQueryOverPagedCache) {
 }
 
 TEST_P(Conformance, Attention_DecodeMatchesReferenceAcrossChunks) {
-  for (CacheDType dtype : {CacheDType::kF32, CacheDType::kBf16}) {
+  for (CacheDType dtype : kCacheDTypes) {
     Device& dev = device();
     for (int64_t pos : {0, 255, 256, 700}) {
       const int64_t nq = 7, nkv = 1, hd = 128;
@@ -609,7 +640,7 @@ TEST_P(Conformance, Attention_DecodeMatchesReferenceAcrossChunks) {
 // and at unrelated positions: every row attends to its own sequence only.
 TEST_P(Conformance, Attention_BatchedRowsEachOverTheirOwnSequence) {
   Device& dev = device();
-  for (CacheDType dtype : {CacheDType::kF32, CacheDType::kBf16}) {
+  for (CacheDType dtype : kCacheDTypes) {
     const int64_t nq = 6, nkv = 2, hd = 16, block = 4, len = 300;
     PagedCache cache(nkv, hd, block, 2 * len, dtype);
     const int64_t half = cache.view.table_blocks / 2;

@@ -6,6 +6,7 @@
 #include "hwy/highway.h"
 
 #include <cmath>
+#include <cstring>
 #include <limits>
 
 #include "core/dtype.h"
@@ -32,25 +33,57 @@ HWY_INLINE float Dot(const float* a, const float* b, int64_t n) {
   return s;
 }
 
-// y += a * x
-HWY_INLINE void Axpy(float a, const float* x, float* y, int64_t n) {
-  const D d;
-  const int64_t lanes = static_cast<int64_t>(hn::Lanes(d));
-  const auto va = hn::Set(d, a);
-  int64_t i = 0;
-  for (; i + lanes <= n; i += lanes) {
-    hn::StoreU(hn::MulAdd(va, hn::LoadU(d, x + i), hn::LoadU(d, y + i)), d, y + i);
-  }
-  for (; i < n; ++i) y[i] += a * x[i];
+// 2^(e - 133), the scale of a bfloat8_b block with shared exponent e (bfp_exponent_bias(7)),
+// built from its bits; e < 7 gives a denormal.
+HWY_INLINE float Bfp8Scale(uint32_t e) {
+  const uint32_t bits = e >= 7 ? (e - 6) << 23 : 1u << (e + 16);
+  float f;
+  std::memcpy(&f, &bits, sizeof f);
+  return f;
 }
 
-// A K or V row as fp32: the cache itself when it is fp32, else converted into tmp.
+// A K or V row as fp32: the cache itself when it is fp32, else expanded into tmp with the values
+// load_cache_row gives (bf16 widened; bfloat8_b codes times their block's power of two, exact).
 HWY_INLINE const float* CacheRow(const KvView& kv, const void* base, int64_t head, int64_t pos,
                                  float* tmp) {
-  const int64_t off = kv.offset(head, pos);
-  if (kv.dtype == CacheDType::kF32) return static_cast<const float*>(base) + off;
-  const uint16_t* src = static_cast<const uint16_t*>(base) + off;
-  for (int64_t i = 0; i < kv.head_dim; ++i) tmp[i] = bf16_to_f32(src[i]);
+  const std::byte* src = kv.row(base, head, pos);
+  const int64_t hd = kv.head_dim;
+  if (kv.dtype == CacheDType::kF32) return reinterpret_cast<const float*>(src);
+  const D d;
+  const hn::RebindToUnsigned<D> du;
+  const hn::RebindToSigned<D> di;
+  const int64_t lanes = static_cast<int64_t>(hn::Lanes(d));
+  if (kv.dtype == CacheDType::kBf16) {
+    const hn::Rebind<uint16_t, D> d16;
+    const uint16_t* in = reinterpret_cast<const uint16_t*>(src);
+    int64_t i = 0;
+    for (; i + lanes <= hd; i += lanes) {
+      const auto wide = hn::PromoteTo(du, hn::LoadU(d16, in + i));
+      hn::StoreU(hn::BitCast(d, hn::ShiftLeft<16>(wide)), d, tmp + i);
+    }
+    for (; i < hd; ++i) tmp[i] = bf16_to_f32(in[i]);
+    return tmp;
+  }
+  const hn::Rebind<uint8_t, D> d8;
+  const uint8_t* exps = reinterpret_cast<const uint8_t*>(src);
+  const uint8_t* codes = exps + (hd + kBfpBlock - 1) / kBfpBlock;
+  const auto mag_mask = hn::Set(du, 0x7fu), sign_mask = hn::Set(du, 0x80u);
+  int64_t i = 0;
+  if (kBfpBlock % lanes == 0) {  // every vector within one block
+    for (; i + kBfpBlock <= hd; i += kBfpBlock) {
+      const auto scale = hn::Set(d, Bfp8Scale(exps[i / kBfpBlock]));
+      for (int64_t j = i; j < i + kBfpBlock; j += lanes) {
+        const auto c = hn::PromoteTo(du, hn::LoadU(d8, codes + j));
+        const auto mag = hn::ConvertTo(d, hn::BitCast(di, hn::And(c, mag_mask)));
+        const auto sign = hn::BitCast(d, hn::ShiftLeft<24>(hn::And(c, sign_mask)));
+        hn::StoreU(hn::Mul(hn::Or(mag, sign), scale), d, tmp + j);
+      }
+    }
+  }
+  for (; i < hd; ++i) {
+    tmp[i] = static_cast<float>(bfp_code_to_int(codes[i], kBfp8MantissaBits)) *
+             Bfp8Scale(exps[i / kBfpBlock]);
+  }
   return tmp;
 }
 
@@ -60,7 +93,8 @@ void AttendRange(int heads, const float* const* q, const KvView& kv, int64_t kv_
   const int64_t hd = kv.head_dim, len = end - begin;
   const int64_t lanes = static_cast<int64_t>(hn::Lanes(d));
   float* scores = scratch;
-  float* row = scratch + heads * len;
+  float* vbuf = scratch + heads * len;  // the range's V rows as fp32, [len][hd]
+  float* row = vbuf;                    // (a K row as fp32 until then)
   for (int64_t p = 0; p < len; ++p) {
     const float* k = CacheRow(kv, kv.k, kv_head, begin + p, row);
     for (int j = 0; j < heads; ++j) scores[j * len + p] = Dot(q[j], k, hd) * scale;
@@ -84,11 +118,45 @@ void AttendRange(int heads, const float* const* q, const KvView& kv, int64_t kv_
     }
     max[j] = m;
     sum[j] = total;
-    for (int64_t i = 0; i < hd; ++i) out[j * hd + i] = 0.0f;
   }
   for (int64_t p = 0; p < len; ++p) {
-    const float* v = CacheRow(kv, kv.v, kv_head, begin + p, row);
-    for (int j = 0; j < heads; ++j) Axpy(scores[j * len + p], v, out + j * hd, hd);
+    float* dst = vbuf + p * hd;
+    const float* v = CacheRow(kv, kv.v, kv_head, begin + p, dst);
+    if (v != dst) std::memcpy(dst, v, static_cast<size_t>(hd) * sizeof(float));
+  }
+  // out[j] = sum_p e[j][p] * v_p, in position order, a strip of head_dim held in registers over
+  // all positions (not read and written back once per position).
+  for (int j = 0; j < heads; ++j) {
+    const float* e = scores + j * len;
+    float* o = out + j * hd;
+    int64_t i = 0;
+    for (; i + 4 * lanes <= hd; i += 4 * lanes) {
+      auto a0 = hn::Zero(d), a1 = hn::Zero(d), a2 = hn::Zero(d), a3 = hn::Zero(d);
+      for (int64_t p = 0; p < len; ++p) {
+        const auto w = hn::Set(d, e[p]);
+        const float* v = vbuf + p * hd + i;
+        a0 = hn::MulAdd(w, hn::LoadU(d, v), a0);
+        a1 = hn::MulAdd(w, hn::LoadU(d, v + lanes), a1);
+        a2 = hn::MulAdd(w, hn::LoadU(d, v + 2 * lanes), a2);
+        a3 = hn::MulAdd(w, hn::LoadU(d, v + 3 * lanes), a3);
+      }
+      hn::StoreU(a0, d, o + i);
+      hn::StoreU(a1, d, o + i + lanes);
+      hn::StoreU(a2, d, o + i + 2 * lanes);
+      hn::StoreU(a3, d, o + i + 3 * lanes);
+    }
+    for (; i + lanes <= hd; i += lanes) {
+      auto a = hn::Zero(d);
+      for (int64_t p = 0; p < len; ++p) {
+        a = hn::MulAdd(hn::Set(d, e[p]), hn::LoadU(d, vbuf + p * hd + i), a);
+      }
+      hn::StoreU(a, d, o + i);
+    }
+    for (; i < hd; ++i) {
+      float a = 0.0f;
+      for (int64_t p = 0; p < len; ++p) a += e[p] * vbuf[p * hd + i];
+      o[i] = a;
+    }
   }
 }
 

@@ -20,7 +20,7 @@ void rope_row(float* x, const float* cos, const float* sin, int64_t half);
 // [begin, end), softmax numerators and the weighted sum of V:
 //   max[j] = max_p s[j][p], sum[j] = sum_p e^(s[j][p] - max[j]),
 //   out[j] = sum_p e^(s[j][p] - max[j]) * v_p            (not yet divided by sum[j])
-// with s = (q . k) * scale in fp32. scratch holds heads * (end - begin) + head_dim floats.
+// with s = (q . k) * scale in fp32. scratch holds (heads + head_dim) * (end - begin) floats.
 void attend_range(int heads, const float* const* q, const KvView& kv, int64_t kv_head,
                   int64_t begin, int64_t end, float scale, float* scratch, float* out, float* max,
                   float* sum);

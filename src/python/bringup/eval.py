@@ -49,6 +49,9 @@ def main(argv=None):
     ap.add_argument("--precision", default="",
                     help="fp32, bf16, bfp8-mixed, bfp8 or native (default: native for a GGUF file, "
                          "else bfp8-mixed)")
+    ap.add_argument("--kv-precision", default="",
+                    help="how the KV cache stores K and V: fp32, bf16 or bfp8 (default: fp32 under "
+                         "fp32, else bf16)")
     ap.add_argument("--reference", help="bringup-reference/1 file")
     ap.add_argument("--hf-reference", action="store_true",
                     help="make the reference with transformers in this process")
@@ -106,7 +109,7 @@ def run(a):
             a.model, [prompt or list(range(1, 13))], a.max_new_tokens)
     device = _bringup.Device(a.threads)
     model = _bringup.build_model(checkpoint, device, max_seq_len=a.max_seq_len,
-                                 precision=a.precision)
+                                 precision=a.precision, kv_precision=a.kv_precision)
     metrics, cases = model.evaluate(reference_file=a.reference or "",
                                     reference_json=reference_json, logits=logits,
                                     prefill_decode=a.prefill_decode, model_name=name,
