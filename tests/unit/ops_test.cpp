@@ -636,6 +636,30 @@ TEST_P(Conformance, Attention_DecodeMatchesReferenceAcrossChunks) {
   }
 }
 
+// A query head's output is the same to the bit whether it shares its K/V head with six others
+// or attends alone: kernels may score several heads per K row, never in another order.
+TEST_P(Conformance, Attention_AHeadDoesNotDependOnItsGroup) {
+  Device& dev = device();
+  for (CacheDType dtype : kCacheDTypes) {
+    const int64_t nq = 7, hd = 72, pos = 300;  // 72: a tail past whole vectors
+    PagedCache cache(1, hd, 16, pos + 1, dtype);
+    const Tensor k = random_tensor({1, pos + 1, hd}, 74, 2.0f);
+    const Tensor v = random_tensor({1, pos + 1, hd}, 75);
+    ops::fill_cache(dev, cache.view, k, v, 0);
+    const Tensor q = random_tensor({nq, 1, hd}, 76, 2.0f);
+    const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
+    Tensor all;
+    ops::scaled_dot_product_attention_decode(dev, q, cache.view, pos, scale, all);
+    for (int64_t j = 0; j < nq; ++j) {
+      Tensor one({1, 1, hd});
+      std::copy_n(q.data() + j * hd, hd, one.data());
+      Tensor alone;
+      ops::scaled_dot_product_attention_decode(dev, one, cache.view, pos, scale, alone);
+      for (int64_t i = 0; i < hd; ++i) ASSERT_EQ(alone.data()[i], all.data()[j * hd + i]) << j;
+    }
+  }
+}
+
 // One step holding rows of two sequences (each its own block table in one pool), interleaved
 // and at unrelated positions: every row attends to its own sequence only.
 TEST_P(Conformance, Attention_BatchedRowsEachOverTheirOwnSequence) {
