@@ -2,9 +2,11 @@
 #define HWY_TARGET_INCLUDE "kernels/cpu/vector_kernels.cpp"
 #include "hwy/foreach_target.h"  // IWYU pragma: keep
 // foreach_target.h must come first.
+#include "hwy/cache_control.h"
 #include "hwy/contrib/math/math-inl.h"
 #include "hwy/highway.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <limits>
@@ -125,6 +127,73 @@ HWY_INLINE const float* CacheRow(const KvView& kv, const void* base, int64_t hea
   return tmp;
 }
 
+// out[h] = sum_p e[h * len + p] * v[p] for heads h < H, v the rows of vbuf ([len][hd]): two
+// vectors of head_dim per head held in registers over all positions, each lane summed in position
+// order (the same sums whatever H is).
+template <int H>
+HWY_INLINE void WeightedSum(const float* e, int64_t len, const float* vbuf, int64_t hd,
+                            float* out) {
+  static_assert(H >= 1 && H <= 4);
+  const D d;
+  const int64_t lanes = static_cast<int64_t>(hn::Lanes(d));
+  int64_t i = 0;
+  for (; i + 2 * lanes <= hd; i += 2 * lanes) {
+    auto a0 = hn::Zero(d), a1 = a0, b0 = a0, b1 = a0, c0 = a0, c1 = a0, f0 = a0, f1 = a0;
+    for (int64_t p = 0; p < len; ++p) {
+      const float* v = vbuf + p * hd + i;
+      const auto v0 = hn::LoadU(d, v), v1 = hn::LoadU(d, v + lanes);
+      const auto wa = hn::Set(d, e[p]);
+      a0 = hn::MulAdd(wa, v0, a0);
+      a1 = hn::MulAdd(wa, v1, a1);
+      if constexpr (H > 1) {
+        const auto wb = hn::Set(d, e[len + p]);
+        b0 = hn::MulAdd(wb, v0, b0);
+        b1 = hn::MulAdd(wb, v1, b1);
+      }
+      if constexpr (H > 2) {
+        const auto wc = hn::Set(d, e[2 * len + p]);
+        c0 = hn::MulAdd(wc, v0, c0);
+        c1 = hn::MulAdd(wc, v1, c1);
+      }
+      if constexpr (H > 3) {
+        const auto wf = hn::Set(d, e[3 * len + p]);
+        f0 = hn::MulAdd(wf, v0, f0);
+        f1 = hn::MulAdd(wf, v1, f1);
+      }
+    }
+    hn::StoreU(a0, d, out + i);
+    hn::StoreU(a1, d, out + i + lanes);
+    if constexpr (H > 1) {
+      hn::StoreU(b0, d, out + hd + i);
+      hn::StoreU(b1, d, out + hd + i + lanes);
+    }
+    if constexpr (H > 2) {
+      hn::StoreU(c0, d, out + 2 * hd + i);
+      hn::StoreU(c1, d, out + 2 * hd + i + lanes);
+    }
+    if constexpr (H > 3) {
+      hn::StoreU(f0, d, out + 3 * hd + i);
+      hn::StoreU(f1, d, out + 3 * hd + i + lanes);
+    }
+  }
+  for (int h = 0; h < H; ++h) {
+    const float* w = e + h * len;
+    float* o = out + h * hd;
+    for (int64_t k = i; k + lanes <= hd; k += lanes) {
+      auto a = hn::Zero(d);
+      for (int64_t p = 0; p < len; ++p) {
+        a = hn::MulAdd(hn::Set(d, w[p]), hn::LoadU(d, vbuf + p * hd + k), a);
+      }
+      hn::StoreU(a, d, o + k);
+    }
+    for (int64_t k = i + (hd - i) / lanes * lanes; k < hd; ++k) {
+      float a = 0.0f;
+      for (int64_t p = 0; p < len; ++p) a += w[p] * vbuf[p * hd + k];
+      o[k] = a;
+    }
+  }
+}
+
 void AttendRange(int heads, const float* const* q, const KvView& kv, int64_t kv_head, int64_t begin,
                  int64_t end, float scale, float* scratch, float* out, float* max, float* sum) {
   const D d;
@@ -133,7 +202,19 @@ void AttendRange(int heads, const float* const* q, const KvView& kv, int64_t kv_
   float* scores = scratch;
   float* vbuf = scratch + heads * len;  // the range's V rows as fp32, [len][hd]
   float* row = vbuf;                    // (a K row as fp32 until then)
+  // The rows are read once, a few hundred bytes between much arithmetic, which the hardware
+  // prefetcher does not run ahead of (loads of the cache stalled half the time): fetch K rows
+  // kAhead positions early, and each position's V row as its K row is used.
+  constexpr int64_t kAhead = 8;
+  const int64_t row_bytes = kv.row_bytes();
+  const auto prefetch = [&](const void* base, int64_t pos) {
+    const std::byte* r = kv.row(base, kv_head, pos);
+    for (int64_t b = 0; b < row_bytes; b += 64) hwy::Prefetch(r + b);
+  };
+  for (int64_t p = 0; p < std::min(kAhead, len); ++p) prefetch(kv.k, begin + p);
   for (int64_t p = 0; p < len; ++p) {
+    if (p + kAhead < len) prefetch(kv.k, begin + p + kAhead);
+    prefetch(kv.v, begin + p);
     const float* k = CacheRow(kv, kv.k, kv_head, begin + p, row);
     int j = 0;
     for (; j + 4 <= heads; j += 4) Dot4(q + j, k, hd, scale, scores + j * len + p, len);
@@ -164,40 +245,13 @@ void AttendRange(int heads, const float* const* q, const KvView& kv, int64_t kv_
     const float* v = CacheRow(kv, kv.v, kv_head, begin + p, dst);
     if (v != dst) std::memcpy(dst, v, static_cast<size_t>(hd) * sizeof(float));
   }
-  // out[j] = sum_p e[j][p] * v_p, in position order, a strip of head_dim held in registers over
-  // all positions (not read and written back once per position).
-  for (int j = 0; j < heads; ++j) {
-    const float* e = scores + j * len;
-    float* o = out + j * hd;
-    int64_t i = 0;
-    for (; i + 4 * lanes <= hd; i += 4 * lanes) {
-      auto a0 = hn::Zero(d), a1 = hn::Zero(d), a2 = hn::Zero(d), a3 = hn::Zero(d);
-      for (int64_t p = 0; p < len; ++p) {
-        const auto w = hn::Set(d, e[p]);
-        const float* v = vbuf + p * hd + i;
-        a0 = hn::MulAdd(w, hn::LoadU(d, v), a0);
-        a1 = hn::MulAdd(w, hn::LoadU(d, v + lanes), a1);
-        a2 = hn::MulAdd(w, hn::LoadU(d, v + 2 * lanes), a2);
-        a3 = hn::MulAdd(w, hn::LoadU(d, v + 3 * lanes), a3);
-      }
-      hn::StoreU(a0, d, o + i);
-      hn::StoreU(a1, d, o + i + lanes);
-      hn::StoreU(a2, d, o + i + 2 * lanes);
-      hn::StoreU(a3, d, o + i + 3 * lanes);
-    }
-    for (; i + lanes <= hd; i += lanes) {
-      auto a = hn::Zero(d);
-      for (int64_t p = 0; p < len; ++p) {
-        a = hn::MulAdd(hn::Set(d, e[p]), hn::LoadU(d, vbuf + p * hd + i), a);
-      }
-      hn::StoreU(a, d, o + i);
-    }
-    for (; i < hd; ++i) {
-      float a = 0.0f;
-      for (int64_t p = 0; p < len; ++p) a += e[p] * vbuf[p * hd + i];
-      o[i] = a;
-    }
-  }
+  // out[j] = sum_p e[j][p] * v_p, in position order, for up to four heads at once: each strip of
+  // V is read from vbuf once per four heads, not once per head.
+  int j = 0;
+  for (; j + 4 <= heads; j += 4) WeightedSum<4>(scores + j * len, len, vbuf, hd, out + j * hd);
+  if (heads - j == 3) WeightedSum<3>(scores + j * len, len, vbuf, hd, out + j * hd);
+  if (heads - j == 2) WeightedSum<2>(scores + j * len, len, vbuf, hd, out + j * hd);
+  if (heads - j == 1) WeightedSum<1>(scores + j * len, len, vbuf, hd, out + j * hd);
 }
 
 void RmsNormRow(const float* x, const float* w, int64_t n, float eps, float* out) {
