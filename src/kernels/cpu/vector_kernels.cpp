@@ -222,12 +222,14 @@ void AttendRange(int heads, const float* const* q, const KvView& kv, int64_t kv_
   }
   for (int j = 0; j < heads; ++j) {
     float* s = scores + j * len;
-    float m = -std::numeric_limits<float>::infinity();
-    for (int64_t p = 0; p < len; ++p) m = s[p] > m ? s[p] : m;
+    auto vmax = hn::Set(d, -std::numeric_limits<float>::infinity());
+    int64_t p = 0;
+    for (; p + lanes <= len; p += lanes) vmax = hn::Max(vmax, hn::LoadU(d, s + p));
+    float m = hn::GetLane(hn::MaxOfLanes(d, vmax));
+    for (; p < len; ++p) m = s[p] > m ? s[p] : m;
     const auto vm = hn::Set(d, m);
     auto vsum = hn::Zero(d);
-    int64_t p = 0;
-    for (; p + lanes <= len; p += lanes) {
+    for (p = 0; p + lanes <= len; p += lanes) {
       const auto e = hn::Exp(d, hn::Sub(hn::LoadU(d, s + p), vm));
       hn::StoreU(e, d, s + p);
       vsum = hn::Add(vsum, e);
