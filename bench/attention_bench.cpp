@@ -24,18 +24,6 @@ struct HeadShape {
 constexpr HeadShape kShapes[] = {{"qwen2-0.5b", 14, 2, 64}, {"arcee-spark", 28, 4, 128}};
 constexpr int64_t kBlock = 32;
 
-const char* dtype_name(CacheDType d) {
-  switch (d) {
-    case CacheDType::kF32:
-      return "fp32";
-    case CacheDType::kBf16:
-      return "bf16";
-    case CacheDType::kBfp8:
-      return "bfp8";
-  }
-  return "?";
-}
-
 void BM_DecodeAttention(benchmark::State& state, HeadShape s, CacheDType dtype) {
   static CpuDevice dev(0);
   const int64_t depth = state.range(0);
@@ -84,7 +72,8 @@ void BM_DecodeAttention(benchmark::State& state, HeadShape s, CacheDType dtype) 
 void register_all() {
   for (const HeadShape& s : kShapes) {
     for (CacheDType d : {CacheDType::kF32, CacheDType::kBf16, CacheDType::kBfp8}) {
-      const std::string name = std::string("decode_attention/") + dtype_name(d) + "/" + s.name;
+      const std::string name =
+          std::string("decode_attention/") + std::string(cache_dtype_name(d)) + "/" + s.name;
       benchmark::RegisterBenchmark(name.c_str(), BM_DecodeAttention, s, d)
           ->ArgName("depth")
           ->Arg(8192)

@@ -21,6 +21,18 @@ int64_t cache_row_bytes(CacheDType dtype, int64_t head_dim) {
   return 0;
 }
 
+std::string_view cache_dtype_name(CacheDType dtype) {
+  switch (dtype) {
+    case CacheDType::kF32:
+      return "fp32";
+    case CacheDType::kBf16:
+      return "bf16";
+    case CacheDType::kBfp8:
+      return "bfp8";
+  }
+  return "?";
+}
+
 void store_cache_row(CacheDType dtype, const float* x, int64_t hd, void* row) {
   switch (dtype) {
     case CacheDType::kF32:

@@ -7,6 +7,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <string_view>
 
 namespace bringup {
 
@@ -19,6 +20,8 @@ namespace bringup {
 enum class CacheDType { kF32, kBf16, kBfp8 };
 
 int64_t cache_row_bytes(CacheDType dtype, int64_t head_dim);
+// "fp32", "bf16" or "bfp8", as --kv-precision spells it.
+std::string_view cache_dtype_name(CacheDType dtype);
 // One row, stored and read back the reference way (the device's kernels must agree with these).
 void store_cache_row(CacheDType dtype, const float* values, int64_t head_dim, void* row);
 void load_cache_row(CacheDType dtype, const void* row, int64_t head_dim, float* values);

@@ -39,15 +39,7 @@ CacheDType cache_dtype(Precision p, KvPrecision kv) {
 }
 
 std::string_view kv_precision_name(KvPrecision kv, Precision p) {
-  switch (cache_dtype(p, kv)) {
-    case CacheDType::kF32:
-      return "fp32";
-    case CacheDType::kBf16:
-      return "bf16";
-    case CacheDType::kBfp8:
-      return "bfp8";
-  }
-  return "?";
+  return cache_dtype_name(cache_dtype(p, kv));
 }
 
 Precision default_precision(const std::string& model_path) {
