@@ -637,7 +637,7 @@ TEST_P(Conformance, Attention_DecodeMatchesReferenceAcrossChunks) {
 }
 
 // A query head's output is the same to the bit whether it shares its K/V head with six others
-// or attends alone: kernels may score several heads per K row, never in another order.
+// or attends alone: kernels may weight V for several heads per read, never in another order.
 TEST_P(Conformance, Attention_AHeadDoesNotDependOnItsGroup) {
   Device& dev = device();
   for (CacheDType dtype : kCacheDTypes) {

@@ -35,44 +35,6 @@ HWY_INLINE float Dot(const float* a, const float* b, int64_t n) {
   return s;
 }
 
-// Dot(q[j], k, n) * scale into out[j * stride] for four heads j, each summed exactly as Dot sums
-// it (even and odd vectors apart, then the tail), so a row's score does not depend on how many
-// heads share its K row; each vector of K is loaded once for the four.
-HWY_INLINE void Dot4(const float* const* q, const float* k, int64_t n, float scale, float* out,
-                     int64_t stride) {
-  const D d;
-  const int64_t lanes = static_cast<int64_t>(hn::Lanes(d));
-  auto a0 = hn::Zero(d), a1 = hn::Zero(d), b0 = hn::Zero(d), b1 = hn::Zero(d);
-  auto c0 = hn::Zero(d), c1 = hn::Zero(d), e0 = hn::Zero(d), e1 = hn::Zero(d);
-  int64_t i = 0;
-  for (; i + 2 * lanes <= n; i += 2 * lanes) {
-    const auto k0 = hn::LoadU(d, k + i), k1 = hn::LoadU(d, k + i + lanes);
-    a0 = hn::MulAdd(hn::LoadU(d, q[0] + i), k0, a0);
-    a1 = hn::MulAdd(hn::LoadU(d, q[0] + i + lanes), k1, a1);
-    b0 = hn::MulAdd(hn::LoadU(d, q[1] + i), k0, b0);
-    b1 = hn::MulAdd(hn::LoadU(d, q[1] + i + lanes), k1, b1);
-    c0 = hn::MulAdd(hn::LoadU(d, q[2] + i), k0, c0);
-    c1 = hn::MulAdd(hn::LoadU(d, q[2] + i + lanes), k1, c1);
-    e0 = hn::MulAdd(hn::LoadU(d, q[3] + i), k0, e0);
-    e1 = hn::MulAdd(hn::LoadU(d, q[3] + i + lanes), k1, e1);
-  }
-  for (; i + lanes <= n; i += lanes) {
-    const auto k0 = hn::LoadU(d, k + i);
-    a0 = hn::MulAdd(hn::LoadU(d, q[0] + i), k0, a0);
-    b0 = hn::MulAdd(hn::LoadU(d, q[1] + i), k0, b0);
-    c0 = hn::MulAdd(hn::LoadU(d, q[2] + i), k0, c0);
-    e0 = hn::MulAdd(hn::LoadU(d, q[3] + i), k0, e0);
-  }
-  float s[4] = {hn::GetLane(hn::SumOfLanes(d, hn::Add(a0, a1))),
-                hn::GetLane(hn::SumOfLanes(d, hn::Add(b0, b1))),
-                hn::GetLane(hn::SumOfLanes(d, hn::Add(c0, c1))),
-                hn::GetLane(hn::SumOfLanes(d, hn::Add(e0, e1)))};
-  for (int j = 0; j < 4; ++j) {
-    for (int64_t t = i; t < n; ++t) s[j] += q[j][t] * k[t];
-    out[j * stride] = s[j] * scale;
-  }
-}
-
 // 2^(e - 133), the scale of a bfloat8_b block with shared exponent e (bfp_exponent_bias(7)),
 // built from its bits; e < 7 gives a denormal.
 HWY_INLINE float Bfp8Scale(uint32_t e) {
@@ -216,9 +178,7 @@ void AttendRange(int heads, const float* const* q, const KvView& kv, int64_t kv_
     if (p + kAhead < len) prefetch(kv.k, begin + p + kAhead);
     prefetch(kv.v, begin + p);
     const float* k = CacheRow(kv, kv.k, kv_head, begin + p, row);
-    int j = 0;
-    for (; j + 4 <= heads; j += 4) Dot4(q + j, k, hd, scale, scores + j * len + p, len);
-    for (; j < heads; ++j) scores[j * len + p] = Dot(q[j], k, hd) * scale;
+    for (int j = 0; j < heads; ++j) scores[j * len + p] = Dot(q[j], k, hd) * scale;
   }
   for (int j = 0; j < heads; ++j) {
     float* s = scores + j * len;
