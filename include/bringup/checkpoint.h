@@ -88,6 +88,8 @@ class Checkpoint {
   const std::map<std::string, TensorView>& tensors() const { return tensors_; }
   // How the tensors are stored, by type: "Q8_0 x 169, F32 x 113".
   std::string storage_summary() const;
+  // The files its tensors are mapped from (none for a checkpoint in memory).
+  std::vector<std::filesystem::path> files() const;
   // Total bytes of tensor data in the checkpoint files.
   size_t weight_bytes() const;
   // Drops the mapped pages of a tensor from this process's resident set once it has been

@@ -4,10 +4,12 @@
 #pragma once
 
 #include <cstdint>
+#include <filesystem>
 #include <functional>
 #include <memory>
 #include <span>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "bringup/checkpoint.h"
@@ -69,7 +71,28 @@ struct ModelOptions {
   // 0: every row of a step, as eval's all-position prefill needs; generation needs one per
   // sequence decoding together.
   int64_t max_logit_rows = 0;
+  // The packed-weight cache (as tt-metal caches converted tensors): a directory where the first
+  // load writes every weight in the device's layout, keyed by the checkpoint's files, the
+  // precision policy and the device's layout version, for later loads to read instead of
+  // converting. Empty: no cache. A stale or damaged cache file is rebuilt, never used.
+  std::filesystem::path weight_cache;
 };
+
+// What a load did with the packed-weight cache (Model::weight_cache()).
+struct WeightCacheReport {
+  enum class State {
+    kOff,         // no cache asked for, or the checkpoint has no files to key it by
+    kLoaded,      // weights read from the cache file
+    kWritten,     // converted, and the cache file written (`reason` says why it was not usable)
+    kNotWritten,  // converted, but the cache file could not be written (`reason` says why)
+  };
+  State state = State::kOff;
+  std::filesystem::path file;
+  std::string reason;  // empty when there was simply no cache file yet
+  size_t bytes = 0;    // size of the cache file
+};
+// "off", "loaded", "written", "not written"
+std::string_view weight_cache_state_name(WeightCacheReport::State s);
 
 // One row of a batched forward step: the next token of one sequence. A step may hold several
 // rows of one sequence (a prompt chunk), in order, and rows of many sequences in any order.
@@ -113,6 +136,7 @@ class Model {
   virtual int64_t max_seq_len() const = 0;
   // Bytes of weights as stored on the device under this precision policy.
   virtual size_t weight_bytes() const = 0;
+  virtual const WeightCacheReport& weight_cache() const = 0;
   // Bytes of weights read to decode one token (every matrix once, one embedding row).
   virtual size_t weight_bytes_per_token() const = 0;
   // Bytes of the KV pool (its whole token budget).

@@ -42,6 +42,34 @@ void add_model_args(CLI::App* app, ModelArgs& args, bool model_required) {
   app->add_option("--kv-budget", args.kv_budget,
                   "KV pool size in tokens, all sequences together (default: what fits beside the "
                   "weights, as `plan` shows)");
+  app->add_option("--weight-cache", args.weight_cache, kWeightCacheHelp)->capture_default_str();
+}
+
+std::filesystem::path resolve_weight_cache(const std::string& arg, const std::string& model,
+                                           size_t checkpoint_bytes) {
+  if (arg == "off") return {};
+  if (arg != "auto") {
+    if (arg.empty()) throw Error("--weight-cache: expected a directory, 'auto' or 'off'");
+    return arg;
+  }
+  if (checkpoint_bytes < (size_t{256} << 20)) return {};
+  const std::filesystem::path m(model);
+  return (std::filesystem::is_directory(m) ? m : m.parent_path()) / ".bringup-cache";
+}
+
+// One line on stderr when the cache was written, rebuilt or could not be used.
+void print_weight_cache_notice(const WeightCacheReport& r) {
+  using S = WeightCacheReport::State;
+  const std::string file = r.file.string();
+  const double mib = static_cast<double>(r.bytes) / (1 << 20);
+  if (r.state == S::kWritten && r.reason.empty()) {
+    std::fprintf(stderr, "[weight cache %s written, %.0f MiB]\n", file.c_str(), mib);
+  } else if (r.state == S::kWritten) {
+    std::fprintf(stderr, "[weight cache %s: %s; rebuilt, %.0f MiB]\n", file.c_str(),
+                 r.reason.c_str(), mib);
+  } else if (r.state == S::kNotWritten) {
+    std::fprintf(stderr, "[weight cache not written: %s]\n", r.reason.c_str());
+  }
 }
 
 Precision resolve_precision(const std::string& name, const std::string& model) {
@@ -76,7 +104,9 @@ LoadedModel load_model(const ModelArgs& args, int64_t min_sequences, int64_t max
   check_model_dir(args.model);
   const auto t0 = std::chrono::steady_clock::now();
   LoadedModel m{Checkpoint::open(args.model), make_cpu_device(args.threads), nullptr, 0};
+  o.weight_cache = resolve_weight_cache(args.weight_cache, args.model, m.checkpoint.weight_bytes());
   m.model = build_model(m.checkpoint, *m.device, o);
+  print_weight_cache_notice(m.model->weight_cache());
   if (is_gguf_file(args.model)) {
     std::fprintf(stderr, "[GGUF tensors %s; %s]\n", m.checkpoint.storage_summary().c_str(),
                  gguf_formats_note(o.precision).c_str());

@@ -18,16 +18,25 @@ std::string default_model_dir();
 
 struct ModelArgs {
   std::string model = default_model_dir();
-  std::string precision;     // empty: default_precision(model)
-  std::string kv_precision;  // empty: the policy's
-  int64_t max_seq_len = 0;   // 0: the model's context (max_position_embeddings, or scaled)
-  int threads = 0;           // 0: every core
-  int64_t kv_budget = 0;     // KV pool tokens, all sequences together; 0: what fits
+  std::string precision;              // empty: default_precision(model)
+  std::string kv_precision;           // empty: the policy's
+  int64_t max_seq_len = 0;            // 0: the model's context (max_position_embeddings, or scaled)
+  int threads = 0;                    // 0: every core
+  int64_t kv_budget = 0;              // KV pool tokens, all sequences together; 0: what fits
+  std::string weight_cache = "auto";  // a directory, "off", or auto (see kWeightCacheHelp)
 };
 
 void add_model_args(CLI::App* app, ModelArgs& args, bool model_required = true);
 // Just --model, for commands that need only the tokenizer.
 void add_model_dir_arg(CLI::App* app, std::string& model, bool required);
+
+inline constexpr const char* kWeightCacheHelp =
+    "Directory of the packed-weight cache (the converted weights, written by the first load and "
+    "read by later ones), or 'off'. Default 'auto': .bringup-cache beside the checkpoint, for "
+    "checkpoints of 256 MiB and more (smaller ones convert in about a second)";
+// The cache directory --weight-cache names for the checkpoint at `model` (empty: none).
+std::filesystem::path resolve_weight_cache(const std::string& arg, const std::string& model,
+                                           size_t checkpoint_bytes);
 
 struct LoadedModel {
   Checkpoint checkpoint;

@@ -6,6 +6,7 @@
 #include <fstream>
 #include <thread>
 
+#include "bringup/error.h"
 #include "bringup/model.h"
 #include "core/dtype.h"
 #include "kernels/cpu/packed_weight.h"
@@ -114,16 +115,75 @@ size_t CpuDevice::workspace_bytes(const StepShape& s) const {
          partials;
 }
 
-Weight CpuDevice::upload_weight(std::span<const HostMatrix> parts, WeightFormat format) {
-  auto storage = std::make_unique<CpuWeight>(cpu::pack_weight(pool_, parts, format));
-  const cpu::PackedWeight* p = &storage->packed;
+namespace {
+
+// A Weight over packed storage: its shape and bytes as the kernels hold them.
+Weight as_weight(cpu::PackedWeight p) {
   Weight w;
-  w.format = format;
-  w.cols = p->k;
-  for (const HostMatrix& m : parts) w.rows += m.rows;
-  w.bytes = p->values.bytes() + p->exps.bytes() + p->scales.bytes() + p->subscales.bytes();
-  w.storage = std::move(storage);
+  w.format = p.format;
+  w.cols = p.k;
+  for (int32_t n : p.count) w.rows += n;
+  w.bytes = p.values.bytes() + p.exps.bytes() + p.scales.bytes() + p.subscales.bytes();
+  w.storage = std::make_unique<CpuWeight>(std::move(p));
   return w;
+}
+
+}  // namespace
+
+Weight CpuDevice::upload_weight(std::span<const HostMatrix> parts, WeightFormat format) {
+  return as_weight(cpu::pack_weight(pool_, parts, format));
+}
+
+// Version 1: packed_weight.h's layouts with groups of 16. Bump it whenever pack.cpp's layout
+// changes, so that caches written by older builds are rebuilt rather than misread.
+std::string CpuDevice::weight_layout() const {
+  return "cpu-packed-v1-group" + std::to_string(cpu::kGroup);
+}
+
+// The layout: format, K, groups, then each group's first column and its count.
+WeightImage CpuDevice::weight_image(const Weight& w) const {
+  const cpu::PackedWeight& p = packed(w);
+  WeightImage image;
+  image.layout = {static_cast<int64_t>(p.format), p.k, p.groups};
+  image.layout.insert(image.layout.end(), p.col0.begin(), p.col0.end());
+  image.layout.insert(image.layout.end(), p.count.begin(), p.count.end());
+  for (const AlignedBuffer* b : {&p.values, &p.exps, &p.scales, &p.subscales}) {
+    image.buffers.emplace_back(b->as<std::byte>(), b->bytes());
+  }
+  return image;
+}
+
+Weight CpuDevice::allocate_weight(std::span<const int64_t> layout,
+                                  std::vector<std::span<std::byte>>& buffers) {
+  auto bad = [](const std::string& why) { return Error("weight layout: " + why); };
+  if (layout.size() < 3) throw bad("too short");
+  const int64_t format = layout[0], k = layout[1], groups = layout[2];
+  if (format < 0 || format > static_cast<int64_t>(WeightFormat::kQ6_K)) throw bad("no such format");
+  if (k <= 0 || k > (int64_t{1} << 24)) throw bad("input features out of range");
+  if (groups <= 0 || groups > (int64_t{1} << 24)) throw bad("groups out of range");
+  if (static_cast<int64_t>(layout.size()) != 3 + 2 * groups) throw bad("wrong length");
+  cpu::PackedWeight p;
+  p.format = static_cast<WeightFormat>(format);
+  p.k = k;
+  p.k_pad = (k + 1) / 2 * 2;
+  p.groups = groups;
+  for (int64_t g = 0; g < groups; ++g) {
+    const int64_t col0 = layout[3 + g], count = layout[3 + groups + g];
+    const int64_t expected = g == 0 ? 0 : p.col0.back() + p.count.back();
+    if (col0 != expected || count < 1 || count > cpu::kGroup) throw bad("groups out of order");
+    p.col0.push_back(col0);
+    p.count.push_back(static_cast<int32_t>(count));
+  }
+  const cpu::PackedSize size = cpu::packed_size(p.format, groups, k);
+  p.values = AlignedBuffer(size.values, AlignedBuffer::Pages::kHuge);
+  p.exps = AlignedBuffer(size.exps, AlignedBuffer::Pages::kHuge);
+  p.scales = AlignedBuffer(size.scales, AlignedBuffer::Pages::kHuge);
+  p.subscales = AlignedBuffer(size.subscales, AlignedBuffer::Pages::kHuge);
+  buffers.clear();
+  for (AlignedBuffer* b : {&p.values, &p.exps, &p.scales, &p.subscales}) {
+    buffers.emplace_back(b->as<std::byte>(), b->bytes());
+  }
+  return as_weight(std::move(p));  // the buffers move with their memory
 }
 
 void CpuDevice::embedding(const Weight& table, std::span<const int32_t> ids, Tensor& out) {

@@ -7,6 +7,7 @@
 #include <memory>
 #include <span>
 #include <string_view>
+#include <vector>
 
 #include "core/host_matrix.h"
 
@@ -26,6 +27,13 @@ struct Weight {
   int64_t cols = 0;  // input features
   size_t bytes = 0;  // device memory it occupies
   std::unique_ptr<WeightStorage> storage;
+};
+
+// A weight as the packed-weight cache stores it: its layout as small integers (the device's own
+// description, given back to Device::allocate_weight) and the buffers that hold its bytes.
+struct WeightImage {
+  std::vector<int64_t> layout;
+  std::vector<std::span<const std::byte>> buffers;
 };
 
 }  // namespace bringup

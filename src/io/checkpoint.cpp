@@ -180,6 +180,12 @@ std::string Checkpoint::storage_summary() const {
   return s;
 }
 
+std::vector<std::filesystem::path> Checkpoint::files() const {
+  std::vector<std::filesystem::path> out;
+  for (const auto& f : files_) out.emplace_back(f->path());
+  return out;
+}
+
 size_t Checkpoint::weight_bytes() const {
   size_t n = 0;
   for (const auto& [name, t] : tensors_) n += t.bytes;

@@ -7,6 +7,7 @@
 
 #include "bringup/error.h"
 #include "models/memory_plan.h"
+#include "models/weight_cache.h"
 #include "ops/ops.h"
 
 namespace bringup {
@@ -24,7 +25,11 @@ DecoderModel::DecoderModel(const Checkpoint& ck, const FamilySpec& family, Devic
       precision_(o.precision),
       kv_precision_(o.kv_precision),
       dev_(dev),
-      weights_(load_weights(ck, family, dev, weight_policy(o.precision))),
+      weights_(load_weights(ck, family, dev, o.precision,
+                            o.weight_cache.empty()
+                                ? o.weight_cache
+                                : weight_cache_file(o.weight_cache, ck, o.precision),
+                            weight_cache_)),
       cache_(kv_cache_shape(config_, o, cache_dtype(o.precision, o.kv_precision)), dev),
       rope_(rope_parameters(config_)),
       window_(family.attention_window(config_)),

@@ -31,6 +31,7 @@ class DecoderModel final : public Model {
   KvPrecision kv_precision() const override { return kv_precision_; }
   int64_t max_seq_len() const override { return cache_.shape().max_seq_len; }
   size_t weight_bytes() const override { return weights_.bytes(); }
+  const WeightCacheReport& weight_cache() const override { return weight_cache_; }
   size_t weight_bytes_per_token() const override;
   size_t kv_cache_bytes() const override { return cache_.bytes(); }
   size_t activation_bytes() const override;
@@ -62,6 +63,7 @@ class DecoderModel final : public Model {
   Precision precision_;
   KvPrecision kv_precision_;
   Device& dev_;
+  WeightCacheReport weight_cache_;  // filled by load_weights, before weights_
   Weights weights_;
   KvCache cache_;
   RopeParameters rope_;          // for every row, unless RoPE follows the length (dynamic)

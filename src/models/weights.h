@@ -1,12 +1,15 @@
 // A decoder's weights on the device, in the formats of a precision policy, loaded by the names
 // its family gives. q/k/v are stacked into one projection and gate/up into another, as TTNN
-// bring-ups fuse them.
+// bring-ups fuse them. One list of slots (weight_slots) says what is made from which tensors, in
+// order: converting, and reading and writing the packed-weight cache, all walk it.
 #pragma once
 
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "bringup/checkpoint.h"
+#include "bringup/model.h"
 #include "core/tensor.h"
 #include "device/device.h"
 #include "models/family.h"
@@ -36,8 +39,24 @@ struct Weights {
   size_t bytes() const;  // every matrix and vector as stored
 };
 
-// Converts every tensor once; the checkpoint's pages are dropped from memory as each is done.
+// One matrix or vector of Weights and the checkpoint tensors it is made from (stacked along the
+// output dimension, or concatenated).
+struct WeightSlot {
+  Weight* matrix = nullptr;  // exactly one of matrix and vector is set
+  Tensor* vector = nullptr;
+  std::vector<std::string> names;
+  WeightFormat group = WeightFormat::kF32;  // a matrix's format under the policy
+};
+// Every slot of w, in loading order; makes w's layers and its own lm_head where the config and
+// policy call for one.
+std::vector<WeightSlot> weight_slots(Weights& w, const ModelConfig& c, const FamilySpec& family,
+                                     const WeightPolicy& policy);
+
+// Converts every tensor once (the checkpoint's pages are dropped from memory as each is done),
+// or reads them from the packed-weight cache file `cache_file` when it holds these weights;
+// writes that file after converting. Empty cache_file: no cache. `report` says what happened.
 Weights load_weights(const Checkpoint& ck, const FamilySpec& family, Device& dev,
-                     const WeightPolicy& policy);
+                     Precision precision, const std::filesystem::path& cache_file,
+                     WeightCacheReport& report);
 
 }  // namespace bringup

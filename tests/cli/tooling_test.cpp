@@ -233,6 +233,71 @@ TEST(Bench, DepthCountsTheKvCacheReadPerToken) {
   expect_error({"bench", "--model", kGqa7, "-d", "-1"}, "bench: -d must be 0 or more");
 }
 
+// --weight-cache: the first load writes the file, the next reads it (bench prints the load
+// against reading the file alone), and a damaged file is rebuilt with one line saying why.
+TEST(WeightCache, WrittenLoadedAndRebuiltWithOneLineNotices) {
+  test::TempDir dir("weight-cache-cli");
+  const std::string cache = (dir / "cache").string();
+  auto bench = [&] {
+    return test::run_cli({"bench", "--model", kGqa7, "-p", "8", "-n", "2", "-r", "1", "--json",
+                          "--weight-cache", cache});
+  };
+  auto cache_lines = [](const test::CliResult& r) {
+    std::vector<std::string> lines;
+    for (const std::string& l : r.err_lines()) {
+      if (l.find("weight cache") != std::string::npos) lines.push_back(l);
+    }
+    return lines;
+  };
+  const test::CliResult first = bench();
+  ASSERT_EQ(first.code, 0) << first.err;
+  EXPECT_EQ(json::parse(first.out)["weight_cache"], "written");
+  ASSERT_EQ(cache_lines(first).size(), 1u) << first.err;
+  EXPECT_NE(cache_lines(first)[0].find("written"), std::string::npos) << first.err;
+  std::vector<fs::path> files;
+  for (const auto& e : fs::directory_iterator(cache)) files.push_back(e.path());
+  ASSERT_EQ(files.size(), 1u);
+
+  const test::CliResult second = bench();
+  ASSERT_EQ(second.code, 0) << second.err;
+  const json j = json::parse(second.out);
+  EXPECT_EQ(j["weight_cache"], "loaded");
+  EXPECT_GT(j["weight_cache_read_s"].get<double>(), 0.0);
+  EXPECT_TRUE(cache_lines(second).empty()) << second.err;
+  auto text = test::run_cli(
+      {"bench", "--model", kGqa7, "-p", "8", "-n", "2", "-r", "1", "--weight-cache", cache});
+  ASSERT_EQ(text.code, 0) << text.err;
+  EXPECT_NE(text.out.find("load from the weight cache"), std::string::npos) << text.out;
+
+  // A flipped byte in the header, then a truncated file: each rebuilt, once, with the reason.
+  {
+    std::fstream f(files[0], std::ios::in | std::ios::out | std::ios::binary);
+    f.seekp(100);
+    f.put('\x5a');
+  }
+  const test::CliResult flipped = bench();
+  ASSERT_EQ(flipped.code, 0) << flipped.err;
+  EXPECT_EQ(json::parse(flipped.out)["weight_cache"], "written");
+  ASSERT_EQ(cache_lines(flipped).size(), 1u) << flipped.err;
+  EXPECT_NE(cache_lines(flipped)[0].find("rebuilt"), std::string::npos) << flipped.err;
+  fs::resize_file(files[0], fs::file_size(files[0]) / 2);
+  const test::CliResult truncated = bench();
+  ASSERT_EQ(truncated.code, 0) << truncated.err;
+  ASSERT_EQ(cache_lines(truncated).size(), 1u) << truncated.err;
+  EXPECT_NE(cache_lines(truncated)[0].find("rebuilt"), std::string::npos) << truncated.err;
+  EXPECT_EQ(json::parse(bench().out)["weight_cache"], "loaded");
+
+  // off: neither read nor written; the golden is far below auto's threshold.
+  for (const char* arg : {"off", "auto"}) {
+    const test::CliResult r = test::run_cli({"bench", "--model", kGqa7, "-p", "8", "-n", "2", "-r",
+                                             "1", "--json", "--weight-cache", arg});
+    ASSERT_EQ(r.code, 0) << r.err;
+    EXPECT_EQ(json::parse(r.out)["weight_cache"], "off") << arg;
+  }
+  expect_error({"bench", "--model", kGqa7, "--weight-cache", ""},
+               "--weight-cache: expected a directory, 'auto' or 'off'");
+}
+
 TEST(ToolingBadInput, Refusals) {
   test::TempDir dir("tooling-bad");
   expect_error({"compare", "--model", kGqa7, "--pcc", "1.5"}, "--pcc must be in (0, 1]");

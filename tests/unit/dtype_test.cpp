@@ -1,12 +1,14 @@
 // Number formats: bf16 rounding, f16, and block float bit-exact against tt-metal's converter.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <random>
 
 #include "core/dtype.h"
+#include "kernels/cpu/convert.h"
 
 namespace bringup {
 namespace {
@@ -72,6 +74,12 @@ class BlockFloatVectors : public ::testing::Test {
       const BfpBlock b = bfp_encode_block(in, bits);
       EXPECT_EQ(b.shared_exponent, want["shared_exponent"].get<int>());
       for (int i = 0; i < 16; ++i) EXPECT_EQ(b.codes[i], want["codes"][i].get<int>()) << i;
+      // The vectorized encoder used at load: the same exponent and codes (as signed integers).
+      int8_t codes[16];
+      uint8_t exp = 0;
+      cpu::encode_bfp_blocks(in, 1, bits, codes, &exp);
+      EXPECT_EQ(exp, b.shared_exponent);
+      for (int i = 0; i < 16; ++i) EXPECT_EQ(codes[i], bfp_code_to_int(b.codes[i], bits)) << i;
       // Decode the expected codes: every value bit for bit.
       BfpBlock given{};
       given.shared_exponent = static_cast<uint8_t>(want["shared_exponent"].get<int>());
@@ -92,6 +100,41 @@ TEST_F(BlockFloatVectors, Bfloat8bBitExact) {
 }
 TEST_F(BlockFloatVectors, Bfloat4bBitExact) {
   check("bfp4_b", kBfp4MantissaBits);
+}
+
+// The vectorized encoder against the scalar one on many random blocks: exponents spread over the
+// whole range (denormals, zeros and exact ties among them), both widths.
+TEST(BlockFloat, VectorizedEncoderMatchesScalarBitForBit) {
+  std::mt19937 rng(7);
+  constexpr int64_t kBlocks = 4096;
+  std::vector<float> values(kBlocks * 16);
+  for (int64_t b = 0; b < kBlocks; ++b) {
+    const int spread = static_cast<int>(rng() % 40);
+    const int base = static_cast<int>(rng() % 250);
+    for (int i = 0; i < 16; ++i) {
+      uint32_t bits =
+          (rng() & 0x807fffffu) |
+          (static_cast<uint32_t>(std::clamp(base - static_cast<int>(rng() % (spread + 1)), 0, 254))
+           << 23);
+      if (rng() % 8 == 0) bits &= 0xffff0000u;   // short mantissas: ties when rounded
+      if (rng() % 16 == 0) bits &= 0x80000000u;  // zeros of either sign
+      values[b * 16 + i] = bits_f32(bits);
+    }
+  }
+  for (int mbits : {kBfp8MantissaBits, kBfp4MantissaBits}) {
+    std::vector<int8_t> codes(values.size());
+    std::vector<uint8_t> exps(kBlocks);
+    cpu::encode_bfp_blocks(values.data(), kBlocks, mbits, codes.data(), exps.data());
+    int mismatches = 0;
+    for (int64_t b = 0; b < kBlocks; ++b) {
+      const BfpBlock want = bfp_encode_block(&values[b * 16], mbits);
+      mismatches += exps[b] != want.shared_exponent;
+      for (int i = 0; i < 16; ++i) {
+        mismatches += codes[b * 16 + i] != bfp_code_to_int(want.codes[i], mbits);
+      }
+    }
+    EXPECT_EQ(mismatches, 0) << mbits << " mantissa bits";
+  }
 }
 
 TEST(BlockFloat, CodeToIntIsSignedMagnitude) {

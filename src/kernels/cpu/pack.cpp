@@ -9,6 +9,7 @@
 #include "core/dtype.h"
 #include "core/ggml_quants.h"
 #include "core/thread_pool.h"
+#include "kernels/cpu/convert.h"
 #include "kernels/cpu/packed_weight.h"
 
 namespace bringup::cpu {
@@ -177,18 +178,15 @@ void pack_group(PackedWeight& w, const GroupSource& src, int64_t g, std::vector<
     }
     case WeightFormat::kBfp8:
     case WeightFormat::kBfp4: {
-      const int bits = w.format == WeightFormat::kBfp8 ? kBfp8MantissaBits : kBfp4MantissaBits;
-      int8_t* codes = w.values.as<int8_t>() + g * k * kGroup;
-      uint8_t* exps = w.exps.as<uint8_t>() + g * k;
-      float block[kGroup];
+      // Blocks of 16 lanes at each input, then all of them encoded at once.
+      blocks.resize(static_cast<size_t>(k * kGroup) * sizeof(float));
+      float* block = reinterpret_cast<float*>(blocks.data());
       for (int64_t i = 0; i < k; ++i) {
-        for (int64_t lane = 0; lane < kGroup; ++lane) block[lane] = rows[lane * k + i];
-        const BfpBlock b = bfp_encode_block(block, bits);
-        exps[i] = b.shared_exponent;
-        for (int64_t lane = 0; lane < kGroup; ++lane) {
-          codes[i * kGroup + lane] = bfp_code_to_int(b.codes[lane], bits);
-        }
+        for (int64_t lane = 0; lane < kGroup; ++lane) block[i * kGroup + lane] = rows[lane * k + i];
       }
+      encode_bfp_blocks(block, k,
+                        w.format == WeightFormat::kBfp8 ? kBfp8MantissaBits : kBfp4MantissaBits,
+                        w.values.as<int8_t>() + g * k * kGroup, w.exps.as<uint8_t>() + g * k);
       break;
     }
     case WeightFormat::kQ8_0:
