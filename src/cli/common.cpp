@@ -215,6 +215,13 @@ std::string join_ids(const std::vector<int32_t>& ids) {
   return s;
 }
 
+Limits better(const Limits& a, const Limits& b) {
+  Limits l = a;
+  l.bandwidth = cpu::better(a.bandwidth, b.bandwidth);
+  l.compute = cpu::better(a.compute, b.compute);
+  return l;
+}
+
 // The probes run in a child process, so their buffer never counts in this process's peak memory.
 Limits probe_limits(int threads, size_t bytes) {
   int fds[2];

@@ -90,5 +90,7 @@ struct Limits {
   bool bf16 = true;
 };
 Limits probe_limits(int threads, size_t bytes);
+// Each limit the better of two probes.
+Limits better(const Limits& a, const Limits& b);
 
 }  // namespace bringup::cli

@@ -2,6 +2,7 @@
 
 #include <sys/mman.h>
 
+#include <cstdint>
 #include <cstdlib>
 #include <cstring>
 #include <new>
@@ -35,9 +36,22 @@ AlignedBuffer::AlignedBuffer(size_t bytes, Pages pages) : bytes_(bytes) {
   std::memset(data_, 0, rounded);
 }
 
+AlignedBuffer AlignedBuffer::view(const void* data, size_t bytes,
+                                  std::shared_ptr<const void> owner) {
+  if (reinterpret_cast<uintptr_t>(data) % 64 != 0) throw Error("buffer view: not 64-byte aligned");
+  AlignedBuffer b;
+  b.data_ = bytes ? const_cast<void*>(data) : nullptr;
+  b.bytes_ = bytes;
+  b.owner_ = std::move(owner);
+  return b;
+}
+
 void AlignedBuffer::release() {
-  if (!data_) return;
-  if (mapped_) {
+  if (owner_) {
+    owner_.reset();
+  } else if (!data_) {
+    return;
+  } else if (mapped_) {
     munmap(data_, bytes_);
   } else {
     std::free(data_);

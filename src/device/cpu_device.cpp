@@ -153,8 +153,9 @@ WeightImage CpuDevice::weight_image(const Weight& w) const {
   return image;
 }
 
-Weight CpuDevice::allocate_weight(std::span<const int64_t> layout,
-                                  std::vector<std::span<std::byte>>& buffers) {
+Weight CpuDevice::adopt_weight(std::span<const int64_t> layout,
+                               std::span<const std::span<const std::byte>> buffers,
+                               std::shared_ptr<const void> owner) {
   auto bad = [](const std::string& why) { return Error("weight layout: " + why); };
   if (layout.size() < 3) throw bad("too short");
   const int64_t format = layout[0], k = layout[1], groups = layout[2];
@@ -175,15 +176,14 @@ Weight CpuDevice::allocate_weight(std::span<const int64_t> layout,
     p.count.push_back(static_cast<int32_t>(count));
   }
   const cpu::PackedSize size = cpu::packed_size(p.format, groups, k);
-  p.values = AlignedBuffer(size.values, AlignedBuffer::Pages::kHuge);
-  p.exps = AlignedBuffer(size.exps, AlignedBuffer::Pages::kHuge);
-  p.scales = AlignedBuffer(size.scales, AlignedBuffer::Pages::kHuge);
-  p.subscales = AlignedBuffer(size.subscales, AlignedBuffer::Pages::kHuge);
-  buffers.clear();
-  for (AlignedBuffer* b : {&p.values, &p.exps, &p.scales, &p.subscales}) {
-    buffers.emplace_back(b->as<std::byte>(), b->bytes());
+  const size_t sizes[] = {size.values, size.exps, size.scales, size.subscales};
+  AlignedBuffer* dst[] = {&p.values, &p.exps, &p.scales, &p.subscales};
+  if (buffers.size() != std::size(sizes)) throw bad("wrong number of buffers");
+  for (size_t b = 0; b < buffers.size(); ++b) {
+    if (buffers[b].size() != sizes[b]) throw bad("a buffer of the wrong size");
+    *dst[b] = AlignedBuffer::view(buffers[b].data(), buffers[b].size(), owner);
   }
-  return as_weight(std::move(p));  // the buffers move with their memory
+  return as_weight(std::move(p));
 }
 
 void CpuDevice::embedding(const Weight& table, std::span<const int32_t> ids, Tensor& out) {

@@ -28,8 +28,9 @@ class CpuDevice final : public Device {
   Weight upload_weight(std::span<const HostMatrix> parts, WeightFormat format) override;
   std::string weight_layout() const override;
   WeightImage weight_image(const Weight& w) const override;
-  Weight allocate_weight(std::span<const int64_t> layout,
-                         std::vector<std::span<std::byte>>& buffers) override;
+  Weight adopt_weight(std::span<const int64_t> layout,
+                      std::span<const std::span<const std::byte>> buffers,
+                      std::shared_ptr<const void> owner) override;
 
   void embedding(const Weight& table, std::span<const int32_t> ids, Tensor& out) override;
   void linear(const Tensor& x, const Weight& w, const Tensor* bias, Tensor& out) override;

@@ -51,13 +51,15 @@ class Device {
   virtual Weight upload_weight(std::span<const HostMatrix> parts, WeightFormat format) = 0;
   // The packed-weight cache's access to weights in this device's layout. weight_layout() names
   // that layout and changes whenever it does (it is part of the cache key). weight_image() shows
-  // a weight's bytes; allocate_weight() makes a weight of an image's layout whose buffers (spans
-  // in weight_image's order, written into `buffers`) the caller fills before use. Throws Error
-  // for a layout this device does not make.
+  // a weight's bytes; adopt_weight() makes a weight of an image's layout over `buffers` (in
+  // weight_image's order, 64-byte aligned), which stay valid and unchanged while `owner` lives:
+  // the CPU device reads them where they are (a mapped cache file, no copy); a device with its
+  // own memory would copy them. Throws Error for a layout or sizes this device does not make.
   virtual std::string weight_layout() const = 0;
   virtual WeightImage weight_image(const Weight& w) const = 0;
-  virtual Weight allocate_weight(std::span<const int64_t> layout,
-                                 std::vector<std::span<std::byte>>& buffers) = 0;
+  virtual Weight adopt_weight(std::span<const int64_t> layout,
+                              std::span<const std::span<const std::byte>> buffers,
+                              std::shared_ptr<const void> owner) = 0;
 
   virtual void embedding(const Weight& table, std::span<const int32_t> ids, Tensor& out) = 0;
   virtual void linear(const Tensor& x, const Weight& w, const Tensor* bias, Tensor& out) = 0;

@@ -30,7 +30,7 @@ struct Weight {
 };
 
 // A weight as the packed-weight cache stores it: its layout as small integers (the device's own
-// description, given back to Device::allocate_weight) and the buffers that hold its bytes.
+// description, given back to Device::adopt_weight) and the buffers that hold its bytes.
 struct WeightImage {
   std::vector<int64_t> layout;
   std::vector<std::span<const std::byte>> buffers;

@@ -1,6 +1,7 @@
 #include "models/weight_cache.h"
 
 #include <fcntl.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <unistd.h>
@@ -89,23 +90,15 @@ uint64_t aligned(uint64_t v) {
   return (v + kAlign - 1) / kAlign * kAlign;
 }
 
-struct Chunk {
-  std::byte* dst;  // null: into the reading thread's own buffer (time_file_read)
-  size_t bytes;
-  uint64_t offset;
-};
-
-// Reads the chunks, which `threads` threads take in turn (reading from the page cache is a copy,
-// which scales with cores).
-bool read_chunks(int fd, const std::vector<Chunk>& chunks, int threads) {
-  std::atomic<size_t> next{0};
+// Reads the whole file in chunks of kReadChunk, which `threads` threads take in turn, each into
+// its own buffer (reading from the page cache is a copy, which scales with cores).
+bool read_all_chunks(int fd, uint64_t size, int threads) {
+  std::atomic<uint64_t> next{0};
   std::atomic<bool> ok{true};
   auto work = [&] {
-    std::vector<std::byte> own;
-    for (size_t i; (i = next.fetch_add(1)) < chunks.size() && ok;) {
-      std::byte* dst = chunks[i].dst;
-      if (!dst) own.resize(kReadChunk), dst = own.data();
-      if (!pread_all(fd, dst, chunks[i].bytes, chunks[i].offset)) ok = false;
+    std::vector<std::byte> own(kReadChunk);
+    for (uint64_t at; (at = next.fetch_add(kReadChunk)) < size && ok;) {
+      if (!pread_all(fd, own.data(), std::min<uint64_t>(kReadChunk, size - at), at)) ok = false;
     }
   };
   std::vector<std::thread> pool;
@@ -115,17 +108,21 @@ bool read_chunks(int fd, const std::vector<Chunk>& chunks, int threads) {
   return ok;
 }
 
-// Reads [offset, offset + bytes) of fd into each destination.
-bool read_parallel(int fd, const std::vector<std::pair<std::span<std::byte>, uint64_t>>& jobs,
-                   int threads) {
-  std::vector<Chunk> chunks;
-  for (const auto& [dst, offset] : jobs) {
-    for (size_t done = 0; done < dst.size(); done += kReadChunk) {
-      chunks.push_back({dst.data() + done, std::min(kReadChunk, dst.size() - done), offset + done});
-    }
+// The cache file mapped read-only; unmapped when the last weight viewing it goes.
+struct Mapping {
+  const std::byte* data = nullptr;
+  size_t bytes = 0;
+  Mapping(const Mapping&) = delete;
+  Mapping& operator=(const Mapping&) = delete;
+  Mapping(int fd, size_t n) : bytes(n) {
+    // MAP_POPULATE: the page tables are made now, as part of the load, not by the first token.
+    void* p = ::mmap(nullptr, n, PROT_READ, MAP_PRIVATE | MAP_POPULATE, fd, 0);
+    if (p != MAP_FAILED) data = static_cast<const std::byte*>(p);
   }
-  return read_chunks(fd, chunks, threads);
-}
+  ~Mapping() {
+    if (data) ::munmap(const_cast<std::byte*>(data), bytes);
+  }
+};
 
 // The rows and columns the slot's tensors imply: matrices stack along rows; a vector is its
 // tensors' values one after another (one column).
@@ -143,29 +140,30 @@ std::pair<int64_t, int64_t> slot_shape(const Checkpoint& ck, const WeightSlot& s
   return {rows, cols};
 }
 
-std::string parse_and_fill(int fd, uint64_t file_bytes, const std::vector<Entry>& entries,
-                           const Checkpoint& ck, const std::vector<WeightSlot>& slots, Device& dev,
-                           int threads) {
+std::string parse_and_fill(const std::shared_ptr<const Mapping>& map,
+                           const std::vector<Entry>& entries, const Checkpoint& ck,
+                           const std::vector<WeightSlot>& slots, Device& dev) {
   if (entries.size() != slots.size()) {
     return "holds " + std::to_string(entries.size()) + " weights, not the " +
            std::to_string(slots.size()) + " this model has";
   }
-  std::vector<std::pair<std::span<std::byte>, uint64_t>> jobs;
+  const uint64_t file_bytes = map->bytes;
   std::vector<Weight> matrices(slots.size());
   std::vector<Tensor> vectors(slots.size());
   for (size_t i = 0; i < slots.size(); ++i) {
     const Entry& e = entries[i];
     const WeightSlot& slot = slots[i];
     const std::string where = "weight " + std::to_string(i) + " (" + slot.names.front() + ")";
+    std::vector<std::span<const std::byte>> buffers;
     for (const auto& [offset, bytes] : e.buffers) {
       if (offset > file_bytes || bytes > file_bytes - offset) return where + " lies past the end";
+      buffers.emplace_back(map->data + offset, bytes);
     }
     const auto [rows, cols] = slot_shape(ck, slot);
     if (slot.matrix) {
       if (e.kind != 0) return where + " is not a matrix";
-      std::vector<std::span<std::byte>> buffers;
       try {
-        matrices[i] = dev.allocate_weight(e.layout, buffers);
+        matrices[i] = dev.adopt_weight(e.layout, buffers, map);
       } catch (const Error& err) {
         return where + ": " + err.what();
       }
@@ -173,11 +171,6 @@ std::string parse_and_fill(int fd, uint64_t file_bytes, const std::vector<Entry>
         return where + " is " + std::to_string(matrices[i].rows) + "x" +
                std::to_string(matrices[i].cols) + ", not " + std::to_string(rows) + "x" +
                std::to_string(cols);
-      }
-      if (buffers.size() != e.buffers.size()) return where + " has the wrong buffers";
-      for (size_t b = 0; b < buffers.size(); ++b) {
-        if (buffers[b].size() != e.buffers[b].second) return where + " has a buffer of wrong size";
-        jobs.emplace_back(buffers[b], e.buffers[b].first);
       }
     } else {
       if (e.kind != 1 || e.layout.size() != 1 || e.buffers.size() != 1) {
@@ -188,16 +181,12 @@ std::string parse_and_fill(int fd, uint64_t file_bytes, const std::vector<Entry>
         return where + " has " + std::to_string(n) + " values, not " + std::to_string(rows);
       }
       std::vector<float> host(static_cast<size_t>(n));
-      if (!pread_all(fd, reinterpret_cast<std::byte*>(host.data()), e.buffers[0].second,
-                     e.buffers[0].first)) {
-        return "cannot read " + where;
-      }
+      std::memcpy(host.data(), buffers[0].data(), buffers[0].size());
       vectors[i] = Tensor::on(dev.allocate(host.size() * sizeof(float)), slot.names.front());
       vectors[i].resize({n});
       dev.write(vectors[i], host);
     }
   }
-  if (!read_parallel(fd, jobs, threads)) return "cannot read the weights (file changed?)";
   for (size_t i = 0; i < slots.size(); ++i) {
     if (slots[i].matrix) {
       *slots[i].matrix = std::move(matrices[i]);
@@ -315,7 +304,9 @@ std::string read_weight_cache(const fs::path& file, const std::string& key, cons
   } catch (const Error& e) {
     return std::string("corrupt header (") + e.what() + ")";
   }
-  return parse_and_fill(fd.fd, file_bytes, entries, ck, slots, dev, std::max(1, dev.threads()));
+  auto map = std::make_shared<const Mapping>(fd.fd, static_cast<size_t>(size));
+  if (!map->data) return std::string("cannot map it: ") + std::strerror(errno);
+  return parse_and_fill(map, entries, ck, slots, dev);
 }
 
 std::string write_weight_cache(const fs::path& file, const std::string& key,
@@ -403,12 +394,8 @@ double time_file_read(const fs::path& file, int threads) {
   Fd fd(::open(file.c_str(), O_RDONLY | O_CLOEXEC));
   if (fd.fd < 0) throw Error(file.string() + ": cannot open");
   const uint64_t size = fs::file_size(file);
-  std::vector<Chunk> chunks;
-  for (uint64_t at = 0; at < size; at += kReadChunk) {
-    chunks.push_back({nullptr, static_cast<size_t>(std::min<uint64_t>(kReadChunk, size - at)), at});
-  }
   const auto t0 = std::chrono::steady_clock::now();
-  if (!read_chunks(fd.fd, chunks, threads)) throw Error(file.string() + ": cannot read");
+  if (!read_all_chunks(fd.fd, size, threads)) throw Error(file.string() + ": cannot read");
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }
 

@@ -1,5 +1,5 @@
 // The packed-weight cache: every weight of a model in the device's own layout, in one file, so
-// that a later load reads bytes instead of converting (as tt-metal caches converted tensors).
+// that a later load maps it instead of converting (as tt-metal caches converted tensors).
 //
 // File layout (little-endian):
 //   "BRUPWC01"  u64 header_bytes  u64 file_bytes  char key[64] (hex)  u64 entries
@@ -32,6 +32,9 @@ std::string weight_cache_key(const Checkpoint& ck, Precision precision, const st
 
 // Fills every slot from the cache file and returns "", or returns why the file cannot be used
 // (absent, truncated, corrupt header, stale key, not these weights), leaving slots as they were.
+// The matrices are the mapped file itself (read-only, shared with the page cache, no copy): the
+// file must not be changed in place while a model uses it, which is why writers only ever
+// replace it by rename.
 std::string read_weight_cache(const std::filesystem::path& file, const std::string& key,
                               const Checkpoint& ck, const std::vector<WeightSlot>& slots,
                               Device& dev);
@@ -40,8 +43,9 @@ std::string read_weight_cache(const std::filesystem::path& file, const std::stri
 std::string write_weight_cache(const std::filesystem::path& file, const std::string& key,
                                const std::vector<WeightSlot>& slots, Device& dev);
 
-// Seconds to read the whole file as read_weight_cache reads it (`threads` threads, chunks of
-// 64 MiB), into buffers reused for every chunk: the floor a load from the cache can approach.
+// Seconds to read the whole file with `threads` threads (chunks of 64 MiB into buffers reused
+// for every chunk): what a load that copied the file would at least take, the yardstick for a
+// load from the cache, which maps it.
 double time_file_read(const std::filesystem::path& file, int threads);
 
 }  // namespace bringup

@@ -262,7 +262,7 @@ std::shared_ptr<PyModel> build(const PyCheckpoint& ck, const std::shared_ptr<Dev
                                int64_t max_seq_len, const std::string& precision,
                                const std::string& kv_precision, int64_t kv_budget_tokens,
                                int max_sequences, int kv_block_size, int64_t prefill_chunk,
-                               int64_t max_logit_rows) {
+                               int64_t max_logit_rows, const std::string& weight_cache) {
   ModelOptions o;
   o.max_seq_len = max_seq_len;
   o.precision =
@@ -273,6 +273,7 @@ std::shared_ptr<PyModel> build(const PyCheckpoint& ck, const std::shared_ptr<Dev
   o.kv_block_size = kv_block_size;
   o.prefill_chunk = prefill_chunk;
   o.max_logit_rows = max_logit_rows;
+  o.weight_cache = weight_cache;
   auto m = std::make_shared<PyModel>();
   m->device = device;
   m->ck = ck.ck;
@@ -471,6 +472,14 @@ PYBIND11_MODULE(_bringup, m) {
             return std::string(kv_precision_name(p.model->kv_precision(), p.model->precision()));
           })
       .def_property_readonly("max_seq_len", [](const PyModel& p) { return p.model->max_seq_len(); })
+      .def_property_readonly("weight_cache",
+                             [](const PyModel& p) {
+                               const WeightCacheReport& r = p.model->weight_cache();
+                               return py::dict(
+                                   py::arg("state") = std::string(weight_cache_state_name(r.state)),
+                                   py::arg("file") = r.file.string(), py::arg("reason") = r.reason,
+                                   py::arg("bytes") = r.bytes);
+                             })
       .def_property_readonly("vocab_size",
                              [](const PyModel& p) { return p.model->config().vocab_size; })
       .def_property_readonly("max_step_rows",
@@ -630,11 +639,11 @@ PYBIND11_MODULE(_bringup, m) {
       "build_model", &build, py::arg("checkpoint"), py::arg("device"), py::arg("max_seq_len") = 0,
       py::arg("precision") = "", py::arg("kv_precision") = "", py::arg("kv_budget_tokens") = 0,
       py::arg("max_sequences") = 1, py::arg("kv_block_size") = 32, py::arg("prefill_chunk") = 512,
-      py::arg("max_logit_rows") = 0,
+      py::arg("max_logit_rows") = 0, py::arg("weight_cache") = "",
       "A model on a device; every ModelOptions field is a keyword argument. precision \"\": native "
       "for a GGUF file, bfp8-mixed otherwise; kv_precision \"\": the policy's KV format (fp32 "
-      "under "
-      "fp32, else bf16), or fp32, bf16, bfp8.");
+      "under fp32, else bf16), or fp32, bf16, bfp8; weight_cache: a directory for the "
+      "packed-weight cache (\"\": none; Model.weight_cache says what the load did).");
 
   py::class_<TextStream>(m, "TextStream")
       .def("__iter__", [](TextStream& s) -> TextStream& { return s; })

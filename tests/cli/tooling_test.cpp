@@ -206,6 +206,12 @@ TEST(Bench, ReportsEveryField) {
     ASSERT_TRUE(j.contains(key)) << key;
     EXPECT_GT(j[key].get<double>(), 0.0) << key;
   }
+  // The bandwidth limit is the better of the probes before and after the timed runs, each the
+  // fastest of its load methods.
+  EXPECT_EQ(j["bandwidth_gb_s"].get<double>(), std::max(j["bandwidth_gb_s_before"].get<double>(),
+                                                        j["bandwidth_gb_s_after"].get<double>()));
+  EXPECT_GE(j["bandwidth_gb_s"].get<double>(), j["bandwidth_gb_s_median"].get<double>());
+  EXPECT_NE(j["bandwidth_probe"].get<std::string>().find("loads"), std::string::npos);
   auto t = test::run_cli({"bench", "--model", kGqa7, "-p", "16", "-n", "4", "-r", "1"});
   ASSERT_EQ(t.code, 0) << t.err;
   EXPECT_NE(t.out.find("| pp16 |"), std::string::npos) << t.out;
@@ -238,9 +244,9 @@ TEST(Bench, DepthCountsTheKvCacheReadPerToken) {
 TEST(WeightCache, WrittenLoadedAndRebuiltWithOneLineNotices) {
   test::TempDir dir("weight-cache-cli");
   const std::string cache = (dir / "cache").string();
-  auto bench = [&] {
-    return test::run_cli({"bench", "--model", kGqa7, "-p", "8", "-n", "2", "-r", "1", "--json",
-                          "--weight-cache", cache});
+  auto generate = [&](const std::string& arg) {
+    return test::run_cli({"generate", "--model", kGqa7, "--prompt-ids", "1,2,3", "--max-new-tokens",
+                          "8", "--temperature", "0", "--weight-cache", arg});
   };
   auto cache_lines = [](const test::CliResult& r) {
     std::vector<std::string> lines;
@@ -249,22 +255,33 @@ TEST(WeightCache, WrittenLoadedAndRebuiltWithOneLineNotices) {
     }
     return lines;
   };
-  const test::CliResult first = bench();
+  // Each run generates the same ids; `notice` is what its one cache line says, or "" for none.
+  const test::CliResult first = generate(cache);
   ASSERT_EQ(first.code, 0) << first.err;
-  EXPECT_EQ(json::parse(first.out)["weight_cache"], "written");
-  ASSERT_EQ(cache_lines(first).size(), 1u) << first.err;
-  EXPECT_NE(cache_lines(first)[0].find("written"), std::string::npos) << first.err;
+  auto expect_run = [&](const test::CliResult& r, const std::string& notice) {
+    ASSERT_EQ(r.code, 0) << r.err;
+    EXPECT_EQ(r.out, first.out);
+    const std::vector<std::string> lines = cache_lines(r);
+    if (notice.empty()) {
+      EXPECT_TRUE(lines.empty()) << r.err;
+    } else {
+      ASSERT_EQ(lines.size(), 1u) << r.err;
+      EXPECT_NE(lines[0].find(notice), std::string::npos) << r.err;
+    }
+  };
+  expect_run(first, "written");
   std::vector<fs::path> files;
   for (const auto& e : fs::directory_iterator(cache)) files.push_back(e.path());
   ASSERT_EQ(files.size(), 1u);
+  expect_run(generate(cache), "");
 
-  const test::CliResult second = bench();
-  ASSERT_EQ(second.code, 0) << second.err;
-  const json j = json::parse(second.out);
-  EXPECT_EQ(j["weight_cache"], "loaded");
-  EXPECT_GT(j["weight_cache_read_s"].get<double>(), 0.0);
-  EXPECT_TRUE(cache_lines(second).empty()) << second.err;
-  auto text = test::run_cli(
+  // bench: the load from the cache against reading the file alone.
+  const test::CliResult j = test::run_cli({"bench", "--model", kGqa7, "-p", "8", "-n", "2", "-r",
+                                           "1", "--json", "--weight-cache", cache});
+  ASSERT_EQ(j.code, 0) << j.err;
+  EXPECT_EQ(json::parse(j.out)["weight_cache"], "loaded");
+  EXPECT_GT(json::parse(j.out)["weight_cache_read_s"].get<double>(), 0.0);
+  const test::CliResult text = test::run_cli(
       {"bench", "--model", kGqa7, "-p", "8", "-n", "2", "-r", "1", "--weight-cache", cache});
   ASSERT_EQ(text.code, 0) << text.err;
   EXPECT_NE(text.out.find("load from the weight cache"), std::string::npos) << text.out;
@@ -275,25 +292,15 @@ TEST(WeightCache, WrittenLoadedAndRebuiltWithOneLineNotices) {
     f.seekp(100);
     f.put('\x5a');
   }
-  const test::CliResult flipped = bench();
-  ASSERT_EQ(flipped.code, 0) << flipped.err;
-  EXPECT_EQ(json::parse(flipped.out)["weight_cache"], "written");
-  ASSERT_EQ(cache_lines(flipped).size(), 1u) << flipped.err;
-  EXPECT_NE(cache_lines(flipped)[0].find("rebuilt"), std::string::npos) << flipped.err;
+  expect_run(generate(cache), "corrupt header");
   fs::resize_file(files[0], fs::file_size(files[0]) / 2);
-  const test::CliResult truncated = bench();
-  ASSERT_EQ(truncated.code, 0) << truncated.err;
-  ASSERT_EQ(cache_lines(truncated).size(), 1u) << truncated.err;
-  EXPECT_NE(cache_lines(truncated)[0].find("rebuilt"), std::string::npos) << truncated.err;
-  EXPECT_EQ(json::parse(bench().out)["weight_cache"], "loaded");
+  expect_run(generate(cache), "truncated");
+  expect_run(generate(cache), "");
 
-  // off: neither read nor written; the golden is far below auto's threshold.
-  for (const char* arg : {"off", "auto"}) {
-    const test::CliResult r = test::run_cli({"bench", "--model", kGqa7, "-p", "8", "-n", "2", "-r",
-                                             "1", "--json", "--weight-cache", arg});
-    ASSERT_EQ(r.code, 0) << r.err;
-    EXPECT_EQ(json::parse(r.out)["weight_cache"], "off") << arg;
-  }
+  // off: neither read nor written; auto: the golden is far below its threshold.
+  expect_run(generate("off"), "");
+  expect_run(generate("auto"), "");
+  EXPECT_FALSE(fs::exists(fs::path(kGqa7) / ".bringup-cache"));
   expect_error({"bench", "--model", kGqa7, "--weight-cache", ""},
                "--weight-cache: expected a directory, 'auto' or 'off'");
 }

@@ -4,6 +4,7 @@ cache, the batch API, and bad inputs raising bringup.Error with the engine's mes
 
 import json
 import os
+import tempfile
 import unittest
 
 import numpy as np
@@ -158,6 +159,22 @@ class ModuleTest(unittest.TestCase):
         self.assertLess(float(np.abs(mine - bf16).max()), 0.5)
         with self.assertRaisesRegex(bringup.Error, "kv precision 'int8'"):
             bringup.build_model(self.checkpoint, self.device, 64, "bf16", kv_precision="int8")
+
+    def test_weight_cache_is_written_then_read_with_the_same_logits(self):
+        ids = list(range(3, 30))
+        uncached = self.models["bfp8-mixed"]
+        expected = uncached.prefill(uncached.new_sequence(), ids)
+        self.assertEqual(uncached.weight_cache["state"], "off")
+        with tempfile.TemporaryDirectory() as cache:
+            states = []
+            for _ in range(2):
+                model = bringup.build_model(self.checkpoint, self.device, 512, "bfp8-mixed",
+                                            weight_cache=cache)
+                states.append(model.weight_cache["state"])
+                self.assertTrue(model.weight_cache["file"].startswith(cache))
+                self.assertGreater(model.weight_cache["bytes"], 0)
+                self.assertTrue(np.array_equal(model.prefill(model.new_sequence(), ids), expected))
+            self.assertEqual(states, ["written", "loaded"])
 
     def test_compare_returns_the_per_layer_table(self):
         ref = golden("qwen2-gqa7-small/reference.json")

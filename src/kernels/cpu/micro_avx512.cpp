@@ -242,15 +242,35 @@ double Dpbf16Loop(int64_t iterations) {
   return static_cast<double>(_mm512_reduce_add_ps(s));
 }
 
-// Sums 64-byte lines with four independent accumulators: the memory-read probe's inner loop.
+// The memory-read probe's inner loops: 64-byte lines summed into four independent accumulators,
+// with plain loads, with software prefetch `kAhead` bytes ahead (as the GEMVs prefetch their
+// weight rows), or with non-temporal loads and prefetchnta (they bypass the caches where the
+// memory type allows it). Which is fastest differs between machines and sittings.
+template <int kKind, size_t kAhead>  // kind: 0 plain, 1 prefetch, 2 non-temporal
 uint64_t SumLines(const uint64_t* p, size_t words) {
   __m512i a = _mm512_setzero_si512(), b = a, c = a, d = a;
+  auto load = [&](size_t at) {
+    if constexpr (kKind == 2) {
+      return _mm512_stream_load_si512(const_cast<uint64_t*>(p + at));
+    } else {
+      return _mm512_loadu_si512(p + at);
+    }
+  };
   size_t i = 0;
   for (; i + 32 <= words; i += 32) {
-    a = _mm512_add_epi64(a, _mm512_loadu_si512(p + i));
-    b = _mm512_add_epi64(b, _mm512_loadu_si512(p + i + 8));
-    c = _mm512_add_epi64(c, _mm512_loadu_si512(p + i + 16));
-    d = _mm512_add_epi64(d, _mm512_loadu_si512(p + i + 24));
+    if constexpr (kKind == 1) {
+      for (size_t line = 0; line < 256; line += 64) {
+        _mm_prefetch(reinterpret_cast<const char*>(p + i) + kAhead + line, _MM_HINT_T0);
+      }
+    } else if constexpr (kKind == 2) {
+      for (size_t line = 0; line < 256; line += 64) {
+        _mm_prefetch(reinterpret_cast<const char*>(p + i) + kAhead + line, _MM_HINT_NTA);
+      }
+    }
+    a = _mm512_add_epi64(a, load(i));
+    b = _mm512_add_epi64(b, load(i + 8));
+    c = _mm512_add_epi64(c, load(i + 16));
+    d = _mm512_add_epi64(d, load(i + 24));
   }
   uint64_t s = static_cast<uint64_t>(
       _mm512_reduce_add_epi64(_mm512_add_epi64(_mm512_add_epi64(a, b), _mm512_add_epi64(c, d))));
@@ -265,6 +285,8 @@ uint64_t SumLines(const uint64_t* p, size_t words) {
 extern const MicroKernels kAvx512Bf16Kernels = {"avx512-bf16", nullptr, Bf16Tile, BfpTile,
                                                 BfpToBf16,     nullptr, nullptr,  nullptr};
 extern double (*const kAvx512Dpbf16Probe)(int64_t) = Dpbf16Loop;
-extern uint64_t (*const kAvx512ReadProbe)(const uint64_t*, size_t) = SumLines;
+// Indexed by ReadMethod (probes.h); the buffer is 64-byte aligned, as stream loads need.
+extern uint64_t (*const kAvx512ReadProbes[4])(const uint64_t*, size_t) = {
+    SumLines<0, 0>, SumLines<1, 1024>, SumLines<1, 4096>, SumLines<2, 4096>};
 
 }  // namespace bringup::cpu
