@@ -235,6 +235,7 @@ int run_bench(const BenchArgs& a) {
                     {"load_s", m.load_seconds},
                     {"weight_cache", weight_cache_state_name(cache.state)},
                     {"weight_cache_read_s", cache_read_s},
+                    {"weight_cache_mapped", cache.mapped},
                     {"peak_rss_bytes", rss},
                     {"planned_bytes", plan.total()},
                     {"weight_bytes", model.weight_bytes()},
@@ -320,10 +321,10 @@ int run_bench(const BenchArgs& a) {
               ttfts.mean, ttfts.stdev, m.load_seconds);
   if (cache.state == WeightCacheReport::State::kLoaded) {
     std::printf(
-        "load from the weight cache (%.2f GB): %.2f s; reading that file alone: %.2f s "
+        "load from the weight cache (%.2f GB, %s): %.2f s; reading that file alone: %.2f s "
         "(%.2fx)\n",
-        static_cast<double>(cache.bytes) / 1e9, m.load_seconds, cache_read_s,
-        m.load_seconds / cache_read_s);
+        static_cast<double>(cache.bytes) / 1e9, cache.mapped ? "mapped" : "copied", m.load_seconds,
+        cache_read_s, m.load_seconds / cache_read_s);
   }
   std::printf(
       "peak resident %s; plan for this run %s (%+.1f%%: weights %s, kv blocks of %lld sequences "

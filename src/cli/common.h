@@ -24,6 +24,7 @@ struct ModelArgs {
   int threads = 0;                    // 0: every core
   int64_t kv_budget = 0;              // KV pool tokens, all sequences together; 0: what fits
   std::string weight_cache = "auto";  // a directory, "off", or auto (see kWeightCacheHelp)
+  bool weight_cache_mmap = false;     // ModelOptions::map_weight_cache
 };
 
 void add_model_args(CLI::App* app, ModelArgs& args, bool model_required = true);

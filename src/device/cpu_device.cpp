@@ -181,7 +181,21 @@ Weight CpuDevice::adopt_weight(std::span<const int64_t> layout,
   if (buffers.size() != std::size(sizes)) throw bad("wrong number of buffers");
   for (size_t b = 0; b < buffers.size(); ++b) {
     if (buffers[b].size() != sizes[b]) throw bad("a buffer of the wrong size");
-    *dst[b] = AlignedBuffer::view(buffers[b].data(), buffers[b].size(), owner);
+    if (owner) {
+      *dst[b] = AlignedBuffer::view(buffers[b].data(), buffers[b].size(), owner);
+      continue;
+    }
+    // Copied in 2 MiB pieces on every thread: first touch of fresh pages (the kernel zeroes
+    // them) costs more than the copy, and both scale with threads.
+    *dst[b] = AlignedBuffer(sizes[b], AlignedBuffer::Pages::kHuge);
+    constexpr size_t kPiece = size_t{2} << 20;
+    const size_t pieces = (sizes[b] + kPiece - 1) / kPiece;
+    std::byte* to = dst[b]->as<std::byte>();
+    const std::byte* from = buffers[b].data();
+    pool_.parallel_for(static_cast<int64_t>(pieces), [&](int64_t i, int) {
+      const size_t at = static_cast<size_t>(i) * kPiece;
+      std::memcpy(to + at, from + at, std::min(kPiece, sizes[b] - at));
+    });
   }
   return as_weight(std::move(p));
 }

@@ -52,9 +52,10 @@ class Device {
   // The packed-weight cache's access to weights in this device's layout. weight_layout() names
   // that layout and changes whenever it does (it is part of the cache key). weight_image() shows
   // a weight's bytes; adopt_weight() makes a weight of an image's layout over `buffers` (in
-  // weight_image's order, 64-byte aligned), which stay valid and unchanged while `owner` lives:
-  // the CPU device reads them where they are (a mapped cache file, no copy); a device with its
-  // own memory would copy them. Throws Error for a layout or sizes this device does not make.
+  // weight_image's order, 64-byte aligned). With an `owner`, they stay valid and unchanged while
+  // it lives, and the CPU device reads them where they are (a mapped cache file, no copy);
+  // without, or on a device with memory of its own, they are copied. Throws Error for a layout
+  // or sizes this device does not make.
   virtual std::string weight_layout() const = 0;
   virtual WeightImage weight_image(const Weight& w) const = 0;
   virtual Weight adopt_weight(std::span<const int64_t> layout,

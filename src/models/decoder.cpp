@@ -29,7 +29,7 @@ DecoderModel::DecoderModel(const Checkpoint& ck, const FamilySpec& family, Devic
                             o.weight_cache.empty()
                                 ? o.weight_cache
                                 : weight_cache_file(o.weight_cache, ck, o.precision),
-                            weight_cache_)),
+                            o.map_weight_cache, weight_cache_)),
       cache_(kv_cache_shape(config_, o, cache_dtype(o.precision, o.kv_precision)), dev),
       rope_(rope_parameters(config_)),
       window_(family.attention_window(config_)),

@@ -115,9 +115,15 @@ struct Mapping {
   Mapping(const Mapping&) = delete;
   Mapping& operator=(const Mapping&) = delete;
   Mapping(int fd, size_t n) : bytes(n) {
-    // MAP_POPULATE: the page tables are made now, as part of the load, not by the first token.
-    void* p = ::mmap(nullptr, n, PROT_READ, MAP_PRIVATE | MAP_POPULATE, fd, 0);
-    if (p != MAP_FAILED) data = static_cast<const std::byte*>(p);
+    void* p = ::mmap(nullptr, n, PROT_READ, MAP_PRIVATE, fd, 0);
+    if (p == MAP_FAILED) return;
+    data = static_cast<const std::byte*>(p);
+    // Parts of the file not in the page cache are then read in 2 MiB folios, which the kernel
+    // maps with one TLB entry each (parts already there keep the size they were cached in).
+    ::madvise(p, n, MADV_HUGEPAGE);
+    // The page tables are made now, as part of the load, not by the first token (an old kernel
+    // without MADV_POPULATE_READ faults them in as they are used).
+    ::madvise(p, n, MADV_POPULATE_READ);
   }
   ~Mapping() {
     if (data) ::munmap(const_cast<std::byte*>(data), bytes);
@@ -140,7 +146,7 @@ std::pair<int64_t, int64_t> slot_shape(const Checkpoint& ck, const WeightSlot& s
   return {rows, cols};
 }
 
-std::string parse_and_fill(const std::shared_ptr<const Mapping>& map,
+std::string parse_and_fill(const std::shared_ptr<const Mapping>& map, bool keep_mapped,
                            const std::vector<Entry>& entries, const Checkpoint& ck,
                            const std::vector<WeightSlot>& slots, Device& dev) {
   if (entries.size() != slots.size()) {
@@ -163,7 +169,7 @@ std::string parse_and_fill(const std::shared_ptr<const Mapping>& map,
     if (slot.matrix) {
       if (e.kind != 0) return where + " is not a matrix";
       try {
-        matrices[i] = dev.adopt_weight(e.layout, buffers, map);
+        matrices[i] = dev.adopt_weight(e.layout, buffers, keep_mapped ? map : nullptr);
       } catch (const Error& err) {
         return where + ": " + err.what();
       }
@@ -253,7 +259,7 @@ std::string weight_cache_key(const Checkpoint& ck, Precision precision, const st
 }
 
 std::string read_weight_cache(const fs::path& file, const std::string& key, const Checkpoint& ck,
-                              const std::vector<WeightSlot>& slots, Device& dev) {
+                              const std::vector<WeightSlot>& slots, Device& dev, bool map) {
   Fd fd(::open(file.c_str(), O_RDONLY | O_CLOEXEC));
   if (fd.fd < 0) return errno == ENOENT ? kNoCacheFile : "cannot open it";
   struct stat st {};
@@ -304,9 +310,9 @@ std::string read_weight_cache(const fs::path& file, const std::string& key, cons
   } catch (const Error& e) {
     return std::string("corrupt header (") + e.what() + ")";
   }
-  auto map = std::make_shared<const Mapping>(fd.fd, static_cast<size_t>(size));
-  if (!map->data) return std::string("cannot map it: ") + std::strerror(errno);
-  return parse_and_fill(map, entries, ck, slots, dev);
+  auto mapping = std::make_shared<const Mapping>(fd.fd, static_cast<size_t>(size));
+  if (!mapping->data) return std::string("cannot map it: ") + std::strerror(errno);
+  return parse_and_fill(mapping, map, entries, ck, slots, dev);
 }
 
 std::string write_weight_cache(const fs::path& file, const std::string& key,

@@ -70,7 +70,7 @@ std::vector<WeightSlot> weight_slots(Weights& w, const ModelConfig& c, const Fam
 }
 
 Weights load_weights(const Checkpoint& ck, const FamilySpec& family, Device& dev,
-                     Precision precision, const std::filesystem::path& cache_file,
+                     Precision precision, const std::filesystem::path& cache_file, bool map,
                      WeightCacheReport& report) {
   const WeightPolicy policy = weight_policy(precision);
   Weights w;
@@ -79,8 +79,11 @@ Weights load_weights(const Checkpoint& ck, const FamilySpec& family, Device& dev
   if (!cache_file.empty() && !ck.files().empty()) {
     key = weight_cache_key(ck, precision, dev.weight_layout());
     report.file = cache_file;
-    report.reason = read_weight_cache(cache_file, key, ck, slots, dev);
-    if (report.reason.empty()) report.state = WeightCacheReport::State::kLoaded;
+    report.reason = read_weight_cache(cache_file, key, ck, slots, dev, map);
+    if (report.reason.empty()) {
+      report.state = WeightCacheReport::State::kLoaded;
+      report.mapped = map;
+    }
   }
   if (report.state != WeightCacheReport::State::kLoaded) {
     for (const WeightSlot& slot : slots) {

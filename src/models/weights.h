@@ -54,9 +54,10 @@ std::vector<WeightSlot> weight_slots(Weights& w, const ModelConfig& c, const Fam
 
 // Converts every tensor once (the checkpoint's pages are dropped from memory as each is done),
 // or reads them from the packed-weight cache file `cache_file` when it holds these weights;
-// writes that file after converting. Empty cache_file: no cache. `report` says what happened.
+// writes that file after converting. Empty cache_file: no cache; `map`: the matrices stay in the
+// mapped file (ModelOptions::map_weight_cache). `report` says what happened.
 Weights load_weights(const Checkpoint& ck, const FamilySpec& family, Device& dev,
-                     Precision precision, const std::filesystem::path& cache_file,
+                     Precision precision, const std::filesystem::path& cache_file, bool map,
                      WeightCacheReport& report);
 
 }  // namespace bringup

@@ -262,7 +262,8 @@ std::shared_ptr<PyModel> build(const PyCheckpoint& ck, const std::shared_ptr<Dev
                                int64_t max_seq_len, const std::string& precision,
                                const std::string& kv_precision, int64_t kv_budget_tokens,
                                int max_sequences, int kv_block_size, int64_t prefill_chunk,
-                               int64_t max_logit_rows, const std::string& weight_cache) {
+                               int64_t max_logit_rows, const std::string& weight_cache,
+                               bool weight_cache_mmap) {
   ModelOptions o;
   o.max_seq_len = max_seq_len;
   o.precision =
@@ -274,6 +275,7 @@ std::shared_ptr<PyModel> build(const PyCheckpoint& ck, const std::shared_ptr<Dev
   o.prefill_chunk = prefill_chunk;
   o.max_logit_rows = max_logit_rows;
   o.weight_cache = weight_cache;
+  o.map_weight_cache = weight_cache_mmap;
   auto m = std::make_shared<PyModel>();
   m->device = device;
   m->ck = ck.ck;
@@ -478,7 +480,7 @@ PYBIND11_MODULE(_bringup, m) {
                                return py::dict(
                                    py::arg("state") = std::string(weight_cache_state_name(r.state)),
                                    py::arg("file") = r.file.string(), py::arg("reason") = r.reason,
-                                   py::arg("bytes") = r.bytes);
+                                   py::arg("bytes") = r.bytes, py::arg("mapped") = r.mapped);
                              })
       .def_property_readonly("vocab_size",
                              [](const PyModel& p) { return p.model->config().vocab_size; })
@@ -640,10 +642,13 @@ PYBIND11_MODULE(_bringup, m) {
       py::arg("precision") = "", py::arg("kv_precision") = "", py::arg("kv_budget_tokens") = 0,
       py::arg("max_sequences") = 1, py::arg("kv_block_size") = 32, py::arg("prefill_chunk") = 512,
       py::arg("max_logit_rows") = 0, py::arg("weight_cache") = "",
+      py::arg("weight_cache_mmap") = false,
       "A model on a device; every ModelOptions field is a keyword argument. precision \"\": native "
       "for a GGUF file, bfp8-mixed otherwise; kv_precision \"\": the policy's KV format (fp32 "
       "under fp32, else bf16), or fp32, bf16, bfp8; weight_cache: a directory for the "
-      "packed-weight cache (\"\": none; Model.weight_cache says what the load did).");
+      "packed-weight cache (\"\": none; Model.weight_cache says what the load did); "
+      "weight_cache_mmap: use the mapped file's pages instead of a copy (faster load, slower "
+      "decode).");
 
   py::class_<TextStream>(m, "TextStream")
       .def("__iter__", [](TextStream& s) -> TextStream& { return s; })

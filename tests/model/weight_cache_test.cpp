@@ -30,13 +30,14 @@ struct Loaded {
   size_t weight_bytes = 0;
 };
 
-Loaded load(const fs::path& model, Precision p, const fs::path& cache) {
+Loaded load(const fs::path& model, Precision p, const fs::path& cache, bool map = false) {
   const Checkpoint ck = Checkpoint::open(model);
   auto dev = make_cpu_device(2);
   ModelOptions o;
   o.precision = p;
   o.max_seq_len = 64;
   o.weight_cache = cache;
+  o.map_weight_cache = map;
   auto m = build_model(ck, *dev, o);
   return {logits_of(*m), m->weight_cache(), m->weight_bytes()};
 }
@@ -54,7 +55,8 @@ void expect_bits_equal(const std::vector<float>& a, const std::vector<float>& b)
   EXPECT_EQ(std::memcmp(a.data(), b.data(), a.size() * sizeof(float)), 0);
 }
 
-// Written by the first load, read by the second; the same logits as no cache, bit for bit.
+// Written by the first load, read by the second (copied, the default) and third (mapped); the
+// same logits as no cache, bit for bit.
 void expect_round_trip(const fs::path& model, Precision p, const fs::path& cache) {
   SCOPED_TRACE(std::string(precision_name(p)));
   const Loaded plain = load(model, p, {});
@@ -65,9 +67,15 @@ void expect_round_trip(const fs::path& model, Precision p, const fs::path& cache
   EXPECT_GE(first.report.bytes, plain.weight_bytes);
   const Loaded second = load(model, p, cache);
   EXPECT_EQ(second.report.state, State::kLoaded) << second.report.reason;
+  EXPECT_FALSE(second.report.mapped);
   EXPECT_EQ(second.weight_bytes, plain.weight_bytes);
+  const Loaded mapped = load(model, p, cache, true);
+  EXPECT_EQ(mapped.report.state, State::kLoaded) << mapped.report.reason;
+  EXPECT_TRUE(mapped.report.mapped);
+  EXPECT_EQ(mapped.weight_bytes, plain.weight_bytes);
   expect_bits_equal(first.logits, plain.logits);
   expect_bits_equal(second.logits, plain.logits);
+  expect_bits_equal(mapped.logits, plain.logits);
 }
 
 TEST(WeightCache, LogitsUnchangedUnderEveryPolicy) {

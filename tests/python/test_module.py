@@ -167,14 +167,15 @@ class ModuleTest(unittest.TestCase):
         self.assertEqual(uncached.weight_cache["state"], "off")
         with tempfile.TemporaryDirectory() as cache:
             states = []
-            for _ in range(2):
+            for mmap in (False, False, True):
                 model = bringup.build_model(self.checkpoint, self.device, 512, "bfp8-mixed",
-                                            weight_cache=cache)
-                states.append(model.weight_cache["state"])
+                                            weight_cache=cache, weight_cache_mmap=mmap)
+                states.append((model.weight_cache["state"], model.weight_cache["mapped"]))
                 self.assertTrue(model.weight_cache["file"].startswith(cache))
                 self.assertGreater(model.weight_cache["bytes"], 0)
                 self.assertTrue(np.array_equal(model.prefill(model.new_sequence(), ids), expected))
-            self.assertEqual(states, ["written", "loaded"])
+            self.assertEqual(states,
+                             [("written", False), ("loaded", False), ("loaded", True)])
 
     def test_compare_returns_the_per_layer_table(self):
         ref = golden("qwen2-gqa7-small/reference.json")
