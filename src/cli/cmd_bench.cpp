@@ -163,12 +163,21 @@ int run_bench(const BenchArgs& a) {
     pp.push_back(static_cast<double>(a.prompt) / s);
     ttft.push_back(s * 1e3);
   }
+  // The decode runs also count what synchronising the device's threads costs them.
+  double tg_seconds = 0;
+  m.device->time_sync(true);
   for (int r = 0; r < a.reps; ++r) {
     auto [seq, id] = at_depth(std::max<int64_t>(a.depth, 1));
     const auto t0 = Clock::now();
     for (int64_t i = 0; i < a.gen; ++i) id = argmax(model.decode(*seq, id));
-    tg.push_back(static_cast<double>(a.gen) / seconds_since(t0));
+    const double s = seconds_since(t0);
+    tg_seconds += s;
+    tg.push_back(static_cast<double>(a.gen) / s);
   }
+  const SyncStats sync = m.device->sync_stats();
+  m.device->time_sync(false);
+  const double tokens = static_cast<double>(a.gen * a.reps);
+  const double sync_pct = 100.0 * (sync.dispatch_s + sync.wait_s) / tg_seconds;
 
   std::vector<BatchResult> batches;
   for (int64_t b : a.batch) batches.push_back(bench_batch(model, b, a.gen, a.reps));
@@ -250,6 +259,8 @@ int run_bench(const BenchArgs& a) {
                     {"compute_gflop_s_median", limits.compute.median},
                     {"compute_probe", limits.bf16 ? "bf16 vdpbf16ps" : "fp32 fma"},
                     {"tg_pct_of_bandwidth_limit", tg_pct},
+                    {"tg_parallel_ops_per_token", static_cast<double>(sync.ops) / tokens},
+                    {"tg_sync_pct", sync_pct},
                     {"pp_pct_of_compute_limit", pp_pct}};
     Json out = j;
     for (const BatchResult& b : batches) {
@@ -294,6 +305,12 @@ int run_bench(const BenchArgs& a) {
       static_cast<long long>(a.gen), at.c_str(), tgs.mean, bytes_per_token / 1e9,
       weights_per_token / 1e9, kv_per_token / 1e9, kv_prec.c_str(),
       tgs.mean * bytes_per_token / 1e9, tg_pct, bw * 1e9 / bytes_per_token);
+  std::printf(
+      "tg%lld%s threads: %.0f parallel ops per token; handing them out took %.1f%% of decode time "
+      "and waiting for the slowest thread %.1f%% (%.1f us per op together)\n",
+      static_cast<long long>(a.gen), at.c_str(), static_cast<double>(sync.ops) / tokens,
+      100.0 * sync.dispatch_s / tg_seconds, 100.0 * sync.wait_s / tg_seconds,
+      sync.ops ? 1e6 * (sync.dispatch_s + sync.wait_s) / static_cast<double>(sync.ops) : 0.0);
   if (tg_pct > 100.0) {
     std::printf(
         "note: decode read faster than the memory read probe: %.0f MB per token may stay in the "

@@ -44,6 +44,8 @@ void ThreadPool::parallel_for(int64_t tasks, const std::function<void(int64_t, i
     for (int64_t t = 0; t < tasks; ++t) fn(t, 0);
     return;
   }
+  using Clock = std::chrono::steady_clock;
+  const Clock::time_point t0 = timing_ ? Clock::now() : Clock::time_point();
   job_ = &fn;
   job_tasks_ = tasks;
   next_task_.store(0, std::memory_order_relaxed);
@@ -53,9 +55,16 @@ void ThreadPool::parallel_for(int64_t tasks, const std::function<void(int64_t, i
     generation_.fetch_add(1, std::memory_order_release);
   }
   wake_.notify_all();
+  const Clock::time_point t1 = timing_ ? Clock::now() : Clock::time_point();
   run_tasks(0);
+  const Clock::time_point t2 = timing_ ? Clock::now() : Clock::time_point();
   while (pending_workers_.load(std::memory_order_acquire) != 0) BRINGUP_PAUSE();
   job_ = nullptr;
+  if (timing_) {
+    ++stats_.ops;
+    stats_.dispatch_s += std::chrono::duration<double>(t1 - t0).count();
+    stats_.wait_s += std::chrono::duration<double>(Clock::now() - t2).count();
+  }
 }
 
 void ThreadPool::worker_loop(int thread) {

@@ -13,6 +13,14 @@
 
 namespace bringup {
 
+// What synchronising the threads cost, counted while a pool's timing is on: parallel ops run,
+// seconds the calling thread spent handing each op out, and seconds it waited, its own share
+// done, for the slowest thread (imbalance included: what a barrier costs).
+struct SyncStats {
+  uint64_t ops = 0;
+  double dispatch_s = 0, wait_s = 0;
+};
+
 class ThreadPool {
  public:
   explicit ThreadPool(int threads);
@@ -25,6 +33,13 @@ class ThreadPool {
   // Calls fn(task, thread) for every task in [0, tasks), spread over the threads; returns when
   // all are done. Tasks are handed out dynamically, so uneven tasks balance. Not reentrant.
   void parallel_for(int64_t tasks, const std::function<void(int64_t, int)>& fn);
+
+  // Starts (zeroing the counts) or stops counting SyncStats; two clock reads per op while on.
+  void time_sync(bool on) {
+    timing_ = on;
+    if (on) stats_ = {};
+  }
+  SyncStats sync_stats() const { return stats_; }
 
  private:
   void worker_loop(int thread);
@@ -39,6 +54,8 @@ class ThreadPool {
   std::atomic<bool> stop_{false};
   std::mutex mutex_;
   std::condition_variable wake_;
+  bool timing_ = false;
+  SyncStats stats_;
 };
 
 }  // namespace bringup

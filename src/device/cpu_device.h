@@ -18,6 +18,8 @@ class CpuDevice final : public Device {
 
   std::string name() const override;
   int threads() const override { return pool_.size(); }
+  void time_sync(bool on) override { pool_.time_sync(on); }
+  SyncStats sync_stats() const override { return pool_.sync_stats(); }
   ThreadPool& pool() { return pool_; }
 
   DeviceMemory allocate(size_t bytes) override;

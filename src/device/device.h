@@ -14,6 +14,7 @@
 #include "core/device_memory.h"
 #include "core/kv_view.h"
 #include "core/tensor.h"
+#include "core/thread_pool.h"
 #include "device/weight.h"
 
 namespace bringup {
@@ -32,6 +33,10 @@ class Device {
   virtual ~Device() = default;
   virtual std::string name() const = 0;
   virtual int threads() const = 0;
+  // Counting what synchronising the device's threads costs (SyncStats, zeroed when counting
+  // starts); a device without host threads counts nothing.
+  virtual void time_sync(bool /*on*/) {}
+  virtual SyncStats sync_stats() const { return {}; }
 
   // Memory owned by the device (activations, the KV pool); `bytes` of zeros, released with the
   // handle. Tensor::on(allocate(n), name) gives a device tensor of n bytes.

@@ -212,6 +212,25 @@ TEST(Bench, ReportsEveryField) {
                                                         j["bandwidth_gb_s_after"].get<double>()));
   EXPECT_GE(j["bandwidth_gb_s"].get<double>(), j["bandwidth_gb_s_median"].get<double>());
   EXPECT_NE(j["bandwidth_probe"].get<std::string>().find("loads"), std::string::npos);
+  // What synchronising the threads costs decode: every op of a step is handed out to two
+  // threads; one thread has nothing to synchronise.
+  for (const char* threads : {"1", "2"}) {
+    auto r = test::run_cli({"bench", "--model", kGqa7, "-p", "8", "-n", "4", "-r", "1", "--json",
+                            "--threads", threads});
+    ASSERT_EQ(r.code, 0) << r.err;
+    const json s = json::parse(r.out);
+    const double ops = s["tg_parallel_ops_per_token"], pct = s["tg_sync_pct"];
+    if (std::string(threads) == "1") {
+      EXPECT_EQ(ops, 0.0);
+      EXPECT_EQ(pct, 0.0);
+    } else {
+      // At least the linears of every layer (qkv, o, gate/up, down) and the lm_head.
+      const json config = json::parse(test::slurp(fs::path(kGqa7) / "config.json"));
+      EXPECT_GE(ops, 4.0 * config["num_hidden_layers"].get<double>() + 1) << r.out;
+      EXPECT_GT(pct, 0.0);
+      EXPECT_LT(pct, 100.0);
+    }
+  }
   auto t = test::run_cli({"bench", "--model", kGqa7, "-p", "16", "-n", "4", "-r", "1"});
   ASSERT_EQ(t.code, 0) << t.err;
   EXPECT_NE(t.out.find("| pp16 |"), std::string::npos) << t.out;

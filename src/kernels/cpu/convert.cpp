@@ -1,3 +1,5 @@
+// The load-time conversions of convert.h, written once with Highway and compiled for every SIMD
+// target it knows; the best one for this CPU is picked at run time.
 #undef HWY_TARGET_INCLUDE
 #define HWY_TARGET_INCLUDE "kernels/cpu/convert.cpp"
 #include "hwy/foreach_target.h"  // IWYU pragma: keep
