@@ -46,6 +46,12 @@ void MappedFile::release(size_t offset, size_t bytes) const {
   if (end > begin) madvise(const_cast<std::byte*>(data_) + begin, end - begin, MADV_DONTNEED);
 }
 
+void MappedFile::populate() const {
+  if (!data_) return;
+  madvise(const_cast<std::byte*>(data_), size_, MADV_HUGEPAGE);
+  madvise(const_cast<std::byte*>(data_), size_, MADV_POPULATE_READ);
+}
+
 std::string read_text_file(const std::filesystem::path& path, size_t max_bytes) {
   std::error_code ec;
   const auto size = std::filesystem::file_size(path, ec);

@@ -20,6 +20,10 @@ class MappedFile {
   const std::string& path() const { return path_; }
   // Drops [offset, offset + bytes) from the resident set (whole pages inside the range only).
   void release(size_t offset, size_t bytes) const;
+  // For a mapping read where it lies: pages not yet in the page cache are read in 2 MiB folios
+  // (one TLB entry each; pages already cached keep their size), and the page tables are made now
+  // rather than by the first reads (an old kernel without MADV_POPULATE_READ makes them lazily).
+  void populate() const;
 
  private:
   std::string path_;

@@ -1,7 +1,6 @@
 #include "models/weight_cache.h"
 
 #include <fcntl.h>
-#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <unistd.h>
@@ -12,6 +11,7 @@
 #include <thread>
 
 #include "bringup/error.h"
+#include "core/mapped_file.h"
 #include "io/sha256.h"
 
 namespace bringup {
@@ -108,28 +108,6 @@ bool read_all_chunks(int fd, uint64_t size, int threads) {
   return ok;
 }
 
-// The cache file mapped read-only; unmapped when the last weight viewing it goes.
-struct Mapping {
-  const std::byte* data = nullptr;
-  size_t bytes = 0;
-  Mapping(const Mapping&) = delete;
-  Mapping& operator=(const Mapping&) = delete;
-  Mapping(int fd, size_t n) : bytes(n) {
-    void* p = ::mmap(nullptr, n, PROT_READ, MAP_PRIVATE, fd, 0);
-    if (p == MAP_FAILED) return;
-    data = static_cast<const std::byte*>(p);
-    // Parts of the file not in the page cache are then read in 2 MiB folios, which the kernel
-    // maps with one TLB entry each (parts already there keep the size they were cached in).
-    ::madvise(p, n, MADV_HUGEPAGE);
-    // The page tables are made now, as part of the load, not by the first token (an old kernel
-    // without MADV_POPULATE_READ faults them in as they are used).
-    ::madvise(p, n, MADV_POPULATE_READ);
-  }
-  ~Mapping() {
-    if (data) ::munmap(const_cast<std::byte*>(data), bytes);
-  }
-};
-
 // The rows and columns the slot's tensors imply: matrices stack along rows; a vector is its
 // tensors' values one after another (one column).
 std::pair<int64_t, int64_t> slot_shape(const Checkpoint& ck, const WeightSlot& slot) {
@@ -146,14 +124,15 @@ std::pair<int64_t, int64_t> slot_shape(const Checkpoint& ck, const WeightSlot& s
   return {rows, cols};
 }
 
-std::string parse_and_fill(const std::shared_ptr<const Mapping>& map, bool keep_mapped,
+// `map` is the cache file; unmapped when the last weight viewing it goes.
+std::string parse_and_fill(const std::shared_ptr<const MappedFile>& map, bool keep_mapped,
                            const std::vector<Entry>& entries, const Checkpoint& ck,
                            const std::vector<WeightSlot>& slots, Device& dev) {
   if (entries.size() != slots.size()) {
     return "holds " + std::to_string(entries.size()) + " weights, not the " +
            std::to_string(slots.size()) + " this model has";
   }
-  const uint64_t file_bytes = map->bytes;
+  const uint64_t file_bytes = map->size();
   std::vector<Weight> matrices(slots.size());
   std::vector<Tensor> vectors(slots.size());
   for (size_t i = 0; i < slots.size(); ++i) {
@@ -163,7 +142,7 @@ std::string parse_and_fill(const std::shared_ptr<const Mapping>& map, bool keep_
     std::vector<std::span<const std::byte>> buffers;
     for (const auto& [offset, bytes] : e.buffers) {
       if (offset > file_bytes || bytes > file_bytes - offset) return where + " lies past the end";
-      buffers.emplace_back(map->data + offset, bytes);
+      buffers.emplace_back(map->data() + offset, bytes);
     }
     const auto [rows, cols] = slot_shape(ck, slot);
     if (slot.matrix) {
@@ -259,38 +238,38 @@ std::string weight_cache_key(const Checkpoint& ck, Precision precision, const st
 }
 
 std::string read_weight_cache(const fs::path& file, const std::string& key, const Checkpoint& ck,
-                              const std::vector<WeightSlot>& slots, Device& dev, bool map) {
-  Fd fd(::open(file.c_str(), O_RDONLY | O_CLOEXEC));
-  if (fd.fd < 0) return errno == ENOENT ? kNoCacheFile : "cannot open it";
-  struct stat st {};
-  if (::fstat(fd.fd, &st) != 0) return "cannot stat it";
-  const auto size = static_cast<uint64_t>(st.st_size);
+                              const std::vector<WeightSlot>& slots, Device& dev, bool keep_mapped) {
+  std::error_code ec;
+  if (!fs::exists(file, ec)) return kNoCacheFile;
+  std::shared_ptr<const MappedFile> map;
+  try {
+    map = std::make_shared<const MappedFile>(file);
+  } catch (const Error& e) {
+    return e.what();
+  }
+  const uint64_t size = map->size();
   if (size < kFixedHeader + kChecksumBytes) return "truncated (" + std::to_string(size) + " bytes)";
-  std::vector<std::byte> fixed(kFixedHeader);
-  if (!pread_all(fd.fd, fixed.data(), fixed.size(), 0)) return "cannot read its header";
-  if (std::memcmp(fixed.data(), kMagic, sizeof(kMagic)) != 0) return "not a bringup weight cache";
-  HeaderReader r{fixed.data() + sizeof(kMagic), fixed.data() + fixed.size()};
+  const std::byte* header = map->data();
+  if (std::memcmp(header, kMagic, sizeof(kMagic)) != 0) return "not a bringup weight cache";
+  HeaderReader r{header + sizeof(kMagic), header + kFixedHeader};
   const uint64_t header_bytes = r.u64(), file_bytes = r.u64();
   if (header_bytes < kFixedHeader + kChecksumBytes || header_bytes > size) {
     return "truncated or corrupt header";
   }
-  std::vector<std::byte> header(header_bytes);
-  if (!pread_all(fd.fd, header.data(), header.size(), 0)) return "cannot read its header";
   Sha256 sum;
-  sum.update(header.data(), header_bytes - kChecksumBytes);
+  sum.update(header, header_bytes - kChecksumBytes);
   const std::array<uint8_t, 32> digest = sum.digest();
-  if (std::memcmp(digest.data(), header.data() + header_bytes - kChecksumBytes, 32) != 0) {
+  if (std::memcmp(digest.data(), header + header_bytes - kChecksumBytes, 32) != 0) {
     return "corrupt header (checksum mismatch)";
   }
   if (file_bytes != size) {
     return "truncated (" + std::to_string(size) + " of " + std::to_string(file_bytes) + " bytes)";
   }
-  const std::string stored(reinterpret_cast<const char*>(header.data()) + sizeof(kMagic) + 16,
-                           kKeyBytes);
+  const std::string stored(reinterpret_cast<const char*>(header) + sizeof(kMagic) + 16, kKeyBytes);
   if (stored != key) return "stale (the checkpoint, precision policy or kernel layout changed)";
   std::vector<Entry> entries;
   try {
-    HeaderReader h{header.data() + kFixedHeader - 8, header.data() + header_bytes - kChecksumBytes};
+    HeaderReader h{header + kFixedHeader - 8, header + header_bytes - kChecksumBytes};
     const uint64_t n = h.u64();
     if (n > header_bytes) throw Error("too many entries");
     for (uint64_t i = 0; i < n; ++i) {
@@ -310,9 +289,9 @@ std::string read_weight_cache(const fs::path& file, const std::string& key, cons
   } catch (const Error& e) {
     return std::string("corrupt header (") + e.what() + ")";
   }
-  auto mapping = std::make_shared<const Mapping>(fd.fd, static_cast<size_t>(size));
-  if (!mapping->data) return std::string("cannot map it: ") + std::strerror(errno);
-  return parse_and_fill(mapping, map, entries, ck, slots, dev);
+  // Copied weights fault the pages in as the copy goes, on every thread.
+  if (keep_mapped) map->populate();
+  return parse_and_fill(map, keep_mapped, entries, ck, slots, dev);
 }
 
 std::string write_weight_cache(const fs::path& file, const std::string& key,

@@ -32,12 +32,12 @@ std::string weight_cache_key(const Checkpoint& ck, Precision precision, const st
 
 // Fills every slot from the cache file and returns "", or returns why the file cannot be used
 // (absent, truncated, corrupt header, stale key, not these weights), leaving slots as they were.
-// The file is mapped; with `map` the matrices stay there (read-only, shared with the page cache,
-// no copy), so the file must not be changed in place while a model uses it, which is why writers
-// only ever replace it by rename. Without, the device copies them into its own memory.
+// The file is mapped; with `keep_mapped` the matrices stay there (read-only, shared with the page
+// cache, no copy), so the file must not be changed in place while a model uses it, which is why
+// writers only ever replace it by rename. Without, the device copies them into its own memory.
 std::string read_weight_cache(const std::filesystem::path& file, const std::string& key,
                               const Checkpoint& ck, const std::vector<WeightSlot>& slots,
-                              Device& dev, bool map);
+                              Device& dev, bool keep_mapped);
 // Writes the slots' weights into the cache file (through a temporary file renamed into place, so
 // a reader never sees half a file). Returns "", or why it could not be written.
 std::string write_weight_cache(const std::filesystem::path& file, const std::string& key,
