@@ -261,7 +261,8 @@ int run_bench(const BenchArgs& a) {
                     {"tg_pct_of_bandwidth_limit", tg_pct},
                     {"tg_parallel_ops_per_token", static_cast<double>(sync.ops) / tokens},
                     {"tg_sync_pct", sync_pct},
-                    {"pp_pct_of_compute_limit", pp_pct}};
+                    {"pp_pct_of_compute_limit", pp_pct},
+                    {"pp_gflop_per_token", flops_per_prompt / static_cast<double>(a.prompt) / 1e9}};
     Json out = j;
     for (const BatchResult& b : batches) {
       out["batch"].push_back(

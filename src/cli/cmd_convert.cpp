@@ -1,6 +1,7 @@
 // bringup convert: a Hugging Face checkpoint directory written as a GGUF file for llama.cpp and
 // the tools built on it (io/gguf_export.h).
 #include <cstdio>
+#include <filesystem>
 
 #include "cli/commands.h"
 #include "cli/common.h"
@@ -35,6 +36,12 @@ int run_convert(const ConvertArgs& a) {
   check_model_dir(a.model);
   export_gguf(a.model, type, a.out);
   std::fprintf(stderr, "wrote %s (%s)\n", a.out.c_str(), a.type.c_str());
+  if (!std::filesystem::exists(std::filesystem::path(a.model) / "tokenizer.json")) {
+    std::fprintf(stderr,
+                 "note: %s has no tokenizer.json, so the GGUF file has no vocabulary (llama.cpp "
+                 "loads none without one)\n",
+                 a.model.c_str());
+  }
   return 0;
 }
 

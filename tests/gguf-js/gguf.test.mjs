@@ -4,7 +4,7 @@
 // aligned offsets, and the tokenizer of tokenizer.json.
 import { gguf } from "@huggingface/gguf";
 import assert from "node:assert/strict";
-import { execFileSync } from "node:child_process";
+import { execFileSync, spawnSync } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, dirname } from "node:path";
@@ -76,6 +76,25 @@ test("the tokenizer of tokenizer.json travels with the file", async () => {
     assert.equal(metadata["tokenizer.ggml.merges"].length, tok.model.merges.length);
     assert.equal(tokens[metadata["tokenizer.ggml.eos_token_id"]], "<|im_end|>");
     assert.ok(metadata["tokenizer.chat_template"].includes("im_start"));
+  } finally {
+    rmSync(tmp, { recursive: true, force: true });
+  }
+});
+
+test("a checkpoint without tokenizer.json converts with a note that llama.cpp needs a vocabulary",
+     async () => {
+  const tmp = mkdtempSync(join(tmpdir(), "bringup-gguf-js-"));
+  try {
+    const run = (model, out) => spawnSync(
+        cli, ["convert", "--model", model, "--type", "q8_0", "--out", out], { encoding: "utf8" });
+    const bare = run(join(root, "tests", "data", "golden", "qwen2-gqa7-small"), join(tmp, "a.gguf"));
+    assert.equal(bare.status, 0, bare.stderr);
+    assert.match(bare.stderr, /has no tokenizer\.json, so the GGUF file has no vocabulary/);
+    const { metadata } = await gguf(join(tmp, "a.gguf"), { allowLocalFile: true });
+    assert.equal(metadata["tokenizer.ggml.model"], undefined);
+    const full = run(join(root, "models", "bringup", "tiny-shakespeare-qwen2"), join(tmp, "b.gguf"));
+    assert.equal(full.status, 0, full.stderr);
+    assert.doesNotMatch(full.stderr, /no vocabulary/);
   } finally {
     rmSync(tmp, { recursive: true, force: true });
   }
