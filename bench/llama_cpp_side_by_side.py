@@ -173,6 +173,7 @@ def main():
     # Every run's tok/s, in the order they ran: runs[key] = {"pp": [...], "tg": [...]}.
     runs = {}
     limits = []  # (bandwidth GB/s, compute GFLOP/s) of every bringup probe
+    flops_per_prompt_token = 0.0  # the model's, whatever the engine or policy
     for r in range(a.rounds):
         log(f"round {r + 1} of {a.rounds}")
         for t in TWINS:
@@ -197,13 +198,11 @@ def main():
             row["pp"].append(j["pp_tok_s"])
             row["tg"].append(j["tg_tok_s"])
             row["bytes"] = j["weight_bytes_per_token"] + j["kv_bytes_per_token"]
-            row["pp_flops"] = j["pp_gflop_per_token"] * 1e9
             limits.append((j["bandwidth_gb_s"], j["compute_gflop_s"]))
+            flops_per_prompt_token = j["pp_gflop_per_token"] * 1e9
 
     bw = max(l[0] for l in limits)
     peak = max(l[1] for l in limits)
-    flops_per_prompt_token = statistics.median(
-        runs[("bringup", p)]["pp_flops"] for p, _ in POLICIES)
     for t in TWINS:
         runs[("llama.cpp", t)]["bytes"] = bytes_per_token[t]
 
