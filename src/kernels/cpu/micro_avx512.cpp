@@ -1,6 +1,6 @@
 // AVX512-BF16 matmul micro-kernels (Zen 4/5, Sapphire Rapids and later): vdpbf16ps multiplies
-// bf16 pairs into fp32 accumulators at twice the rate of fp32 FMA, and vscalefps applies a block's
-// shared exponent exactly.
+// bf16 pairs into fp32 accumulators at twice the rate of fp32 FMA, vscalefps applies a block's
+// shared exponent exactly, and VBMI's byte permutes turn block-float codes into bf16.
 //
 // This file alone is compiled with -mavx512* (CMakeLists.txt); microkernels.cpp calls into it only
 // after a CPUID check. So that no AVX-512 code leaks into functions other files share, it
@@ -90,66 +90,144 @@ void Bf16TileT(const uint16_t* a, int64_t lda, const uint16_t* const* b, int64_t
       });
 }
 
-// Block-float weights used directly, for few rows: every activation times its block's
-// 2^(exp - bias) first (vscalefps, exact), then per input pair two fp32 FMAs, the odd input's
-// then the even one's, with denormals flushed (MXCSR FTZ and DAZ): exactly what vdpbf16ps does
-// with the same pair decoded to bf16 (its products are exact, each added with one rounding, odd
-// first, "DAZ in, FTZ out"). So a row gets the same bits on this path as through Bf16TileT. The
-// scaled activations are written well before they are read back as broadcasts: a vector store
-// read back at once as scalars stalls on store-to-load forwarding.
+// Block-float weights used directly, for few rows. Each activation is first multiplied by its
+// block's 2^(exp - bias) (vscalefps, exact) and rounded to bf16 pairs; the codes themselves,
+// integers of at most 7 significant bits, are exact in bf16 and are turned into bf16 pairs by
+// table lookups; then vdpbf16ps as in Bf16TileT. Every product equals the one of the decoded
+// path (code x 2^e times the activation, exact in fp32) and is added in the same order by the
+// same instruction, so a row gets the same bits here as through bfp_to_bf16 and Bf16TileT.
+// Decoding takes seven vector instructions per 64 weights (CodeDecoder), where converting codes
+// to fp32 (vpmovsxbd, vcvtdq2ps) and two fp32 FMAs per row held one row to about half the
+// memory's bandwidth (bench/matmul_bench). The scaled activations are written well before they are
+// read back as broadcasts: a vector store read back at once as scalars stalls on store forwarding.
 constexpr int64_t kBfpMaxRange = 512;  // inputs per call (matmul's kBlockK)
-// How far ahead the codes are prefetched: the hardware prefetcher alone leaves this
-// compute-heavy loop waiting on memory.
+// How far ahead the codes are prefetched: the hardware prefetcher alone leaves these loops
+// waiting on memory.
 constexpr int64_t kPrefetchInputs = 128;
 constexpr int64_t kDecodePrefetchInputs = 128;  // 2 KiB of codes ahead
+
+// The bf16 bits of 0..127, low bytes then high bytes, for vpermi2b (7-bit indices).
+struct CodeTables {
+  alignas(64) uint8_t lo[128];
+  alignas(64) uint8_t hi[128];
+  // Which code each byte of 64 (four inputs x 16 lanes) takes so that, once looked up,
+  // vpunpcklbw / vpunpckhbw of the low and high bytes give the bf16 pairs of inputs (0, 1) and
+  // (2, 3) in lane order: 128-bit lane l holds lanes 4l..4l+3 of inputs 0 and 1 alternating in
+  // its low 8 bytes, of inputs 2 and 3 in its high 8.
+  alignas(64) uint8_t order[64];
+};
+
+constexpr CodeTables make_code_tables() {
+  CodeTables t{};
+  for (int v = 0; v < 128; ++v) {
+    int bits = 0;  // bf16 of v: exponent and the 7 fraction bits below the leading one
+    if (v > 0) {
+      int e = 0;
+      while ((v >> (e + 1)) != 0) ++e;
+      bits = ((127 + e) << 7) | (((v << (7 - e)) & 0x7F));
+    }
+    t.lo[v] = static_cast<uint8_t>(bits & 0xFF);
+    t.hi[v] = static_cast<uint8_t>(bits >> 8);
+  }
+  for (int l = 0; l < 4; ++l) {
+    for (int i = 0; i < 16; ++i) {
+      const int input = (i < 8 ? 0 : 2) + (i & 1), lane = 4 * l + (i % 8) / 2;
+      t.order[l * 16 + i] = static_cast<uint8_t>(input * 16 + lane);
+    }
+  }
+  return t;
+}
+constexpr CodeTables kCodeTables = make_code_tables();
+static_assert(kCodeTables.lo[1] == 0x80 && kCodeTables.hi[1] == 0x3F);      // 1.0 = 0x3F80
+static_assert(kCodeTables.lo[127] == 0xFE && kCodeTables.hi[127] == 0x42);  // 127 = 0x42FE
+
+// Turns the codes of four inputs (64 bytes, [4][16]) into the bf16 pairs of inputs (0, 1) and
+// (2, 3): one byte permute, one absolute value, two table lookups and a sign merge, then the
+// low and high bytes interleaved. Bytes outside `mask` read as zero codes.
+struct CodeDecoder {
+  __m512i lo0 = _mm512_load_si512(kCodeTables.lo), lo1 = _mm512_load_si512(kCodeTables.lo + 64);
+  __m512i hi0 = _mm512_load_si512(kCodeTables.hi), hi1 = _mm512_load_si512(kCodeTables.hi + 64);
+  __m512i order = _mm512_load_si512(kCodeTables.order);
+  __m512i sign = _mm512_set1_epi8(static_cast<char>(0x80));
+
+  __attribute__((always_inline)) void operator()(const int8_t* codes, __mmask64 mask, __m512i& w0,
+                                                 __m512i& w1) const {
+    const __m512i raw = _mm512_permutexvar_epi8(order, _mm512_maskz_loadu_epi8(mask, codes));
+    const __m512i mag = _mm512_abs_epi8(raw);  // magnitudes are at most 127 (core/dtype.h)
+    const __m512i lo = _mm512_permutex2var_epi8(lo0, mag, lo1);
+    // high byte: the table's, with the code's sign bit
+    const __m512i hi =
+        _mm512_ternarylogic_epi32(_mm512_permutex2var_epi8(hi0, mag, hi1), raw, sign, 0xF8);
+    w0 = _mm512_unpacklo_epi8(lo, hi);
+    w1 = _mm512_unpackhi_epi8(lo, hi);
+  }
+};
+
+// The bytes of the codes of inputs [first, kn) among four from `first`.
+inline __mmask64 codes_mask(int64_t first, int64_t kn) {
+  const int64_t left = (kn - first) * 16;
+  return left >= 64 ? ~__mmask64{0} : (__mmask64{1} << left) - 1;
+}
 
 template <int MR, int NG>
 void BfpTileT(const float* a, int64_t lda, const int8_t* const* codes, const uint8_t* const* exps,
               int64_t kn, int exp_bias, float* acc) {
-  alignas(64) float xs[NG][MR][kBfpMaxRange + 16];
+  alignas(64) uint32_t xs[NG][MR][kBfpMaxRange / 2 + 16];  // scaled activations, bf16 pairs
   const __m512 bias = _mm512_set1_ps(static_cast<float>(exp_bias));
-  for (int64_t k0 = 0; k0 < kn; k0 += 16) {
-    const int kk = kn - k0 < 16 ? static_cast<int>(kn - k0) : 16;
-    const __mmask16 mask = static_cast<__mmask16>((1u << kk) - 1);
+  for (int64_t k0 = 0; k0 < kn; k0 += 32) {
+    __mmask16 mask[2];  // the inputs below kn, of each half of 16
+#pragma GCC unroll 2
+    for (int h = 0; h < 2; ++h) {
+      const int64_t left = kn - k0 - 16 * h;
+      mask[h] = left >= 16 ? __mmask16(0xFFFF)
+                           : static_cast<__mmask16>((1u << (left > 0 ? left : 0)) - 1);
+    }
 #pragma GCC unroll 16
     for (int g = 0; g < NG; ++g) {
-      const __m128i e8 = _mm_maskz_loadu_epi8(mask, exps[g] + k0);
-      const __m512 e = _mm512_sub_ps(_mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(e8)), bias);
+      __m512 e[2];  // the group's exponents, as scale factors' powers: once for every row
+#pragma GCC unroll 2
+      for (int h = 0; h < 2; ++h) {
+        const __m128i e8 = _mm_maskz_loadu_epi8(mask[h], exps[g] + k0 + 16 * h);
+        e[h] = _mm512_sub_ps(_mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(e8)), bias);
+      }
 #pragma GCC unroll 16
       for (int m = 0; m < MR; ++m) {
-        const __m512 x = _mm512_maskz_loadu_ps(mask, a + m * lda + k0);
-        _mm512_store_ps(&xs[g][m][k0], _mm512_maskz_scalef_ps(mask, x, e));
+        __m512 x[2];
+#pragma GCC unroll 2
+        for (int h = 0; h < 2; ++h) {
+          const float* row = a + m * lda + k0 + 16 * h;
+          x[h] = _mm512_maskz_scalef_ps(mask[h], _mm512_maskz_loadu_ps(mask[h], row), e[h]);
+        }
+        _mm512_store_si512(&xs[g][m][k0 / 2], (__m512i)_mm512_cvtne2ps_pbh(x[1], x[0]));
       }
     }
   }
+  const CodeDecoder decode;
   const int64_t pairs = (kn + 1) / 2;
-  auto weights = [&](int g, int64_t k) __attribute__((always_inline)) {
-    if (k >= kn) return _mm512_setzero_ps();  // the zero that pads an odd last input
-    const __m128i q = _mm_loadu_si128(reinterpret_cast<const __m128i*>(codes[g] + k * 16));
-    return _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(q));
-  };
-  const unsigned csr = _mm_getcsr();
-  _mm_setcsr(csr | 0x8040);  // flush-to-zero and denormals-are-zero, as vdpbf16ps
+  __m512i next[NG];
   accumulate_pairs<MR, NG>(
       acc, pairs, [&](int64_t p, __m512(&cs)[MR][NG]) __attribute__((always_inline)) {
+        __m512i w[NG];
         if (p % 2 == 0) {
 #pragma GCC unroll 16
           for (int g = 0; g < NG; ++g) {
             _mm_prefetch(reinterpret_cast<const char*>(codes[g] + (2 * p + kPrefetchInputs) * 16),
                          _MM_HINT_T0);
+            decode(codes[g] + 2 * p * 16, codes_mask(2 * p, kn), w[g], next[g]);
           }
+        } else {
+#pragma GCC unroll 16
+          for (int g = 0; g < NG; ++g) w[g] = next[g];
         }
 #pragma GCC unroll 16
-        for (int g = 0; g < NG; ++g) {
-          const __m512 odd = weights(g, 2 * p + 1), even = weights(g, 2 * p);
+        for (int m = 0; m < MR; ++m) {
 #pragma GCC unroll 16
-          for (int m = 0; m < MR; ++m) {
-            cs[m][g] = _mm512_fmadd_ps(odd, _mm512_set1_ps(xs[g][m][2 * p + 1]), cs[m][g]);
-            cs[m][g] = _mm512_fmadd_ps(even, _mm512_set1_ps(xs[g][m][2 * p]), cs[m][g]);
+          for (int g = 0; g < NG; ++g) {
+            const __m512bh x = (__m512bh)_mm512_set1_epi32(static_cast<int>(xs[g][m][p]));
+            cs[m][g] = _mm512_dpbf16_ps(cs[m][g], x, (__m512bh)w[g]);
           }
         }
       });
-  _mm_setcsr(csr);
 }
 
 void Bf16Tile(int rows, int groups, const uint16_t* a, int64_t lda, const uint16_t* const* b,
@@ -166,10 +244,10 @@ void BfpTile(int rows, int groups, const float* a, int64_t lda, const int8_t* co
   });
 }
 
-// Decodes two inputs' 16 weights at a time into bf16 pairs. A code has at most 7 significant
-// bits, so code x 2^e is exact in bf16 and is the high half of the fp32 code with e added to its
-// exponent field; the pair (even, odd) per lane is then one shift and one bit select. Exponents
-// that could leave the normal range take the general path (vscalefps, rounding to bf16).
+// Decodes four inputs' 16 weights at a time into bf16 pairs. A code has at most 7 significant
+// bits, so code x 2^e is exact in bf16: the code's own bf16 bits with e added to the exponent
+// field. Exponents that could leave the normal range take the general path (vscalefps, rounding
+// to bf16).
 void BfpToBf16(const int8_t* codes, const uint8_t* exps, int64_t kn, int exp_bias, uint16_t* out) {
   __m512i vlo = _mm512_set1_epi8(-1), vhi = _mm512_setzero_si512();
   for (int64_t i = 0; i < kn; i += 64) {
@@ -203,26 +281,36 @@ void BfpToBf16(const int8_t* codes, const uint8_t* exps, int64_t kn, int exp_bia
     }
     return;
   }
-  // The fp32 bits of code x 2^(exp - bias); zero codes stay zero.
-  auto bits = [&](int64_t i) __attribute__((always_inline)) {
-    const __m128i q = _mm_loadu_si128(reinterpret_cast<const __m128i*>(codes + i * 16));
-    const __m512i c = _mm512_cvtepi8_epi32(q);
-    const __m512i f = _mm512_castps_si512(_mm512_cvtepi32_ps(c));
-    return _mm512_mask_add_epi32(f, _mm512_test_epi32_mask(c, c), f,
-                                 _mm512_set1_epi32((exps[i] - exp_bias) * (1 << 23)));
-  };
-  const __m512i high = _mm512_set1_epi32(static_cast<int>(0xFFFF0000u));
-  int64_t i = 0;
-  for (; i + 1 < kn; i += 2) {
-    // The codes come from memory once per step: fetch ahead, or the decode waits on every line.
-    _mm_prefetch(reinterpret_cast<const char*>(codes + (i + kDecodePrefetchInputs) * 16),
-                 _MM_HINT_T0);
-    const __m512i even = bits(i), odd = bits(i + 1);
-    // (odd & 0xFFFF0000) | (even >> 16): the bit select high ? odd : even >> 16 is 0xCA.
-    const __m512i pair = _mm512_ternarylogic_epi32(high, odd, _mm512_srli_epi32(even, 16), 0xCA);
-    _mm512_storeu_si512(out + i * 16, pair);
+  // The codes' bf16 bits from the tables (CodeDecoder), then (exp - bias) added to the exponent
+  // field of every non-zero one: per input pair, one broadcast of the two inputs' shifts.
+  const CodeDecoder decode;
+  const __m512i bias = _mm512_set1_epi16(static_cast<int16_t>(exp_bias));
+  alignas(64) int16_t shift[kBfpMaxRange + 32];        // (exp - bias) << 7 per input
+  for (int64_t c0 = 0; c0 < kn; c0 += kBfpMaxRange) {  // c0 is even: pairs never split
+    const int64_t cn = kn - c0 < kBfpMaxRange ? kn - c0 : kBfpMaxRange;
+    const int8_t* cc = codes + c0 * 16;
+    for (int64_t i = 0; i < cn; i += 32) {
+      const __mmask32 m = cn - i >= 32 ? ~__mmask32{0} : (__mmask32{1} << (cn - i)) - 1;
+      const __m512i e = _mm512_cvtepu8_epi16(_mm256_maskz_loadu_epi8(m, exps + c0 + i));
+      _mm512_store_si512(shift + i, _mm512_slli_epi16(_mm512_sub_epi16(e, bias), 7));
+    }
+    auto scaled = [&](__m512i w, int64_t i) __attribute__((always_inline)) {
+      int32_t both;
+      std::memcpy(&both, shift + i, 4);
+      return _mm512_mask_add_epi16(w, _mm512_test_epi16_mask(w, w), w, _mm512_set1_epi32(both));
+    };
+    const int64_t pairs = (cn + 1) / 2;  // an odd last input is paired with a zero code
+    uint16_t* o = out + c0 * 16;
+    for (int64_t p = 0; p < pairs; p += 2) {
+      // The codes come from memory once per step: fetch ahead, or the decode waits on every line.
+      _mm_prefetch(reinterpret_cast<const char*>(cc + (2 * p + kDecodePrefetchInputs) * 16),
+                   _MM_HINT_T0);
+      __m512i w0, w1;
+      decode(cc + 2 * p * 16, codes_mask(2 * p, cn), w0, w1);
+      _mm512_storeu_si512(o + 2 * p * 16, scaled(w0, 2 * p));
+      if (p + 1 < pairs) _mm512_storeu_si512(o + 2 * p * 16 + 32, scaled(w1, 2 * p + 2));
+    }
   }
-  if (i < kn) _mm512_storeu_si512(out + i * 16, _mm512_srli_epi32(bits(i), 16));
 }
 
 // 16 independent accumulators hide the latency; 16 x 64 flops per iteration.

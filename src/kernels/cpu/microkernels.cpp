@@ -12,8 +12,10 @@ extern const MicroKernels kAvx512Bf16Kernels;
 bool cpu_has_avx512_bf16() {
 #if defined(__x86_64__)
   __builtin_cpu_init();
+  // VBMI's byte shuffles decode block-float codes (every AVX512-BF16 CPU but Cooper Lake has it).
   return __builtin_cpu_supports("avx512bf16") && __builtin_cpu_supports("avx512bw") &&
-         __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl");
+         __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl") &&
+         __builtin_cpu_supports("avx512vbmi");
 #else
   return false;
 #endif
