@@ -163,10 +163,15 @@ struct CodeDecoder {
   }
 };
 
+// A load mask of the first n elements (none for n <= 0, all 64 from n >= 64); narrower masks
+// take its low bits.
+inline __mmask64 first_n(int64_t n) {
+  return n >= 64 ? ~__mmask64{0} : n <= 0 ? 0 : (__mmask64{1} << n) - 1;
+}
+
 // The bytes of the codes of inputs [first, kn) among four from `first`.
 inline __mmask64 codes_mask(int64_t first, int64_t kn) {
-  const int64_t left = (kn - first) * 16;
-  return left >= 64 ? ~__mmask64{0} : (__mmask64{1} << left) - 1;
+  return first_n((kn - first) * 16);
 }
 
 template <int MR, int NG>
@@ -175,13 +180,9 @@ void BfpTileT(const float* a, int64_t lda, const int8_t* const* codes, const uin
   alignas(64) uint32_t xs[NG][MR][kBfpMaxRange / 2 + 16];  // scaled activations, bf16 pairs
   const __m512 bias = _mm512_set1_ps(static_cast<float>(exp_bias));
   for (int64_t k0 = 0; k0 < kn; k0 += 32) {
-    __mmask16 mask[2];  // the inputs below kn, of each half of 16
-#pragma GCC unroll 2
-    for (int h = 0; h < 2; ++h) {
-      const int64_t left = kn - k0 - 16 * h;
-      mask[h] = left >= 16 ? __mmask16(0xFFFF)
-                           : static_cast<__mmask16>((1u << (left > 0 ? left : 0)) - 1);
-    }
+    // the inputs below kn, of each half of 16
+    const __mmask16 mask[2] = {static_cast<__mmask16>(first_n(kn - k0)),
+                               static_cast<__mmask16>(first_n(kn - k0 - 16))};
 #pragma GCC unroll 16
     for (int g = 0; g < NG; ++g) {
       __m512 e[2];  // the group's exponents, as scale factors' powers: once for every row
@@ -251,7 +252,7 @@ void BfpTile(int rows, int groups, const float* a, int64_t lda, const int8_t* co
 void BfpToBf16(const int8_t* codes, const uint8_t* exps, int64_t kn, int exp_bias, uint16_t* out) {
   __m512i vlo = _mm512_set1_epi8(-1), vhi = _mm512_setzero_si512();
   for (int64_t i = 0; i < kn; i += 64) {
-    const __mmask64 m = kn - i >= 64 ? ~__mmask64{0} : (__mmask64{1} << (kn - i)) - 1;
+    const __mmask64 m = first_n(kn - i);
     vlo = _mm512_mask_min_epu8(vlo, m, vlo, _mm512_maskz_loadu_epi8(m, exps + i));
     vhi = _mm512_max_epu8(vhi, _mm512_maskz_loadu_epi8(m, exps + i));
   }
@@ -290,7 +291,7 @@ void BfpToBf16(const int8_t* codes, const uint8_t* exps, int64_t kn, int exp_bia
     const int64_t cn = kn - c0 < kBfpMaxRange ? kn - c0 : kBfpMaxRange;
     const int8_t* cc = codes + c0 * 16;
     for (int64_t i = 0; i < cn; i += 32) {
-      const __mmask32 m = cn - i >= 32 ? ~__mmask32{0} : (__mmask32{1} << (cn - i)) - 1;
+      const __mmask32 m = static_cast<__mmask32>(first_n(cn - i));
       const __m512i e = _mm512_cvtepu8_epi16(_mm256_maskz_loadu_epi8(m, exps + c0 + i));
       _mm512_store_si512(shift + i, _mm512_slli_epi16(_mm512_sub_epi16(e, bias), 7));
     }
