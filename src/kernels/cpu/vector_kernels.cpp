@@ -44,6 +44,9 @@ HWY_INLINE float Bfp8Scale(uint32_t e) {
   return f;
 }
 
+// Head dims up to this take the blocked q.k of AttendRange (a block of K rows on the stack).
+constexpr int64_t kMaxBlockHeadDim = 256;
+
 // A K or V row as fp32: the cache itself when it is fp32, else expanded into tmp with the values
 // load_cache_row gives (bf16 widened; bfloat8_b codes times their block's power of two, exact).
 HWY_INLINE const float* CacheRow(const KvView& kv, const void* base, int64_t head, int64_t pos,
@@ -156,6 +159,47 @@ HWY_INLINE void WeightedSum(const float* e, int64_t len, const float* vbuf, int6
   }
 }
 
+// scores[j * len + p0 + i] = (q[j] . k_i) * scale for the n <= N positions of k (fp32 rows; rows
+// n..N-1 are zeros), every head j. Each position's products go into a vector of its own (one
+// multiply-add per N dims, in order), and the N vectors are summed into one vector of N scores by
+// log2(N) rounds of adjacent-lane sums (ConcatEven + ConcatOdd): no horizontal sum per score, and
+// the same tree for every position, wherever it falls in its block.
+HWY_INLINE void BlockScores(int heads, const float* const* q, const float* const* k, int64_t hd,
+                            float scale, int64_t len, int64_t p0, int64_t n, float* scores) {
+  const D d;
+  constexpr size_t N = hn::MaxLanes(D());
+  for (int j = 0; j < heads; ++j) {
+    hn::Vec<D> acc[N];
+#pragma GCC unroll 16
+    for (size_t i = 0; i < N; ++i) acc[i] = hn::Zero(d);
+    for (int64_t c = 0; c < hd; c += static_cast<int64_t>(N)) {
+      const auto qc = hn::LoadU(d, q[j] + c);
+#pragma GCC unroll 16
+      for (size_t i = 0; i < N; ++i) acc[i] = hn::MulAdd(qc, hn::LoadU(d, k[i] + c), acc[i]);
+    }
+#if HWY_TARGET != HWY_SCALAR  // one lane: nothing to sum
+    {
+#pragma GCC unroll 16
+      for (size_t w = N; w > 1; w /= 2) {
+#pragma GCC unroll 16
+        for (size_t i = 0; i < w / 2; ++i) {
+          acc[i] = hn::Add(hn::ConcatEven(d, acc[2 * i + 1], acc[2 * i]),
+                           hn::ConcatOdd(d, acc[2 * i + 1], acc[2 * i]));
+        }
+      }
+    }
+#endif
+    const auto out = hn::Mul(acc[0], hn::Set(d, scale));
+    if (n == static_cast<int64_t>(N)) {
+      hn::StoreU(out, d, scores + j * len + p0);
+    } else {
+      alignas(64) float tmp[N];
+      hn::Store(out, d, tmp);
+      std::memcpy(scores + j * len + p0, tmp, static_cast<size_t>(n) * sizeof(float));
+    }
+  }
+}
+
 void AttendRange(int heads, const float* const* q, const KvView& kv, int64_t kv_head, int64_t begin,
                  int64_t end, float scale, float* scratch, float* out, float* max, float* sum) {
   const D d;
@@ -174,11 +218,29 @@ void AttendRange(int heads, const float* const* q, const KvView& kv, int64_t kv_
     for (int64_t b = 0; b < row_bytes; b += 64) hwy::Prefetch(r + b);
   };
   for (int64_t p = 0; p < std::min(kAhead, len); ++p) prefetch(kv.k, begin + p);
-  for (int64_t p = 0; p < len; ++p) {
-    if (p + kAhead < len) prefetch(kv.k, begin + p + kAhead);
-    prefetch(kv.v, begin + p);
-    const float* k = CacheRow(kv, kv.k, kv_head, begin + p, row);
-    for (int j = 0; j < heads; ++j) scores[j * len + p] = Dot(q[j], k, hd) * scale;
+  constexpr int64_t N = static_cast<int64_t>(hn::MaxLanes(D()));
+  if (hd % N == 0 && hd <= kMaxBlockHeadDim) {  // N positions at a time
+    alignas(64) float kbuf[N * kMaxBlockHeadDim];
+    alignas(64) static const float kZeros[kMaxBlockHeadDim] = {};
+    const float* k[N];
+    for (int64_t p0 = 0; p0 < len; p0 += N) {
+      const int64_t n = std::min(N, len - p0);
+      for (int64_t i = 0; i < n; ++i) {
+        const int64_t p = p0 + i;
+        if (p + kAhead < len) prefetch(kv.k, begin + p + kAhead);
+        prefetch(kv.v, begin + p);
+        k[i] = CacheRow(kv, kv.k, kv_head, begin + p, kbuf + i * hd);
+      }
+      for (int64_t i = n; i < N; ++i) k[i] = kZeros;
+      BlockScores(heads, q, k, hd, scale, len, p0, n, scores);
+    }
+  } else {
+    for (int64_t p = 0; p < len; ++p) {
+      if (p + kAhead < len) prefetch(kv.k, begin + p + kAhead);
+      prefetch(kv.v, begin + p);
+      const float* k = CacheRow(kv, kv.k, kv_head, begin + p, row);
+      for (int j = 0; j < heads; ++j) scores[j * len + p] = Dot(q[j], k, hd) * scale;
+    }
   }
   for (int j = 0; j < heads; ++j) {
     float* s = scores + j * len;
