@@ -25,7 +25,7 @@ constexpr size_t kKeyBytes = 64;  // hex SHA-256
 constexpr size_t kFixedHeader = sizeof(kMagic) + 8 + 8 + kKeyBytes + 8;
 constexpr size_t kChecksumBytes = 32;
 constexpr uint64_t kAlign = 4096;
-constexpr size_t kReadChunk = size_t{64} << 20;  // bytes one thread reads at a time
+constexpr size_t kReadChunk = size_t{4} << 20;  // bytes one thread reads at a time (its buffer)
 
 // The header as written: appended little-endian words (x86-64 and AArch64 are little-endian).
 struct HeaderWriter {
@@ -151,6 +151,11 @@ std::string parse_and_fill(const std::shared_ptr<const MappedFile>& map, bool ke
         matrices[i] = dev.adopt_weight(e.layout, buffers, keep_mapped ? map : nullptr);
       } catch (const Error& err) {
         return where + ": " + err.what();
+      }
+      // A copied weight no longer needs its pages of the file: drop them now, or the mapping
+      // keeps a second copy of every weight resident until the load ends (peak memory 2x plan).
+      if (!keep_mapped) {
+        for (const auto& [offset, bytes] : e.buffers) map->release(offset, bytes);
       }
       if (matrices[i].rows != rows || matrices[i].cols != cols) {
         return where + " is " + std::to_string(matrices[i].rows) + "x" +

@@ -324,6 +324,29 @@ TEST(WeightCache, WrittenLoadedAndRebuiltWithOneLineNotices) {
                "--weight-cache: expected a directory, 'auto' or 'off'");
 }
 
+// A load from the weight cache copies each weight out of the mapped file and drops those pages as
+// it goes: its peak memory is about the first load's (which converts the checkpoint), not that
+// plus the whole file (2x when every page of the mapping stayed resident until the end).
+TEST(WeightCache, CopiedLoadDoesNotKeepTheFileResident) {
+  test::TempDir dir("weight-cache-rss");
+  const std::string model = (dir / "model").string(), cache = (dir / "cache").string();
+  // About 130 MB of bf16 weights, so that they, not the program, dominate the resident set.
+  const test::CliResult made = test::run_cli(
+      {"synth", "--preset", "qwen2-0.5b", "--layers", "4", "--vocab", "8192", "--out", model});
+  ASSERT_EQ(made.code, 0) << made.err;
+  auto peak = [&](const char* expected_cache_state) {
+    const test::CliResult r =
+        test::run_cli({"bench", "--model", model, "--precision", "bf16", "-p", "4", "-n", "1", "-r",
+                       "1", "--kv-budget", "64", "--json", "--weight-cache", cache});
+    EXPECT_EQ(r.code, 0) << r.err;
+    const json j = json::parse(r.out);
+    EXPECT_EQ(j["weight_cache"], expected_cache_state);
+    return j["peak_rss_bytes"].get<double>();
+  };
+  const double written = peak("written"), loaded = peak("loaded");
+  EXPECT_LT(loaded, 1.25 * written) << "written " << written << ", loaded " << loaded;
+}
+
 TEST(ToolingBadInput, Refusals) {
   test::TempDir dir("tooling-bad");
   expect_error({"compare", "--model", kGqa7, "--pcc", "1.5"}, "--pcc must be in (0, 1]");
