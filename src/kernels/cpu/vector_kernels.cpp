@@ -218,6 +218,12 @@ void AttendRange(int heads, const float* const* q, const KvView& kv, int64_t kv_
     for (int64_t b = 0; b < row_bytes; b += 64) hwy::Prefetch(r + b);
   };
   for (int64_t p = 0; p < std::min(kAhead, len); ++p) prefetch(kv.k, begin + p);
+  // Position p's K row as fp32 (in tmp unless the cache is fp32), after fetching ahead.
+  const auto k_row = [&](int64_t p, float* tmp) HWY_ATTR __attribute__((always_inline)) {
+    if (p + kAhead < len) prefetch(kv.k, begin + p + kAhead);
+    prefetch(kv.v, begin + p);
+    return CacheRow(kv, kv.k, kv_head, begin + p, tmp);
+  };
   constexpr int64_t N = static_cast<int64_t>(hn::MaxLanes(D()));
   if (hd % N == 0 && hd <= kMaxBlockHeadDim) {  // N positions at a time
     alignas(64) float kbuf[N * kMaxBlockHeadDim];
@@ -225,20 +231,13 @@ void AttendRange(int heads, const float* const* q, const KvView& kv, int64_t kv_
     const float* k[N];
     for (int64_t p0 = 0; p0 < len; p0 += N) {
       const int64_t n = std::min(N, len - p0);
-      for (int64_t i = 0; i < n; ++i) {
-        const int64_t p = p0 + i;
-        if (p + kAhead < len) prefetch(kv.k, begin + p + kAhead);
-        prefetch(kv.v, begin + p);
-        k[i] = CacheRow(kv, kv.k, kv_head, begin + p, kbuf + i * hd);
-      }
+      for (int64_t i = 0; i < n; ++i) k[i] = k_row(p0 + i, kbuf + i * hd);
       for (int64_t i = n; i < N; ++i) k[i] = kZeros;
       BlockScores(heads, q, k, hd, scale, len, p0, n, scores);
     }
   } else {
     for (int64_t p = 0; p < len; ++p) {
-      if (p + kAhead < len) prefetch(kv.k, begin + p + kAhead);
-      prefetch(kv.v, begin + p);
-      const float* k = CacheRow(kv, kv.k, kv_head, begin + p, row);
+      const float* k = k_row(p, row);
       for (int j = 0; j < heads; ++j) scores[j * len + p] = Dot(q[j], k, hd) * scale;
     }
   }
