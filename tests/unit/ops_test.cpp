@@ -182,6 +182,48 @@ TEST_P(Conformance, Upload_QuantizedTilesEqualEncodingFromRows) {
   }
 }
 
+// A bf16 checkpoint's rows give the same weight, bit for bit, as those values given as fp32 rows:
+// bf16 moves them as they are (pairs as 32-bit words, no fp32 round trip), block float converts
+// them; in stacked parts whose rows are not multiples of a group, with odd input counts (bf16
+// pairs the last input with zero) and over several K blocks.
+TEST_P(Conformance, Upload_Bf16RowsEqualTheirFp32Values) {
+  Device& dev = device();
+  for (WeightFormat format : {WeightFormat::kBf16, WeightFormat::kBfp8, WeightFormat::kBfp4}) {
+    for (const LinearCase& c :
+         {LinearCase{3, 7, {20, 13, 45}, false}, LinearCase{5, 64, {16, 3}, false},
+          LinearCase{2, 1031, {40}, false}}) {
+      SCOPED_TRACE(std::string(weight_format_name(format)) + " k=" + std::to_string(c.k));
+      auto parts = make_parts(c.parts, c.k, 91);
+      std::vector<std::vector<uint16_t>> bf16(parts.size());
+      std::vector<HostMatrix> as_bf16, as_f32;
+      for (size_t i = 0; i < parts.size(); ++i) {
+        for (float& v : parts[i].data) {
+          bf16[i].push_back(f32_to_bf16(v));
+          v = bf16_to_f32(bf16[i].back());
+        }
+        as_f32.push_back(HostMatrix::of(parts[i].data.data(), parts[i].rows, c.k));
+        as_bf16.push_back(HostMatrix{StorageDType::kBF16,
+                                     reinterpret_cast<const std::byte*>(bf16[i].data()),
+                                     parts[i].rows, c.k});
+      }
+      const Weight a = dev.upload_weight(as_bf16, format);
+      const Weight b = dev.upload_weight(as_f32, format);
+      ASSERT_EQ(a.rows, b.rows);
+      const Tensor x = random_tensor({c.m, c.k}, 8);
+      Tensor ya, yb;
+      ops::linear(dev, x, a, nullptr, ya);
+      ops::linear(dev, x, b, nullptr, yb);
+      EXPECT_EQ(0, std::memcmp(ya.data(), yb.data(), static_cast<size_t>(ya.numel()) * 4));
+      std::vector<int32_t> ids(static_cast<size_t>(a.rows));
+      std::iota(ids.begin(), ids.end(), 0);
+      Tensor table;
+      ops::embedding(dev, a, ids, table);
+      const std::vector<double> want = reference_weights(parts, c.k, format);
+      for (size_t i = 0; i < want.size(); ++i) ASSERT_EQ(table.data()[i], want[i]) << i;
+    }
+  }
+}
+
 // A row's output is bit-identical whatever other rows share the call (row counts on both sides
 // of every kernel switch: the direct block-float kernel and decode-to-bf16, register and strided
 // partial sums), and whatever the input count (odd tails, several K blocks).

@@ -142,6 +142,33 @@ void pack_ggml_group(PackedWeight& w, const GroupSource& src, int64_t g, std::ve
   }
 }
 
+// Group g of a bf16 weight from bf16 rows: the values are already what the device holds, so each
+// input pair of a row moves as one 32-bit word (little-endian: the even input in the low half, as
+// the layout wants), with no trip through fp32. Before, this went through pack_group's general
+// path and was most of the time a bf16 checkpoint took to convert.
+void pack_bf16_rows(PackedWeight& w, const GroupSource& src, int64_t g) {
+  const int64_t k = w.k, full = w.k / 2;  // pairs with both inputs in the row
+  const int count = w.count[g];
+  auto* dst = reinterpret_cast<uint32_t*>(w.values.as<uint16_t>() + g * w.k_pad * kGroup);
+  if (count < kGroup || k % 2 != 0) {
+    std::memset(dst, 0, static_cast<size_t>(w.k_pad * kGroup) * 2);  // missing rows, last pair
+  }
+  const std::byte* rows = src.part->data + src.first_row * k * 2;
+  // 16 pairs (one 64-byte line of each row) at a time, so the scattered stores stay in one KiB.
+  for (int64_t p0 = 0; p0 < full; p0 += 16) {
+    const int64_t p1 = std::min(full, p0 + 16);
+    for (int lane = 0; lane < count; ++lane) {
+      const std::byte* row = rows + lane * k * 2;
+      for (int64_t p = p0; p < p1; ++p) std::memcpy(&dst[p * kGroup + lane], row + 4 * p, 4);
+    }
+  }
+  if (k % 2 != 0) {  // the last input, paired with zero
+    for (int lane = 0; lane < count; ++lane) {
+      std::memcpy(&dst[full * kGroup + lane], rows + (lane * k + k - 1) * 2, 2);
+    }
+  }
+}
+
 // Writes group g: its 16 rows of the host matrix (missing rows are zero) in the packed layout.
 void pack_group(PackedWeight& w, const GroupSource& src, int64_t g, std::vector<float>& rows,
                 std::vector<std::byte>& blocks) {
@@ -151,6 +178,11 @@ void pack_group(PackedWeight& w, const GroupSource& src, int64_t g, std::vector<
   }
   if (ggml_type_of(w.format)) {
     pack_ggml_group(w, src, g, rows, blocks);
+    return;
+  }
+  if (w.format == WeightFormat::kBf16 && !src.part->is_bfp_tiles() &&
+      src.part->dtype == StorageDType::kBF16) {
+    pack_bf16_rows(w, src, g);
     return;
   }
   const int64_t k = w.k;
