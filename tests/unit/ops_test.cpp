@@ -131,6 +131,27 @@ TEST_P(Conformance, Linear_MatchesReferenceLoopInEveryFormat) {
   }
 }
 
+// Two uploads of one weight give the same outputs, bit for bit, on m random rows.
+void expect_same_outputs(Device& dev, const Weight& a, const Weight& b, int64_t m, int64_t k) {
+  ASSERT_EQ(a.rows, b.rows);
+  const Tensor x = random_tensor({m, k}, 5);
+  Tensor ya, yb;
+  ops::linear(dev, x, a, nullptr, ya);
+  ops::linear(dev, x, b, nullptr, yb);
+  ASSERT_EQ(ya.shape(), yb.shape());
+  EXPECT_EQ(0, std::memcmp(ya.data(), yb.data(), static_cast<size_t>(ya.numel()) * 4));
+}
+
+// Every row of w, decoded, holds exactly the reference's values.
+void expect_decodes_to(Device& dev, const Weight& w, const std::vector<double>& want) {
+  std::vector<int32_t> ids(static_cast<size_t>(w.rows));
+  std::iota(ids.begin(), ids.end(), 0);
+  Tensor table;
+  ops::embedding(dev, w, ids, table);
+  ASSERT_EQ(static_cast<size_t>(table.numel()), want.size());
+  for (size_t i = 0; i < want.size(); ++i) ASSERT_EQ(table.data()[i], want[i]) << i;
+}
+
 // A weight uploaded already quantized (bfp tiles, as tt-metal stores it) is taken code for code:
 // the same weight, bit for bit, as one encoded by the device from fp32 rows, in stacked parts of
 // sizes that are not multiples of a tile. Tiles uploaded to another format decode exactly.
@@ -155,20 +176,10 @@ TEST_P(Conformance, Upload_QuantizedTilesEqualEncodingFromRows) {
       const Weight from_rows = dev.upload_weight(rows, format);
       const Weight from_tiles = dev.upload_weight(tiles, format);
       EXPECT_EQ(from_tiles.bytes, from_rows.bytes);
-      const Tensor x = random_tensor({c.m, c.k}, 5);
-      Tensor a, b;
-      ops::linear(dev, x, from_rows, nullptr, a);
-      ops::linear(dev, x, from_tiles, nullptr, b);
-      ASSERT_EQ(a.shape(), b.shape());
-      EXPECT_EQ(0, std::memcmp(a.data(), b.data(), static_cast<size_t>(a.numel()) * 4));
+      expect_same_outputs(dev, from_rows, from_tiles, c.m, c.k);
       // Decoded to fp32, the tiles give the block-float values of the reference.
-      const Weight decoded = dev.upload_weight(tiles, WeightFormat::kF32);
-      std::vector<int32_t> ids(static_cast<size_t>(decoded.rows));
-      std::iota(ids.begin(), ids.end(), 0);
-      Tensor table;
-      ops::embedding(dev, decoded, ids, table);
-      const std::vector<double> want = reference_weights(parts, c.k, format);
-      for (size_t i = 0; i < want.size(); ++i) ASSERT_EQ(table.data()[i], want[i]) << i;
+      expect_decodes_to(dev, dev.upload_weight(tiles, WeightFormat::kF32),
+                        reference_weights(parts, c.k, format));
     }
   }
   const std::vector<std::byte> short_data(100);
@@ -206,20 +217,9 @@ TEST_P(Conformance, Upload_Bf16RowsEqualTheirFp32Values) {
                                      reinterpret_cast<const std::byte*>(bf16[i].data()),
                                      parts[i].rows, c.k});
       }
-      const Weight a = dev.upload_weight(as_bf16, format);
-      const Weight b = dev.upload_weight(as_f32, format);
-      ASSERT_EQ(a.rows, b.rows);
-      const Tensor x = random_tensor({c.m, c.k}, 8);
-      Tensor ya, yb;
-      ops::linear(dev, x, a, nullptr, ya);
-      ops::linear(dev, x, b, nullptr, yb);
-      EXPECT_EQ(0, std::memcmp(ya.data(), yb.data(), static_cast<size_t>(ya.numel()) * 4));
-      std::vector<int32_t> ids(static_cast<size_t>(a.rows));
-      std::iota(ids.begin(), ids.end(), 0);
-      Tensor table;
-      ops::embedding(dev, a, ids, table);
-      const std::vector<double> want = reference_weights(parts, c.k, format);
-      for (size_t i = 0; i < want.size(); ++i) ASSERT_EQ(table.data()[i], want[i]) << i;
+      const Weight from_bf16 = dev.upload_weight(as_bf16, format);
+      expect_same_outputs(dev, from_bf16, dev.upload_weight(as_f32, format), c.m, c.k);
+      expect_decodes_to(dev, from_bf16, reference_weights(parts, c.k, format));
     }
   }
 }
