@@ -254,6 +254,49 @@ TEST_P(Conformance, Linear_RowsAreIndependentOfTheBatch) {
   }
 }
 
+// The direct block-float kernel scales activations by integer adds to their exponent fields, valid
+// only within a range of activations and block exponents; outside it (tiny or huge weights, tiny,
+// huge or subnormal activations) a row must still get the bits of the decoded path used for many
+// rows.
+TEST_P(Conformance, Linear_BlockFloatAtExtremeMagnitudesIsIndependentOfTheBatch) {
+  Device& dev = device();
+  const int64_t k = 600;
+  for (WeightFormat format : {WeightFormat::kBfp8, WeightFormat::kBfp4}) {
+    for (float weight_scale : {1e-30f, 1.0f, 1e22f}) {
+      char scale[32];
+      std::snprintf(scale, sizeof scale, "%g", weight_scale);
+      SCOPED_TRACE(std::string(weight_format_name(format)) + ", weights scaled by " + scale);
+      auto parts = make_parts({32, 16}, k, 41);
+      for (float& v : parts[0].data) v *= weight_scale;  // the second part stays as it is
+      std::vector<HostMatrix> hosts;
+      for (const Part& p : parts) hosts.push_back(HostMatrix::of(p.data.data(), p.rows, k));
+      const Weight w = dev.upload_weight(hosts, format);
+      Tensor x = random_tensor({9, k}, 43);
+      for (int64_t i = 0; i < k; ++i) {
+        x.row(1)[i] *= 1e-25f;                            // below the direct kernel's range
+        x.row(2)[i] *= 1e25f;                             // above it
+        x.row(3)[i] = i % 7 == 0 ? 1e-39f : x.row(3)[i];  // some subnormal
+        // within the range, but not times 2^-100 (the weights at 1e-30)
+        x.row(4)[i] = std::ldexp((i % 2 ? 1.0f : -1.0f) * (1.0f + i % 13 / 16.0f), -50);
+      }
+      Tensor all;
+      ops::linear(dev, x, w, nullptr, all);
+      for (int64_t r = 0; r < 9; ++r) {
+        for (int64_t m : {1, 4}) {  // rows r .. r + m - 1 alone, on the direct kernel's side
+          if (r + m > 9) continue;
+          Tensor some({m, k}), out;
+          std::memcpy(some.data(), x.row(r), static_cast<size_t>(m * k) * 4);
+          ops::linear(dev, some, w, nullptr, out);
+          for (int64_t i = 0; i < m; ++i) {
+            ASSERT_EQ(0, std::memcmp(out.row(i), all.row(r + i), static_cast<size_t>(w.rows) * 4))
+                << "row " << r + i << " alone among " << m << " differs from the same row among 9";
+          }
+        }
+      }
+    }
+  }
+}
+
 // ggml's block types (GGUF Q8_0, Q4_K and Q6_K), uploaded from fp32 rows (quantized by the device
 // as ggml's reference quantizer does) and from the blocks themselves: the same weight either way,
 // decoded exactly as dequantize_ggml decodes it, and linear equals, bit for bit, the loop

@@ -27,8 +27,7 @@ void ensure(AlignedBuffer& b, size_t bytes) {
 
 size_t matmul_workspace_bytes(int threads, int64_t m, int64_t k, bool block_float) {
   const size_t kp = static_cast<size_t>((k + 1) / 2 * 2);
-  size_t activations = static_cast<size_t>(m) * kp * 2;
-  if (block_float) activations = std::max(activations, static_cast<size_t>(m * k) * 4);
+  const size_t activations = static_cast<size_t>(m) * kp * 2;
   const size_t acc = static_cast<size_t>(m * kAccStride) * 4;
   const size_t panel = block_float ? static_cast<size_t>(kTileGroups * kBlockK * kGroup) * 2 : 0;
   return activations + static_cast<size_t>(threads) * (acc + panel);
@@ -42,19 +41,13 @@ void matmul(ThreadPool& pool, MatmulScratch& s, const MicroKernels& mk, const fl
   const bool q6_k = w.format == WeightFormat::kQ6_K;
   const bool f32 = w.format == WeightFormat::kF32 || q8_0 || q4_k || q6_k;  // fp32 activations
   const bool bfp = w.format == WeightFormat::kBfp8 || w.format == WeightFormat::kBfp4;
-  const bool bfp_direct = bfp && m <= kBfpDirectRows;
 
   // Activations in the form the kernels read: fp32 rounded to bf16 pairs (a hardware bf16 dot
-  // product rounds its inputs the same way), fp32 values rounded to bf16 for the direct
-  // block-float kernel, or fp32 unchanged under the fp32 policy and for ggml's block types.
+  // product rounds its inputs the same way), or fp32 unchanged under the fp32 policy and for
+  // ggml's block types.
   const uint16_t* a16 = nullptr;
-  const float* a32 = x;
-  if (bfp_direct) {
-    ensure(s.activations, static_cast<size_t>(m * k) * 4);
-    float* dst = s.activations.as<float>();
-    for (int64_t i = 0; i < m * k; ++i) dst[i] = round_to_bf16(x[i]);
-    a32 = dst;
-  } else if (!f32) {
+  bool in_window = true;  // every non-zero activation within the direct block-float kernel's range
+  if (!f32) {
     ensure(s.activations, static_cast<size_t>(m * kp) * 2);
     uint16_t* dst = s.activations.as<uint16_t>();
     auto convert_row = [&](int64_t r, int) {
@@ -67,7 +60,17 @@ void matmul(ThreadPool& pool, MatmulScratch& s, const MicroKernels& mk, const fl
       for (int64_t r = 0; r < m; ++r) convert_row(r, 0);
     }
     a16 = dst;
+    if (bfp && m <= kBfpDirectRows) {
+      for (int64_t i = 0; i < m * kp && in_window; ++i) {
+        const int e = (dst[i] >> 7) & 0xFF;
+        in_window =
+            (dst[i] & 0x7FFF) == 0 || (e >= kBfpActivationExpLo && e <= kBfpActivationExpHi);
+      }
+    }
   }
+  // Few rows use block-float weights directly; activations outside the direct kernel's range (never
+  // seen in practice) take the decoded path, which gives the same bits.
+  const bool bfp_direct = bfp && m <= kBfpDirectRows && in_window;
 
   const int threads = pool.size();
   s.acc.resize(threads);
@@ -143,7 +146,7 @@ void matmul(ThreadPool& pool, MatmulScratch& s, const MicroKernels& mk, const fl
             codes[g] = w.code_group(g0 + g) + k0 * kGroup;
             exps[g] = w.exp_group(g0 + g) + k0;
           }
-          mk.bfp(rows, ng, a32 + r0 * k + k0, k, codes, exps, kn, w.exponent_bias(), c);
+          mk.bfp(rows, ng, a16 + r0 * kp + k0, kp, codes, exps, kn, w.exponent_bias(), c);
         } else {
           mk.bf16(rows, ng, a16 + r0 * kp + k0, kp, b16, (kn + 1) / 2, c);
         }

@@ -90,21 +90,26 @@ void Bf16TileT(const uint16_t* a, int64_t lda, const uint16_t* const* b, int64_t
       });
 }
 
-// Block-float weights used directly, for few rows. Each activation is first multiplied by its
-// block's 2^(exp - bias) (vscalefps, exact) and rounded to bf16 pairs; the codes themselves,
-// integers of at most 7 significant bits, are exact in bf16 and are turned into bf16 pairs by
-// table lookups; then vdpbf16ps as in Bf16TileT. Every product equals the one of the decoded
-// path (code x 2^e times the activation, exact in fp32) and is added in the same order by the
-// same instruction, so a row gets the same bits here as through bfp_to_bf16 and Bf16TileT.
+// Block-float weights used directly, for few rows. Each activation (bf16) is first multiplied by
+// its block's 2^(exp - bias): an integer add to its exponent field, exact because the caller keeps
+// activations and the kernel keeps exponents within ranges where no sum leaves the normal numbers
+// (microkernels.h); the codes themselves, integers of at most 7 significant bits, are exact in bf16
+// and are turned into bf16 pairs by table lookups; then vdpbf16ps as in Bf16TileT. Every product
+// equals the one of the decoded path (code x 2^e times the activation, exact in fp32) and is added
+// in the same order by the same instruction, so a row gets the same bits here as through
+// bfp_to_bf16 and Bf16TileT; a block whose exponents fall outside that range takes that path.
 // Decoding takes seven vector instructions per 64 weights (CodeDecoder), where converting codes
 // to fp32 (vpmovsxbd, vcvtdq2ps) and two fp32 FMAs per row held one row to about half the
-// memory's bandwidth (bench/matmul_bench). The scaled activations are written well before they are
-// read back as broadcasts: a vector store read back at once as scalars stalls on store forwarding.
+// memory's bandwidth (bench/matmul_bench). The scaled activations are made 64 inputs ahead of the
+// multiplies that read them, inside the same loop: made all at once before it (with vscalefps,
+// as until 2026-12), they stalled the stream of codes for a quarter of a 4-row call, and a
+// vector store read back at once as scalars stalls on store forwarding.
 constexpr int64_t kBfpMaxRange = 512;  // inputs per call (matmul's kBlockK)
 // How far ahead the codes are prefetched: the hardware prefetcher alone leaves these loops
 // waiting on memory.
 constexpr int64_t kPrefetchInputs = 128;
 constexpr int64_t kDecodePrefetchInputs = 128;  // 2 KiB of codes ahead
+constexpr int64_t kScaleAheadInputs = 64;
 
 // The bf16 bits of 0..127, low bytes then high bytes, for vpermi2b (7-bit indices).
 struct CodeTables {
@@ -174,40 +179,47 @@ inline __mmask64 codes_mask(int64_t first, int64_t kn) {
   return first_n((kn - first) * 16);
 }
 
+void BfpToBf16(const int8_t* codes, const uint8_t* exps, int64_t kn, int exp_bias, uint16_t* out);
+
 template <int MR, int NG>
-void BfpTileT(const float* a, int64_t lda, const int8_t* const* codes, const uint8_t* const* exps,
-              int64_t kn, int exp_bias, float* acc) {
+void BfpTileT(const uint16_t* a, int64_t lda, const int8_t* const* codes,
+              const uint8_t* const* exps, int64_t kn, int exp_bias, float* acc) {
   alignas(64) uint32_t xs[NG][MR][kBfpMaxRange / 2 + 16];  // scaled activations, bf16 pairs
-  const __m512 bias = _mm512_set1_ps(static_cast<float>(exp_bias));
-  for (int64_t k0 = 0; k0 < kn; k0 += 32) {
-    // the inputs below kn, of each half of 16
-    const __mmask16 mask[2] = {static_cast<__mmask16>(first_n(kn - k0)),
-                               static_cast<__mmask16>(first_n(kn - k0 - 16))};
+  float saved[MR][NG * 16];                                // acc as it came, for the decoded path
+#pragma GCC unroll 16
+  for (int m = 0; m < MR; ++m) std::memcpy(saved[m], acc + m * kAccStride, sizeof saved[m]);
+  const __m512i bias = _mm512_set1_epi16(static_cast<int16_t>(exp_bias));
+  const __m512i magnitude = _mm512_set1_epi16(0x7FFF);
+  __m512i shift_lo = _mm512_set1_epi16(0x7FFF), shift_hi = _mm512_set1_epi16(-0x8000);
+  // Inputs [k0, k0 + 32): every row's activations times each group's 2^(exp - bias).
+  auto scale = [&](int64_t k0) __attribute__((always_inline)) {
+    const __mmask32 mask = static_cast<__mmask32>(first_n(kn - k0));
+    __m512i shift[NG];
 #pragma GCC unroll 16
     for (int g = 0; g < NG; ++g) {
-      __m512 e[2];  // the group's exponents, as scale factors' powers: once for every row
-#pragma GCC unroll 2
-      for (int h = 0; h < 2; ++h) {
-        const __m128i e8 = _mm_maskz_loadu_epi8(mask[h], exps[g] + k0 + 16 * h);
-        e[h] = _mm512_sub_ps(_mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(e8)), bias);
-      }
+      const __m512i e =
+          _mm512_sub_epi16(_mm512_cvtepu8_epi16(_mm256_maskz_loadu_epi8(mask, exps[g] + k0)), bias);
+      shift_lo = _mm512_mask_min_epi16(shift_lo, mask, shift_lo, e);
+      shift_hi = _mm512_mask_max_epi16(shift_hi, mask, shift_hi, e);
+      shift[g] = _mm512_slli_epi16(e, 7);
+    }
 #pragma GCC unroll 16
-      for (int m = 0; m < MR; ++m) {
-        __m512 x[2];
-#pragma GCC unroll 2
-        for (int h = 0; h < 2; ++h) {
-          const float* row = a + m * lda + k0 + 16 * h;
-          x[h] = _mm512_maskz_scalef_ps(mask[h], _mm512_maskz_loadu_ps(mask[h], row), e[h]);
-        }
-        _mm512_store_si512(&xs[g][m][k0 / 2], (__m512i)_mm512_cvtne2ps_pbh(x[1], x[0]));
+    for (int m = 0; m < MR; ++m) {
+      const __m512i x = _mm512_maskz_loadu_epi16(mask, a + m * lda + k0);
+      const __mmask32 nonzero = _mm512_test_epi16_mask(x, magnitude);
+#pragma GCC unroll 16
+      for (int g = 0; g < NG; ++g) {
+        _mm512_store_si512(&xs[g][m][k0 / 2], _mm512_mask_add_epi16(x, nonzero, x, shift[g]));
       }
     }
-  }
+  };
+  for (int64_t k0 = 0; k0 < kn && k0 < kScaleAheadInputs; k0 += 32) scale(k0);
   const CodeDecoder decode;
   const int64_t pairs = (kn + 1) / 2;
   __m512i next[NG];
   accumulate_pairs<MR, NG>(
       acc, pairs, [&](int64_t p, __m512(&cs)[MR][NG]) __attribute__((always_inline)) {
+        if (p % 16 == 0 && 2 * p + kScaleAheadInputs < kn) scale(2 * p + kScaleAheadInputs);
         __m512i w[NG];
         if (p % 2 == 0) {
 #pragma GCC unroll 16
@@ -229,6 +241,25 @@ void BfpTileT(const float* a, int64_t lda, const int8_t* const* codes, const uin
           }
         }
       });
+  const __m256i lo =
+      _mm256_min_epi16(_mm512_castsi512_si256(shift_lo), _mm512_extracti64x4_epi64(shift_lo, 1));
+  const __m256i hi =
+      _mm256_max_epi16(_mm512_castsi512_si256(shift_hi), _mm512_extracti64x4_epi64(shift_hi, 1));
+  if (_mm512_reduce_min_epi32(_mm512_cvtepi16_epi32(lo)) >= kBfpMinShift &&
+      _mm512_reduce_max_epi32(_mm512_cvtepi16_epi32(hi)) <= kBfpMaxShift) {
+    return;
+  }
+  // Exponents too far from the bias for the integer adds above: start again on the decoded path.
+#pragma GCC unroll 16
+  for (int m = 0; m < MR; ++m) std::memcpy(acc + m * kAccStride, saved[m], sizeof saved[m]);
+  alignas(64) uint16_t decoded[NG][kBfpMaxRange * 16];
+  const uint16_t* b[NG];
+#pragma GCC unroll 16
+  for (int g = 0; g < NG; ++g) {
+    BfpToBf16(codes[g], exps[g], kn, exp_bias, decoded[g]);
+    b[g] = decoded[g];
+  }
+  Bf16TileT<MR, NG>(a, lda, b, pairs, acc);
 }
 
 void Bf16Tile(int rows, int groups, const uint16_t* a, int64_t lda, const uint16_t* const* b,
@@ -238,7 +269,7 @@ void Bf16Tile(int rows, int groups, const uint16_t* a, int64_t lda, const uint16
   });
 }
 
-void BfpTile(int rows, int groups, const float* a, int64_t lda, const int8_t* const* codes,
+void BfpTile(int rows, int groups, const uint16_t* a, int64_t lda, const int8_t* const* codes,
              const uint8_t* const* exps, int64_t kn, int exp_bias, float* acc) {
   dispatch_tile<kTileHeight>(rows, groups, [&]<int R, int G>(int m0) {
     BfpTileT<R, G>(a + m0 * lda, lda, codes, exps, kn, exp_bias, acc + m0 * kAccStride);

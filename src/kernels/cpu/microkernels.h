@@ -23,13 +23,20 @@ using F32TileFn = void (*)(int rows, int groups, const float* a, int64_t lda, co
 // [pairs][16][2] layout. Products are exact in fp32, sums in fp32.
 using Bf16TileFn = void (*)(int rows, int groups, const uint16_t* a, int64_t lda,
                             const uint16_t* const* b, int64_t pairs, float* acc);
-// Block-float weights used directly (for few rows): a holds fp32 values already rounded to bf16,
-// codes[g] [kn][16] int8, exps[g] [kn]; weight = code * 2^(exp - exp_bias). Bit-identical to
-// decoding the weights with BfpToBf16 and running Bf16TileFn of the same set (a row's result must
-// not depend on how many rows share the step).
-using BfpTileFn = void (*)(int rows, int groups, const float* a, int64_t lda,
+// Block-float weights used directly (for few rows): a is bf16 as for Bf16TileFn (row stride lda
+// elements), codes[g] [kn][16] int8, exps[g] [kn]; weight = code * 2^(exp - exp_bias).
+// Bit-identical to decoding the weights with BfpToBf16 and running Bf16TileFn of the same set (a
+// row's result must not depend on how many rows share the step). The caller guarantees that the
+// exponent field of every non-zero activation lies in [kBfpActivationExpLo, kBfpActivationExpHi];
+// blocks whose exp - exp_bias falls outside [kBfpMinShift, kBfpMaxShift] are decoded first. Within
+// both ranges an activation times its block's power of two is a normal number (an integer add to
+// its exponent field), so the product equals the decoded path's exactly.
+using BfpTileFn = void (*)(int rows, int groups, const uint16_t* a, int64_t lda,
                            const int8_t* const* codes, const uint8_t* const* exps, int64_t kn,
                            int exp_bias, float* acc);
+constexpr int kBfpActivationExpLo = 64, kBfpActivationExpHi = 190;  // |a| in [2^-63, 2^64)
+constexpr int kBfpMinShift = -62, kBfpMaxShift = 63;
+static_assert(kBfpActivationExpLo + kBfpMinShift >= 1 && kBfpActivationExpHi + kBfpMaxShift <= 254);
 // Decodes one block-float group (kn inputs) into the bf16 pair layout, so that many rows can use
 // the bf16 tile; an odd last input is paired with zero. Every decoded value is exact in bf16.
 using BfpToBf16Fn = void (*)(const int8_t* codes, const uint8_t* exps, int64_t kn, int exp_bias,
