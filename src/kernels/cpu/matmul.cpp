@@ -82,30 +82,28 @@ void matmul(ThreadPool& pool, MatmulScratch& s, const MicroKernels& mk, const fl
     ensure(s.acc[t], static_cast<size_t>(m * kAccStride) * 4);
     float* acc = s.acc[t].as<float>();
     std::memset(acc, 0, static_cast<size_t>(m * kAccStride) * 4);
-    if (bfp && !bfp_direct) {
-      ensure(s.panel[t], static_cast<size_t>(kTileGroups * kBlockK * kGroup) * 2);
-    }
+    if (bfp) ensure(s.panel[t], static_cast<size_t>(kTileGroups * kBlockK * kGroup) * 2);
+    // Block k0 of the panel's block-float groups decoded to bf16 (s.panel), into b16.
+    auto decode_block = [&](int64_t k0, int64_t kn, const uint16_t** b16) {
+      for (int g = 0; g < ng; ++g) {
+        uint16_t* dst = s.panel[t].as<uint16_t>() + g * kBlockK * kGroup;
+        mk.bfp_to_bf16(w.code_group(g0 + g) + k0 * kGroup, w.exp_group(g0 + g) + k0, kn,
+                       w.exponent_bias(), dst);
+        b16[g] = dst;
+      }
+    };
 
     for (int64_t k0 = 0; k0 < k; k0 += kBlockK) {
       const int64_t kn = std::min(kBlockK, k - k0);
       const float* b32[kTileGroups] = {};
       const uint16_t* b16[kTileGroups] = {};
-      for (int g = 0; g < ng; ++g) {
-        if (q8_0 || q4_k || q6_k) {
-          continue;  // read directly below
-        } else if (f32) {
-          b32[g] = w.f32_group(g0 + g) + k0 * kGroup;
-        } else if (bfp_direct) {
-          continue;
-        } else if (bfp) {  // this block of the panel decoded once, used by every row tile
-          uint16_t* dst = s.panel[t].as<uint16_t>() + g * kBlockK * kGroup;
-          mk.bfp_to_bf16(w.code_group(g0 + g) + k0 * kGroup, w.exp_group(g0 + g) + k0, kn,
-                         w.exponent_bias(), dst);
-          b16[g] = dst;
-        } else {
-          b16[g] = w.bf16_group(g0 + g) + k0 * kGroup;
-        }
-      }
+      if (bfp && !bfp_direct) {
+        decode_block(k0, kn, b16);  // once, used by every row tile
+      } else if (f32 && !q8_0 && !q4_k && !q6_k) {
+        for (int g = 0; g < ng; ++g) b32[g] = w.f32_group(g0 + g) + k0 * kGroup;
+      } else if (!f32 && !bfp) {
+        for (int g = 0; g < ng; ++g) b16[g] = w.bf16_group(g0 + g) + k0 * kGroup;
+      }  // ggml's block types and the direct block-float kernel read the weights below
       for (int64_t r0 = 0; r0 < m; r0 += kTileRows) {
         const int rows = static_cast<int>(std::min<int64_t>(kTileRows, m - r0));
         float* c = acc + r0 * kAccStride;
@@ -146,7 +144,10 @@ void matmul(ThreadPool& pool, MatmulScratch& s, const MicroKernels& mk, const fl
             codes[g] = w.code_group(g0 + g) + k0 * kGroup;
             exps[g] = w.exp_group(g0 + g) + k0;
           }
-          mk.bfp(rows, ng, a16 + r0 * kp + k0, kp, codes, exps, kn, w.exponent_bias(), c);
+          if (!mk.bfp(rows, ng, a16 + r0 * kp + k0, kp, codes, exps, kn, w.exponent_bias(), c)) {
+            decode_block(k0, kn, b16);  // exponents outside the direct kernel's range
+            mk.bf16(rows, ng, a16 + r0 * kp + k0, kp, b16, (kn + 1) / 2, c);
+          }
         } else {
           mk.bf16(rows, ng, a16 + r0 * kp + k0, kp, b16, (kn + 1) / 2, c);
         }

@@ -97,7 +97,7 @@ void Bf16TileT(const uint16_t* a, int64_t lda, const uint16_t* const* b, int64_t
 // and are turned into bf16 pairs by table lookups; then vdpbf16ps as in Bf16TileT. Every product
 // equals the one of the decoded path (code x 2^e times the activation, exact in fp32) and is added
 // in the same order by the same instruction, so a row gets the same bits here as through
-// bfp_to_bf16 and Bf16TileT; a block whose exponents fall outside that range takes that path.
+// bfp_to_bf16 and Bf16TileT; a block whose exponents fall outside that range is left to matmul.
 // Decoding takes seven vector instructions per 64 weights (CodeDecoder), where converting codes
 // to fp32 (vpmovsxbd, vcvtdq2ps) and two fp32 FMAs per row held one row to about half the
 // memory's bandwidth (bench/matmul_bench). The scaled activations are made 64 inputs ahead of the
@@ -179,13 +179,11 @@ inline __mmask64 codes_mask(int64_t first, int64_t kn) {
   return first_n((kn - first) * 16);
 }
 
-void BfpToBf16(const int8_t* codes, const uint8_t* exps, int64_t kn, int exp_bias, uint16_t* out);
-
 template <int MR, int NG>
-void BfpTileT(const uint16_t* a, int64_t lda, const int8_t* const* codes,
+bool BfpTileT(const uint16_t* a, int64_t lda, const int8_t* const* codes,
               const uint8_t* const* exps, int64_t kn, int exp_bias, float* acc) {
   alignas(64) uint32_t xs[NG][MR][kBfpMaxRange / 2 + 16];  // scaled activations, bf16 pairs
-  float saved[MR][NG * 16];                                // acc as it came, for the decoded path
+  float saved[MR][NG * 16];                                // acc as it came
 #pragma GCC unroll 16
   for (int m = 0; m < MR; ++m) std::memcpy(saved[m], acc + m * kAccStride, sizeof saved[m]);
   const __m512i bias = _mm512_set1_epi16(static_cast<int16_t>(exp_bias));
@@ -247,19 +245,12 @@ void BfpTileT(const uint16_t* a, int64_t lda, const int8_t* const* codes,
       _mm256_max_epi16(_mm512_castsi512_si256(shift_hi), _mm512_extracti64x4_epi64(shift_hi, 1));
   if (_mm512_reduce_min_epi32(_mm512_cvtepi16_epi32(lo)) >= kBfpMinShift &&
       _mm512_reduce_max_epi32(_mm512_cvtepi16_epi32(hi)) <= kBfpMaxShift) {
-    return;
+    return true;
   }
-  // Exponents too far from the bias for the integer adds above: start again on the decoded path.
+  // Exponents too far from the bias for the integer adds above: undone, for matmul to decode.
 #pragma GCC unroll 16
   for (int m = 0; m < MR; ++m) std::memcpy(acc + m * kAccStride, saved[m], sizeof saved[m]);
-  alignas(64) uint16_t decoded[NG][kBfpMaxRange * 16];
-  const uint16_t* b[NG];
-#pragma GCC unroll 16
-  for (int g = 0; g < NG; ++g) {
-    BfpToBf16(codes[g], exps[g], kn, exp_bias, decoded[g]);
-    b[g] = decoded[g];
-  }
-  Bf16TileT<MR, NG>(a, lda, b, pairs, acc);
+  return false;
 }
 
 void Bf16Tile(int rows, int groups, const uint16_t* a, int64_t lda, const uint16_t* const* b,
@@ -269,11 +260,14 @@ void Bf16Tile(int rows, int groups, const uint16_t* a, int64_t lda, const uint16
   });
 }
 
-void BfpTile(int rows, int groups, const uint16_t* a, int64_t lda, const int8_t* const* codes,
+bool BfpTile(int rows, int groups, const uint16_t* a, int64_t lda, const int8_t* const* codes,
              const uint8_t* const* exps, int64_t kn, int exp_bias, float* acc) {
+  // Every pass sees the same exponents, so either all succeed or the first fails.
+  bool ok = true;
   dispatch_tile<kTileHeight>(rows, groups, [&]<int R, int G>(int m0) {
-    BfpTileT<R, G>(a + m0 * lda, lda, codes, exps, kn, exp_bias, acc + m0 * kAccStride);
+    ok = ok && BfpTileT<R, G>(a + m0 * lda, lda, codes, exps, kn, exp_bias, acc + m0 * kAccStride);
   });
+  return ok;
 }
 
 // Decodes four inputs' 16 weights at a time into bf16 pairs. A code has at most 7 significant

@@ -7,7 +7,6 @@
 #include "hwy/highway.h"
 
 #include <cmath>
-#include <vector>
 
 #include "core/dtype.h"
 #include "kernels/cpu/microkernels.h"
@@ -114,28 +113,9 @@ void Bf16TileT(const uint16_t* a, int64_t lda, const uint16_t* const* b, int64_t
   t.store(acc);
 }
 
-void BfpToBf16(const int8_t* codes, const uint8_t* exps, int64_t kn, int exp_bias, uint16_t* out);
-
 template <int MR, int NG>
 void BfpTileT(const uint16_t* a, int64_t lda, const int8_t* const* codes,
               const uint8_t* const* exps, int64_t kn, int exp_bias, float* acc) {
-  // Blocks too far from the bias: an activation times 2^(exp - bias) could leave the normal
-  // numbers and round differently from the decoded weight's product, so decode (microkernels.h).
-  for (int g = 0; g < NG; ++g) {
-    for (int64_t k = 0; k < kn; ++k) {
-      const int shift = static_cast<int>(exps[g][k]) - exp_bias;
-      if (shift >= kBfpMinShift && shift <= kBfpMaxShift) continue;
-      const int64_t pairs = (kn + 1) / 2;
-      std::vector<uint16_t> decoded(static_cast<size_t>(NG * pairs * 32));
-      const uint16_t* b[NG];
-      for (int j = 0; j < NG; ++j) {
-        BfpToBf16(codes[j], exps[j], kn, exp_bias, decoded.data() + j * pairs * 32);
-        b[j] = decoded.data() + j * pairs * 32;
-      }
-      Bf16TileT<MR, NG>(a, lda, b, pairs, acc);
-      return;
-    }
-  }
   const D d;
   const hn::RebindToSigned<D> di;
   const hn::Rebind<int8_t, D> d8;
@@ -304,11 +284,20 @@ void Bf16Tile(int rows, int groups, const uint16_t* a, int64_t lda, const uint16
   });
 }
 
-void BfpTile(int rows, int groups, const uint16_t* a, int64_t lda, const int8_t* const* codes,
+bool BfpTile(int rows, int groups, const uint16_t* a, int64_t lda, const int8_t* const* codes,
              const uint8_t* const* exps, int64_t kn, int exp_bias, float* acc) {
+  // Blocks too far from the bias: an activation times 2^(exp - bias) could leave the normal
+  // numbers and round differently from the decoded weight's product (microkernels.h).
+  for (int g = 0; g < groups; ++g) {
+    for (int64_t k = 0; k < kn; ++k) {
+      const int shift = static_cast<int>(exps[g][k]) - exp_bias;
+      if (shift < kBfpMinShift || shift > kBfpMaxShift) return false;
+    }
+  }
   dispatch_tile<kRowsPerPass>(rows, groups, [&]<int R, int G>(int m0) {
     BfpTileT<R, G>(a + m0 * lda, lda, codes, exps, kn, exp_bias, acc + m0 * kAccStride);
   });
+  return true;
 }
 
 void Q8_0Tile(int rows, int groups, const float* a, int64_t lda, const int8_t* const* codes,
@@ -366,9 +355,9 @@ void DispatchBf16(int rows, int groups, const uint16_t* a, int64_t lda, const ui
                   int64_t pairs, float* acc) {
   HWY_DYNAMIC_DISPATCH(Bf16Tile)(rows, groups, a, lda, b, pairs, acc);
 }
-void DispatchBfp(int rows, int groups, const uint16_t* a, int64_t lda, const int8_t* const* codes,
+bool DispatchBfp(int rows, int groups, const uint16_t* a, int64_t lda, const int8_t* const* codes,
                  const uint8_t* const* exps, int64_t kn, int exp_bias, float* acc) {
-  HWY_DYNAMIC_DISPATCH(BfpTile)(rows, groups, a, lda, codes, exps, kn, exp_bias, acc);
+  return HWY_DYNAMIC_DISPATCH(BfpTile)(rows, groups, a, lda, codes, exps, kn, exp_bias, acc);
 }
 void DispatchBfpToBf16(const int8_t* codes, const uint8_t* exps, int64_t kn, int exp_bias,
                        uint16_t* out) {

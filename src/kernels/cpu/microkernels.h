@@ -27,11 +27,12 @@ using Bf16TileFn = void (*)(int rows, int groups, const uint16_t* a, int64_t lda
 // elements), codes[g] [kn][16] int8, exps[g] [kn]; weight = code * 2^(exp - exp_bias).
 // Bit-identical to decoding the weights with BfpToBf16 and running Bf16TileFn of the same set (a
 // row's result must not depend on how many rows share the step). The caller guarantees that the
-// exponent field of every non-zero activation lies in [kBfpActivationExpLo, kBfpActivationExpHi];
-// blocks whose exp - exp_bias falls outside [kBfpMinShift, kBfpMaxShift] are decoded first. Within
-// both ranges an activation times its block's power of two is a normal number (an integer add to
-// its exponent field), so the product equals the decoded path's exactly.
-using BfpTileFn = void (*)(int rows, int groups, const uint16_t* a, int64_t lda,
+// exponent field of every non-zero activation lies in [kBfpActivationExpLo, kBfpActivationExpHi].
+// Within that range and shifts exp - exp_bias in [kBfpMinShift, kBfpMaxShift], an activation times
+// its block's power of two is a normal number (an integer add to its exponent field), so the
+// product equals the decoded path's exactly. A block with a shift outside that range returns false
+// with acc unchanged, for the caller to decode.
+using BfpTileFn = bool (*)(int rows, int groups, const uint16_t* a, int64_t lda,
                            const int8_t* const* codes, const uint8_t* const* exps, int64_t kn,
                            int exp_bias, float* acc);
 constexpr int kBfpActivationExpLo = 64, kBfpActivationExpHi = 190;  // |a| in [2^-63, 2^64)
