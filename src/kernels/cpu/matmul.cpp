@@ -97,8 +97,11 @@ void matmul(ThreadPool& pool, MatmulScratch& s, const MicroKernels& mk, const fl
       const int64_t kn = std::min(kBlockK, k - k0);
       const float* b32[kTileGroups] = {};
       const uint16_t* b16[kTileGroups] = {};
+      // Many rows: the first row tile decodes the block into the panel (below), or if that
+      // kernel declines it, BfpToBf16 before it; every later row tile reads the panel.
+      bool decoded = false;
       if (bfp && !bfp_direct) {
-        decode_block(k0, kn, b16);  // once, used by every row tile
+        for (int g = 0; g < ng; ++g) b16[g] = s.panel[t].as<uint16_t>() + g * kBlockK * kGroup;
       } else if (f32 && !q8_0 && !q4_k && !q6_k) {
         for (int g = 0; g < ng; ++g) b32[g] = w.f32_group(g0 + g) + k0 * kGroup;
       } else if (!f32 && !bfp) {
@@ -146,6 +149,21 @@ void matmul(ThreadPool& pool, MatmulScratch& s, const MicroKernels& mk, const fl
           }
           if (!mk.bfp(rows, ng, a16 + r0 * kp + k0, kp, codes, exps, kn, w.exponent_bias(), c)) {
             decode_block(k0, kn, b16);  // exponents outside the direct kernel's range
+            mk.bf16(rows, ng, a16 + r0 * kp + k0, kp, b16, (kn + 1) / 2, c);
+          }
+        } else if (bfp && !decoded) {
+          const int8_t* codes[kTileGroups];
+          const uint8_t* exps[kTileGroups];
+          uint16_t* panel[kTileGroups];
+          for (int g = 0; g < ng; ++g) {
+            codes[g] = w.code_group(g0 + g) + k0 * kGroup;
+            exps[g] = w.exp_group(g0 + g) + k0;
+            panel[g] = s.panel[t].as<uint16_t>() + g * kBlockK * kGroup;
+          }
+          decoded = true;
+          if (!mk.bfp_decoding(rows, ng, a16 + r0 * kp + k0, kp, codes, exps, kn, w.exponent_bias(),
+                               panel, c)) {
+            decode_block(k0, kn, b16);  // exponents this kernel leaves to BfpToBf16
             mk.bf16(rows, ng, a16 + r0 * kp + k0, kp, b16, (kn + 1) / 2, c);
           }
         } else {

@@ -157,7 +157,11 @@ struct CodeDecoder {
 
   __attribute__((always_inline)) void operator()(const int8_t* codes, __mmask64 mask, __m512i& w0,
                                                  __m512i& w1) const {
-    const __m512i raw = _mm512_permutexvar_epi8(order, _mm512_maskz_loadu_epi8(mask, codes));
+    // A full line is loaded without a mask: a masked load issued after vector stores (the decoded
+    // panel's) waited on them, doubling the cost of a decode (2026-12-03).
+    const __m512i raw = _mm512_permutexvar_epi8(order, mask == ~__mmask64{0}
+                                                           ? _mm512_loadu_si512(codes)
+                                                           : _mm512_maskz_loadu_epi8(mask, codes));
     const __m512i mag = _mm512_abs_epi8(raw);  // magnitudes are at most 127 (core/dtype.h)
     const __m512i lo = _mm512_permutex2var_epi8(lo0, mag, lo1);
     // high byte: the table's, with the code's sign bit
@@ -177,6 +181,60 @@ inline __mmask64 first_n(int64_t n) {
 // The bytes of the codes of inputs [first, kn) among four from `first`.
 inline __mmask64 codes_mask(int64_t first, int64_t kn) {
   return first_n((kn - first) * 16);
+}
+
+// Whether BfpToBf16 adds (exp - bias) to the codes' exponent fields (every result normal) rather
+// than taking its general path.
+bool exps_in_fast_range(const uint8_t* exps, int64_t kn, int exp_bias) {
+  __m512i vlo = _mm512_set1_epi8(-1), vhi = _mm512_setzero_si512();
+  for (int64_t i = 0; i < kn; i += 64) {
+    const __mmask64 m = first_n(kn - i);
+    vlo = _mm512_mask_min_epu8(vlo, m, vlo, _mm512_maskz_loadu_epi8(m, exps + i));
+    vhi = _mm512_max_epu8(vhi, _mm512_maskz_loadu_epi8(m, exps + i));
+  }
+  // Fold the four 128-bit lanes onto the first, then the 16 bytes left.
+  auto fold = [](__m512i v, auto op) __attribute__((always_inline)) {
+    v = op(v, _mm512_shuffle_i64x2(v, v, 0x4E));
+    return op(v, _mm512_shuffle_i64x2(v, v, 0xB1));
+  };
+  const int lo = _mm512_reduce_min_epu32(_mm512_cvtepu8_epi32(_mm512_castsi512_si128(
+      fold(vlo, [](__m512i x, __m512i y) { return _mm512_min_epu8(x, y); }))));
+  const int hi = _mm512_reduce_max_epu32(_mm512_cvtepu8_epi32(_mm512_castsi512_si128(
+      fold(vhi, [](__m512i x, __m512i y) { return _mm512_max_epu8(x, y); }))));
+  return lo - exp_bias >= -126 && hi - exp_bias <= 121;
+}
+
+// (exp - bias) << 7 for inputs [0, kn) of one group, 32 at a time (up to 31 entries past kn).
+void make_shifts(const uint8_t* exps, int64_t kn, int exp_bias, int16_t* shift) {
+  const __m512i bias = _mm512_set1_epi16(static_cast<int16_t>(exp_bias));
+  for (int64_t i = 0; i < kn; i += 32) {
+    const __mmask32 m = static_cast<__mmask32>(first_n(kn - i));
+    const __m512i e = _mm512_cvtepu8_epi16(_mm256_maskz_loadu_epi8(m, exps + i));
+    _mm512_storeu_si512(shift + i, _mm512_slli_epi16(_mm512_sub_epi16(e, bias), 7));
+  }
+}
+
+// BfpToBf16's fast path for one line, inputs [4l, 4l + 4) of a group: the codes' bf16 bits from
+// the tables, then (exp - bias) added to the exponent field of every non-zero one (per input pair,
+// one broadcast of the two inputs' shifts). An odd last input is paired with a zero code.
+__attribute__((always_inline)) inline void decode_line(const CodeDecoder& decode,
+                                                       const int8_t* codes, const int16_t* shift,
+                                                       int64_t kn, int64_t l, uint16_t* out,
+                                                       __m512i& w0, __m512i& w1) {
+  auto scaled = [&](__m512i w, int64_t i) __attribute__((always_inline)) {
+    int32_t both;
+    std::memcpy(&both, shift + i, 4);
+    return _mm512_mask_add_epi16(w, _mm512_test_epi16_mask(w, w), w, _mm512_set1_epi32(both));
+  };
+  const int64_t i = 4 * l;
+  // The codes come from memory once: fetch ahead, or the decode waits on every line.
+  _mm_prefetch(reinterpret_cast<const char*>(codes + (i + kDecodePrefetchInputs) * 16),
+               _MM_HINT_T0);
+  decode(codes + i * 16, codes_mask(i, kn), w0, w1);
+  w0 = scaled(w0, i);
+  w1 = scaled(w1, i + 2);
+  _mm512_storeu_si512(out + i * 16, w0);
+  if (i + 2 < kn) _mm512_storeu_si512(out + i * 16 + 32, w1);
 }
 
 template <int MR, int NG>
@@ -270,27 +328,65 @@ bool BfpTile(int rows, int groups, const uint16_t* a, int64_t lda, const int8_t*
   return ok;
 }
 
+// Many rows, the first tile of a block: BfpToBf16 of the block's groups into out, each line
+// multiplied by the tile's rows as soon as it is decoded, so that the weights stream in while this
+// tile computes and the decode's shuffles run beside its multiplies. The products and their order
+// are Bf16TileT's over the decoded block.
+template <int MR, int NG>
+void BfpDecodingTileT(const uint16_t* a, int64_t lda, const int8_t* const* codes,
+                      const int16_t* const* shift, int64_t kn, uint16_t* const* out, float* acc) {
+  const CodeDecoder decode;
+  __m512i next[NG];
+  accumulate_pairs<MR, NG>(
+      acc, (kn + 1) / 2, [&](int64_t p, __m512(&cs)[MR][NG]) __attribute__((always_inline)) {
+        __m512i w[NG];
+        if (p % 2 == 0) {
+#pragma GCC unroll 16
+          for (int g = 0; g < NG; ++g)
+            decode_line(decode, codes[g], shift[g], kn, p / 2, out[g], w[g], next[g]);
+        } else {
+#pragma GCC unroll 16
+          for (int g = 0; g < NG; ++g) w[g] = next[g];
+        }
+#pragma GCC unroll 16
+        for (int m = 0; m < MR; ++m) {
+          int32_t pair;
+          std::memcpy(&pair, a + m * lda + 2 * p, 4);
+          const __m512bh x = (__m512bh)_mm512_set1_epi32(pair);
+#pragma GCC unroll 16
+          for (int g = 0; g < NG; ++g) cs[m][g] = _mm512_dpbf16_ps(cs[m][g], x, (__m512bh)w[g]);
+        }
+      });
+}
+
+bool BfpDecodingTile(int rows, int groups, const uint16_t* a, int64_t lda,
+                     const int8_t* const* codes, const uint8_t* const* exps, int64_t kn,
+                     int exp_bias, uint16_t* const* out, float* acc) {
+  if (kn > kBfpMaxRange) return false;
+  alignas(64) int16_t shifts[kTileGroups][kBfpMaxRange + 32];
+  const int16_t* shift[kTileGroups];
+  for (int g = 0; g < groups; ++g) {
+    if (!exps_in_fast_range(exps[g], kn, exp_bias)) return false;
+    make_shifts(exps[g], kn, exp_bias, shifts[g]);
+    shift[g] = shifts[g];
+  }
+  const uint16_t* b[kTileGroups] = {out[0], groups > 1 ? out[1] : nullptr};
+  dispatch_tile<kTileHeight>(rows, groups, [&]<int R, int G>(int m0) {
+    if (m0 == 0) {
+      BfpDecodingTileT<R, G>(a, lda, codes, shift, kn, out, acc);
+    } else {
+      Bf16TileT<R, G>(a + m0 * lda, lda, b, (kn + 1) / 2, acc + m0 * kAccStride);
+    }
+  });
+  return true;
+}
+
 // Decodes four inputs' 16 weights at a time into bf16 pairs. A code has at most 7 significant
 // bits, so code x 2^e is exact in bf16: the code's own bf16 bits with e added to the exponent
 // field. Exponents that could leave the normal range take the general path (vscalefps, rounding
 // to bf16).
 void BfpToBf16(const int8_t* codes, const uint8_t* exps, int64_t kn, int exp_bias, uint16_t* out) {
-  __m512i vlo = _mm512_set1_epi8(-1), vhi = _mm512_setzero_si512();
-  for (int64_t i = 0; i < kn; i += 64) {
-    const __mmask64 m = first_n(kn - i);
-    vlo = _mm512_mask_min_epu8(vlo, m, vlo, _mm512_maskz_loadu_epi8(m, exps + i));
-    vhi = _mm512_max_epu8(vhi, _mm512_maskz_loadu_epi8(m, exps + i));
-  }
-  // Fold the four 128-bit lanes onto the first, then the 16 bytes left.
-  auto fold = [](__m512i v, auto op) __attribute__((always_inline)) {
-    v = op(v, _mm512_shuffle_i64x2(v, v, 0x4E));
-    return op(v, _mm512_shuffle_i64x2(v, v, 0xB1));
-  };
-  const int lo = _mm512_reduce_min_epu32(_mm512_cvtepu8_epi32(_mm512_castsi512_si128(
-      fold(vlo, [](__m512i x, __m512i y) { return _mm512_min_epu8(x, y); }))));
-  const int hi = _mm512_reduce_max_epu32(_mm512_cvtepu8_epi32(_mm512_castsi512_si128(
-      fold(vhi, [](__m512i x, __m512i y) { return _mm512_max_epu8(x, y); }))));
-  if (lo - exp_bias < -126 || hi - exp_bias > 121) {
+  if (!exps_in_fast_range(exps, kn, exp_bias)) {
     alignas(64) static const uint16_t kInterleave[32] = {0,  16, 1,  17, 2,  18, 3,  19, 4,  20, 5,
                                                          21, 6,  22, 7,  23, 8,  24, 9,  25, 10, 26,
                                                          11, 27, 12, 28, 13, 29, 14, 30, 15, 31};
@@ -307,34 +403,14 @@ void BfpToBf16(const int8_t* codes, const uint8_t* exps, int64_t kn, int exp_bia
     }
     return;
   }
-  // The codes' bf16 bits from the tables (CodeDecoder), then (exp - bias) added to the exponent
-  // field of every non-zero one: per input pair, one broadcast of the two inputs' shifts.
   const CodeDecoder decode;
-  const __m512i bias = _mm512_set1_epi16(static_cast<int16_t>(exp_bias));
   alignas(64) int16_t shift[kBfpMaxRange + 32];        // (exp - bias) << 7 per input
   for (int64_t c0 = 0; c0 < kn; c0 += kBfpMaxRange) {  // c0 is even: pairs never split
     const int64_t cn = kn - c0 < kBfpMaxRange ? kn - c0 : kBfpMaxRange;
-    const int8_t* cc = codes + c0 * 16;
-    for (int64_t i = 0; i < cn; i += 32) {
-      const __mmask32 m = static_cast<__mmask32>(first_n(cn - i));
-      const __m512i e = _mm512_cvtepu8_epi16(_mm256_maskz_loadu_epi8(m, exps + c0 + i));
-      _mm512_store_si512(shift + i, _mm512_slli_epi16(_mm512_sub_epi16(e, bias), 7));
-    }
-    auto scaled = [&](__m512i w, int64_t i) __attribute__((always_inline)) {
-      int32_t both;
-      std::memcpy(&both, shift + i, 4);
-      return _mm512_mask_add_epi16(w, _mm512_test_epi16_mask(w, w), w, _mm512_set1_epi32(both));
-    };
-    const int64_t pairs = (cn + 1) / 2;  // an odd last input is paired with a zero code
-    uint16_t* o = out + c0 * 16;
-    for (int64_t p = 0; p < pairs; p += 2) {
-      // The codes come from memory once per step: fetch ahead, or the decode waits on every line.
-      _mm_prefetch(reinterpret_cast<const char*>(cc + (2 * p + kDecodePrefetchInputs) * 16),
-                   _MM_HINT_T0);
+    make_shifts(exps + c0, cn, exp_bias, shift);
+    for (int64_t l = 0; l < (cn + 3) / 4; ++l) {
       __m512i w0, w1;
-      decode(cc + 2 * p * 16, codes_mask(2 * p, cn), w0, w1);
-      _mm512_storeu_si512(o + 2 * p * 16, scaled(w0, 2 * p));
-      if (p + 1 < pairs) _mm512_storeu_si512(o + 2 * p * 16 + 32, scaled(w1, 2 * p + 2));
+      decode_line(decode, codes + c0 * 16, shift, cn, l, out + c0 * 16, w0, w1);
     }
   }
 }
@@ -396,8 +472,9 @@ uint64_t SumLines(const uint64_t* p, size_t words) {
 
 // Constant-initialised: no code of this file runs before the CPUID check. f32 and the ggml
 // block types come from the portable set (microkernels.cpp).
-extern const MicroKernels kAvx512Bf16Kernels = {"avx512-bf16", nullptr, Bf16Tile, BfpTile,
-                                                BfpToBf16,     nullptr, nullptr,  nullptr};
+extern const MicroKernels kAvx512Bf16Kernels = {"avx512-bf16", nullptr,   Bf16Tile,
+                                                BfpTile,       BfpToBf16, BfpDecodingTile,
+                                                nullptr,       nullptr,   nullptr};
 extern double (*const kAvx512Dpbf16Probe)(int64_t) = Dpbf16Loop;
 // Indexed by ReadMethod (probes.h); the buffer is 64-byte aligned, as stream loads need.
 extern uint64_t (*const kAvx512ReadProbes[4])(const uint64_t*, size_t) = {

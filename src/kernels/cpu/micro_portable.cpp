@@ -363,6 +363,18 @@ void DispatchBfpToBf16(const int8_t* codes, const uint8_t* exps, int64_t kn, int
                        uint16_t* out) {
   HWY_DYNAMIC_DISPATCH(BfpToBf16)(codes, exps, kn, exp_bias, out);
 }
+// The portable set decodes the block first, then multiplies.
+bool DispatchBfpDecoding(int rows, int groups, const uint16_t* a, int64_t lda,
+                         const int8_t* const* codes, const uint8_t* const* exps, int64_t kn,
+                         int exp_bias, uint16_t* const* out, float* acc) {
+  const uint16_t* b[kTileGroups] = {};
+  for (int g = 0; g < groups; ++g) {
+    DispatchBfpToBf16(codes[g], exps[g], kn, exp_bias, out[g]);
+    b[g] = out[g];
+  }
+  DispatchBf16(rows, groups, a, lda, b, (kn + 1) / 2, acc);
+  return true;
+}
 void DispatchQ8_0(int rows, int groups, const float* a, int64_t lda, const int8_t* const* codes,
                   const uint16_t* const* scales, int64_t kn, float* acc) {
   HWY_DYNAMIC_DISPATCH(Q8_0Tile)(rows, groups, a, lda, codes, scales, kn, acc);
@@ -379,8 +391,9 @@ void DispatchQ6K(int rows, int groups, const float* a, int64_t lda, const int8_t
 }  // namespace
 
 const MicroKernels& portable_kernels() {
-  static const MicroKernels k{"highway",         DispatchF32,  DispatchBf16, DispatchBfp,
-                              DispatchBfpToBf16, DispatchQ8_0, DispatchQ4K,  DispatchQ6K};
+  static const MicroKernels k{"highway",    DispatchF32,       DispatchBf16,
+                              DispatchBfp,  DispatchBfpToBf16, DispatchBfpDecoding,
+                              DispatchQ8_0, DispatchQ4K,       DispatchQ6K};
   return k;
 }
 

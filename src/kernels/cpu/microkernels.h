@@ -43,6 +43,15 @@ static_assert(kBfpActivationExpLo + kBfpMinShift >= 1 && kBfpActivationExpHi + k
 using BfpToBf16Fn = void (*)(const int8_t* codes, const uint8_t* exps, int64_t kn, int exp_bias,
                              uint16_t* out);
 
+// Many rows: Bf16TileFn over BfpToBf16's decoding of the block into out (a panel the caller
+// keeps for the block's later row tiles), the first tile multiplied line by line as the weights
+// are decoded, so that they stream in while it computes (docs/kernels.md). False, with nothing
+// done, when the kernel set would decode this block on a path of its own for extreme exponents;
+// the caller then decodes it with BfpToBf16 first.
+using BfpDecodingTileFn = bool (*)(int rows, int groups, const uint16_t* a, int64_t lda,
+                                   const int8_t* const* codes, const uint8_t* const* exps,
+                                   int64_t kn, int exp_bias, uint16_t* const* out, float* acc);
+
 // ggml block weights (GGUF's Q8_0, Q4_K and Q6_K) used directly, for any number of rows; a is fp32
 // as it is. Q8_0: codes[g] [kn][16] int8, scales[g] [kn/32][16] fp16; weight = d * code.
 // Q4_K: codes[g] [kn/2][16] nibble pairs, scales[g] [kn/256][2][16] fp16 (d, dmin),
@@ -67,6 +76,7 @@ struct MicroKernels {
   Bf16TileFn bf16;
   BfpTileFn bfp;
   BfpToBf16Fn bfp_to_bf16;
+  BfpDecodingTileFn bfp_decoding;
   Q8_0TileFn q8_0;
   Q4KTileFn q4_k;
   Q6KTileFn q6_k;
