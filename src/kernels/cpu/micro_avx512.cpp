@@ -71,6 +71,20 @@ inline void accumulate_pairs(float* acc, int64_t pairs, Step&& step) {
     }
 }
 
+// cs[m][g] += row m's input pair p times w[g] (the pair's weights), for every row and group.
+template <int MR, int NG, class W>
+__attribute__((always_inline)) inline void multiply_pair(const uint16_t* a, int64_t lda, int64_t p,
+                                                         const W (&w)[NG], __m512 (&cs)[MR][NG]) {
+#pragma GCC unroll 16
+  for (int m = 0; m < MR; ++m) {
+    int32_t pair;
+    std::memcpy(&pair, a + m * lda + 2 * p, 4);
+    const __m512bh x = (__m512bh)_mm512_set1_epi32(pair);
+#pragma GCC unroll 16
+    for (int g = 0; g < NG; ++g) cs[m][g] = _mm512_dpbf16_ps(cs[m][g], x, (__m512bh)w[g]);
+  }
+}
+
 template <int MR, int NG>
 void Bf16TileT(const uint16_t* a, int64_t lda, const uint16_t* const* b, int64_t pairs,
                float* acc) {
@@ -79,14 +93,7 @@ void Bf16TileT(const uint16_t* a, int64_t lda, const uint16_t* const* b, int64_t
         __m512bh w[NG];
 #pragma GCC unroll 16
         for (int g = 0; g < NG; ++g) w[g] = (__m512bh)_mm512_loadu_si512(b[g] + p * 32);
-#pragma GCC unroll 16
-        for (int m = 0; m < MR; ++m) {
-          int32_t pair;
-          std::memcpy(&pair, a + m * lda + 2 * p, 4);
-          const __m512bh x = (__m512bh)_mm512_set1_epi32(pair);
-#pragma GCC unroll 16
-          for (int g = 0; g < NG; ++g) cs[m][g] = _mm512_dpbf16_ps(cs[m][g], x, w[g]);
-        }
+        multiply_pair<MR, NG>(a, lda, p, w, cs);
       });
 }
 
@@ -348,14 +355,7 @@ void BfpDecodingTileT(const uint16_t* a, int64_t lda, const int8_t* const* codes
 #pragma GCC unroll 16
           for (int g = 0; g < NG; ++g) w[g] = next[g];
         }
-#pragma GCC unroll 16
-        for (int m = 0; m < MR; ++m) {
-          int32_t pair;
-          std::memcpy(&pair, a + m * lda + 2 * p, 4);
-          const __m512bh x = (__m512bh)_mm512_set1_epi32(pair);
-#pragma GCC unroll 16
-          for (int g = 0; g < NG; ++g) cs[m][g] = _mm512_dpbf16_ps(cs[m][g], x, (__m512bh)w[g]);
-        }
+        multiply_pair<MR, NG>(a, lda, p, w, cs);
       });
 }
 
