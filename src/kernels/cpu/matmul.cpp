@@ -107,9 +107,26 @@ void matmul(ThreadPool& pool, MatmulScratch& s, const MicroKernels& mk, const fl
       } else if (!f32 && !bfp) {
         for (int g = 0; g < ng; ++g) b16[g] = w.bf16_group(g0 + g) + k0 * kGroup;
       }  // ggml's block types and the direct block-float kernel read the weights below
+      // The next block of this panel's weights, brought towards the cache while this block's row
+      // tiles run: each tile takes an even share, so memory streams through all of them, not only
+      // through the first (which reads this block from memory). Not across panels: the pool hands
+      // panels out as threads come free, so the next panel's owner is not known here.
+      Ahead next;
+      const int64_t k1 = k0 + kBlockK;
+      const bool streamed = (bfp && !bfp_direct) || (!f32 && !bfp);
+      if (streamed && k1 < k && m > kTileRows / 2) {
+        const int64_t kn1 = std::min(kBlockK, k - k1);
+        for (int g = 0; g < ng; ++g) {
+          next.at[g] = bfp ? reinterpret_cast<const char*>(w.code_group(g0 + g) + k1 * kGroup)
+                           : reinterpret_cast<const char*>(w.bf16_group(g0 + g) + k1 * kGroup);
+        }
+        next.bytes = (bfp ? kn1 : (kn1 + 1) / 2 * 2 * 2) * kGroup;
+      }
+      const int64_t row_tiles = (m + kTileRows - 1) / kTileRows;
       for (int64_t r0 = 0; r0 < m; r0 += kTileRows) {
         const int rows = static_cast<int>(std::min<int64_t>(kTileRows, m - r0));
         float* c = acc + r0 * kAccStride;
+        const Ahead ahead = share(next, r0 / kTileRows, row_tiles);
         if (q8_0) {
           const int8_t* codes[kTileGroups];
           const uint16_t* scales[kTileGroups];
@@ -149,7 +166,7 @@ void matmul(ThreadPool& pool, MatmulScratch& s, const MicroKernels& mk, const fl
           }
           if (!mk.bfp(rows, ng, a16 + r0 * kp + k0, kp, codes, exps, kn, w.exponent_bias(), c)) {
             decode_block(k0, kn, b16);  // exponents outside the direct kernel's range
-            mk.bf16(rows, ng, a16 + r0 * kp + k0, kp, b16, (kn + 1) / 2, c);
+            mk.bf16(rows, ng, a16 + r0 * kp + k0, kp, b16, (kn + 1) / 2, c, ahead);
           }
         } else if (bfp && !decoded) {
           const int8_t* codes[kTileGroups];
@@ -162,12 +179,12 @@ void matmul(ThreadPool& pool, MatmulScratch& s, const MicroKernels& mk, const fl
           }
           decoded = true;
           if (!mk.bfp_decoding(rows, ng, a16 + r0 * kp + k0, kp, codes, exps, kn, w.exponent_bias(),
-                               panel, c)) {
+                               panel, c, ahead)) {
             decode_block(k0, kn, b16);  // exponents this kernel leaves to BfpToBf16
-            mk.bf16(rows, ng, a16 + r0 * kp + k0, kp, b16, (kn + 1) / 2, c);
+            mk.bf16(rows, ng, a16 + r0 * kp + k0, kp, b16, (kn + 1) / 2, c, ahead);
           }
         } else {
-          mk.bf16(rows, ng, a16 + r0 * kp + k0, kp, b16, (kn + 1) / 2, c);
+          mk.bf16(rows, ng, a16 + r0 * kp + k0, kp, b16, (kn + 1) / 2, c, ahead);
         }
       }
     }

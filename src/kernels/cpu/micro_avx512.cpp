@@ -85,11 +85,22 @@ __attribute__((always_inline)) inline void multiply_pair(const uint16_t* a, int6
   }
 }
 
+// Line p of the range [at, at + bytes) of every group towards the cache (Ahead, microkernels.h).
+template <int NG>
+__attribute__((always_inline)) inline void prefetch_line(const char* const* at, int64_t bytes,
+                                                         int64_t p) {
+  if (p * 64 < bytes) {
+#pragma GCC unroll 16
+    for (int g = 0; g < NG; ++g) _mm_prefetch(at[g] + p * 64, _MM_HINT_T1);
+  }
+}
+
 template <int MR, int NG>
-void Bf16TileT(const uint16_t* a, int64_t lda, const uint16_t* const* b, int64_t pairs,
-               float* acc) {
+void Bf16TileT(const uint16_t* a, int64_t lda, const uint16_t* const* b, int64_t pairs, float* acc,
+               const char* const* ahead = nullptr, int64_t ahead_bytes = 0) {
   accumulate_pairs<MR, NG>(
       acc, pairs, [&](int64_t p, __m512(&cs)[MR][NG]) __attribute__((always_inline)) {
+        prefetch_line<NG>(ahead, ahead_bytes, p);
         __m512bh w[NG];
 #pragma GCC unroll 16
         for (int g = 0; g < NG; ++g) w[g] = (__m512bh)_mm512_loadu_si512(b[g] + p * 32);
@@ -319,9 +330,11 @@ bool BfpTileT(const uint16_t* a, int64_t lda, const int8_t* const* codes,
 }
 
 void Bf16Tile(int rows, int groups, const uint16_t* a, int64_t lda, const uint16_t* const* b,
-              int64_t pairs, float* acc) {
+              int64_t pairs, float* acc, const Ahead& ahead) {
+  const int passes = (rows + kTileHeight - 1) / kTileHeight;
   dispatch_tile<kTileHeight>(rows, groups, [&]<int R, int G>(int m0) {
-    Bf16TileT<R, G>(a + m0 * lda, lda, b, pairs, acc + m0 * kAccStride);
+    const Ahead mine = share(ahead, m0 / kTileHeight, passes);
+    Bf16TileT<R, G>(a + m0 * lda, lda, b, pairs, acc + m0 * kAccStride, mine.at, mine.bytes);
   });
 }
 
@@ -361,7 +374,7 @@ void BfpDecodingTileT(const uint16_t* a, int64_t lda, const int8_t* const* codes
 
 bool BfpDecodingTile(int rows, int groups, const uint16_t* a, int64_t lda,
                      const int8_t* const* codes, const uint8_t* const* exps, int64_t kn,
-                     int exp_bias, uint16_t* const* out, float* acc) {
+                     int exp_bias, uint16_t* const* out, float* acc, const Ahead& ahead) {
   if (kn > kBfpMaxRange) return false;
   alignas(64) int16_t shifts[kTileGroups][kBfpMaxRange + 32];
   const int16_t* shift[kTileGroups];
@@ -371,11 +384,15 @@ bool BfpDecodingTile(int rows, int groups, const uint16_t* a, int64_t lda,
     shift[g] = shifts[g];
   }
   const uint16_t* b[kTileGroups] = {out[0], groups > 1 ? out[1] : nullptr};
+  // The first pass streams; the later ones, which read the decoded block from L1, share ahead.
+  const int passes = (rows + kTileHeight - 1) / kTileHeight - 1;
   dispatch_tile<kTileHeight>(rows, groups, [&]<int R, int G>(int m0) {
     if (m0 == 0) {
       BfpDecodingTileT<R, G>(a, lda, codes, shift, kn, out, acc);
     } else {
-      Bf16TileT<R, G>(a + m0 * lda, lda, b, (kn + 1) / 2, acc + m0 * kAccStride);
+      const Ahead mine = share(ahead, m0 / kTileHeight - 1, passes);
+      Bf16TileT<R, G>(a + m0 * lda, lda, b, (kn + 1) / 2, acc + m0 * kAccStride, mine.at,
+                      mine.bytes);
     }
   });
   return true;

@@ -351,8 +351,9 @@ void DispatchF32(int rows, int groups, const float* a, int64_t lda, const float*
                  int64_t kn, float* acc) {
   HWY_DYNAMIC_DISPATCH(F32Tile)(rows, groups, a, lda, b, kn, acc);
 }
+// Ahead is a hint; Highway 1.0.3's Prefetch has no L2 hint, and the portable set ignores it.
 void DispatchBf16(int rows, int groups, const uint16_t* a, int64_t lda, const uint16_t* const* b,
-                  int64_t pairs, float* acc) {
+                  int64_t pairs, float* acc, const Ahead& /*ahead*/) {
   HWY_DYNAMIC_DISPATCH(Bf16Tile)(rows, groups, a, lda, b, pairs, acc);
 }
 bool DispatchBfp(int rows, int groups, const uint16_t* a, int64_t lda, const int8_t* const* codes,
@@ -366,13 +367,13 @@ void DispatchBfpToBf16(const int8_t* codes, const uint8_t* exps, int64_t kn, int
 // The portable set decodes the block first, then multiplies.
 bool DispatchBfpDecoding(int rows, int groups, const uint16_t* a, int64_t lda,
                          const int8_t* const* codes, const uint8_t* const* exps, int64_t kn,
-                         int exp_bias, uint16_t* const* out, float* acc) {
+                         int exp_bias, uint16_t* const* out, float* acc, const Ahead& ahead) {
   const uint16_t* b[kTileGroups] = {};
   for (int g = 0; g < groups; ++g) {
     DispatchBfpToBf16(codes[g], exps[g], kn, exp_bias, out[g]);
     b[g] = out[g];
   }
-  DispatchBf16(rows, groups, a, lda, b, (kn + 1) / 2, acc);
+  DispatchBf16(rows, groups, a, lda, b, (kn + 1) / 2, acc, ahead);
   return true;
 }
 void DispatchQ8_0(int rows, int groups, const float* a, int64_t lda, const int8_t* const* codes,

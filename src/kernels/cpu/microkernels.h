@@ -19,10 +19,29 @@ constexpr int64_t kAccStride = 32;
 // group's first k.
 using F32TileFn = void (*)(int rows, int groups, const float* a, int64_t lda, const float* const* b,
                            int64_t kn, float* acc);
+// Weights a tile should bring into the cache while it computes from weights already there: bytes
+// [0, bytes) after each at[g], the block its caller takes next. Spread over the tile's pairs, one
+// line a pair, so that memory keeps streaming while the block's later row tiles run from L1.
+struct Ahead {
+  const char* at[kTileGroups] = {};
+  int64_t bytes = 0;
+};
+// Part `part` of `parts` of ahead, in whole lines and in order, for one of the tiles that share it.
+inline Ahead share(const Ahead& ahead, int64_t part, int64_t parts) {
+  Ahead s;
+  if (ahead.bytes <= 0) return s;
+  const int64_t lines = (ahead.bytes + 63) / 64;
+  const int64_t lo = lines * part / parts, hi = lines * (part + 1) / parts;
+  for (int g = 0; g < kTileGroups; ++g) s.at[g] = ahead.at[g] ? ahead.at[g] + lo * 64 : nullptr;
+  s.bytes = (hi - lo) * 64;
+  return s;
+}
+
 // Same over `pairs` input pairs; a is bf16 pairs (row stride lda elements), b[g] in the
 // [pairs][16][2] layout. Products are exact in fp32, sums in fp32.
 using Bf16TileFn = void (*)(int rows, int groups, const uint16_t* a, int64_t lda,
-                            const uint16_t* const* b, int64_t pairs, float* acc);
+                            const uint16_t* const* b, int64_t pairs, float* acc,
+                            const Ahead& ahead);
 // Block-float weights used directly (for few rows): a is bf16 as for Bf16TileFn (row stride lda
 // elements), codes[g] [kn][16] int8, exps[g] [kn]; weight = code * 2^(exp - exp_bias).
 // Bit-identical to decoding the weights with BfpToBf16 and running Bf16TileFn of the same set (a
@@ -50,7 +69,8 @@ using BfpToBf16Fn = void (*)(const int8_t* codes, const uint8_t* exps, int64_t k
 // the caller then decodes it with BfpToBf16 first.
 using BfpDecodingTileFn = bool (*)(int rows, int groups, const uint16_t* a, int64_t lda,
                                    const int8_t* const* codes, const uint8_t* const* exps,
-                                   int64_t kn, int exp_bias, uint16_t* const* out, float* acc);
+                                   int64_t kn, int exp_bias, uint16_t* const* out, float* acc,
+                                   const Ahead& ahead);
 
 // ggml block weights (GGUF's Q8_0, Q4_K and Q6_K) used directly, for any number of rows; a is fp32
 // as it is. Q8_0: codes[g] [kn][16] int8, scales[g] [kn/32][16] fp16; weight = d * code.
