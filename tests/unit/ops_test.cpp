@@ -23,8 +23,9 @@ using test::random_vector;
 class Conformance : public ::testing::TestWithParam<std::string> {
  protected:
   void SetUp() override {
-    const cpu::MicroKernels* k =
-        GetParam() == "cpu_portable" ? &cpu::portable_kernels() : cpu::avx512_bf16_kernels();
+    const cpu::MicroKernels* k = GetParam() == "cpu_portable"     ? &cpu::portable_kernels()
+                                 : GetParam() == "cpu_avx512_amx" ? cpu::amx_bf16_kernels()
+                                                                  : cpu::avx512_bf16_kernels();
     if (!k) GTEST_SKIP() << "this CPU cannot run the " << GetParam() << " kernel set";
     device_ = std::make_unique<CpuDevice>(2, k);
   }
@@ -35,7 +36,7 @@ class Conformance : public ::testing::TestWithParam<std::string> {
 };
 
 INSTANTIATE_TEST_SUITE_P(Backends, Conformance,
-                         ::testing::Values("cpu_portable", "cpu_avx512_bf16"));
+                         ::testing::Values("cpu_portable", "cpu_avx512_bf16", "cpu_avx512_amx"));
 
 // ---------------------------------------------------------------- linear and its weight formats
 

@@ -29,11 +29,13 @@ inline Tensor random_tensor(std::vector<int64_t> shape, uint32_t seed, float sca
   return t;
 }
 
-// Every kernel set this machine can run: the portable Highway one, and AVX512-BF16 if present.
+// Every kernel set this machine can run: the portable Highway one, and AVX512-BF16 and AMX if
+// present.
 inline std::vector<std::pair<std::string, const cpu::MicroKernels*>> kernel_sets() {
   std::vector<std::pair<std::string, const cpu::MicroKernels*>> sets = {
       {"portable", &cpu::portable_kernels()}};
   if (const auto* fast = cpu::avx512_bf16_kernels()) sets.push_back({"avx512-bf16", fast});
+  if (const auto* amx = cpu::amx_bf16_kernels()) sets.push_back({"avx512-amx", amx});
   return sets;
 }
 

@@ -60,7 +60,7 @@ void matmul(ThreadPool& pool, MatmulScratch& s, const MicroKernels& mk, const fl
       for (int64_t r = 0; r < m; ++r) convert_row(r, 0);
     }
     a16 = dst;
-    if (bfp && m <= kBfpDirectRows) {
+    if (bfp && mk.bfp && m <= kBfpDirectRows) {
       for (int64_t i = 0; i < m * kp && in_window; ++i) {
         const int e = (dst[i] >> 7) & 0xFF;
         in_window =
@@ -70,7 +70,8 @@ void matmul(ThreadPool& pool, MatmulScratch& s, const MicroKernels& mk, const fl
   }
   // Few rows use block-float weights directly; activations outside the direct kernel's range (never
   // seen in practice) take the decoded path, which gives the same bits.
-  const bool bfp_direct = bfp && m <= kBfpDirectRows && in_window;
+  // A set without a direct kernel (AMX's) decodes for every row count.
+  const bool bfp_direct = bfp && mk.bfp && m <= kBfpDirectRows && in_window;
 
   const int threads = pool.size();
   s.acc.resize(threads);

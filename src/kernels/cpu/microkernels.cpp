@@ -1,13 +1,23 @@
 // Which micro-kernels run: the AVX512-BF16 set when the CPU has it (checked here, in code compiled
-// for any x86-64), else the portable Highway set.
+// for any x86-64), else the portable Highway set; the AMX set when asked for and the CPU and the
+// kernel allow it.
 #include "kernels/cpu/microkernels.h"
 
 #include <cstdlib>
-#include <cstring>
+#include <string>
+
+#include "bringup/error.h"
+
+#if defined(__x86_64__)
+#include <cpuid.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+#endif
 
 namespace bringup::cpu {
 
 extern const MicroKernels kAvx512Bf16Kernels;
+extern const MicroKernels kAmxBf16Kernels;
 
 bool cpu_has_avx512_bf16() {
 #if defined(__x86_64__)
@@ -35,12 +45,53 @@ const MicroKernels* avx512_bf16_kernels() {
   return set;
 }
 
+const MicroKernels* amx_bf16_kernels() {
+  static const MicroKernels* set = []() -> const MicroKernels* {
+#if defined(__x86_64__)
+    const MicroKernels* avx512 = avx512_bf16_kernels();
+    unsigned eax = 0, ebx = 0, ecx = 0, edx = 0;
+    if (!avx512 || !__get_cpuid_count(7, 0, &eax, &ebx, &ecx, &edx)) return nullptr;
+    const bool amx_bf16 = (edx >> 22) & 1, amx_tile = (edx >> 24) & 1;
+    // Linux hands out the 8 KiB of tile state only on request (ARCH_REQ_XCOMP_PERM for
+    // XFEATURE_XTILEDATA); the permission holds for every thread of the process.
+    constexpr long kArchReqXcompPerm = 0x1023, kXfeatureXtiledata = 18;
+    if (!amx_bf16 || !amx_tile || syscall(SYS_arch_prctl, kArchReqXcompPerm, kXfeatureXtiledata)) {
+      return nullptr;
+    }
+    static MicroKernels k = kAmxBf16Kernels;
+    k.bfp_to_bf16 = avx512->bfp_to_bf16;
+    k.f32 = avx512->f32;
+    k.q8_0 = avx512->q8_0;
+    k.q4_k = avx512->q4_k;
+    k.q6_k = avx512->q6_k;
+    return &k;
+#else
+    return nullptr;
+#endif
+  }();
+  return set;
+}
+
 const MicroKernels& best_kernels() {
   static const MicroKernels* best = [] {
     const char* force = std::getenv("BRINGUP_KERNELS");
-    if (force && std::strcmp(force, "portable") == 0) return &portable_kernels();
-    const MicroKernels* fast = avx512_bf16_kernels();
-    return fast ? fast : &portable_kernels();
+    const MicroKernels* avx512 = avx512_bf16_kernels();
+    if (!force || !*force) return avx512 ? avx512 : &portable_kernels();
+    // AMX only when asked: one row is slower through it (micro_amx.cpp), and a set is chosen once,
+    // for every batch size, so that a row's result does not depend on its batch.
+    const std::string name = force;
+    const MicroKernels* set = name == "portable"      ? &portable_kernels()
+                              : name == "avx512-bf16" ? avx512
+                              : name == "avx512-amx"  ? amx_bf16_kernels()
+                                                      : nullptr;
+    if (name != "portable" && name != "avx512-bf16" && name != "avx512-amx") {
+      throw Error("BRINGUP_KERNELS: '" + name +
+                  "' is not a kernel set (expected portable, avx512-bf16 or avx512-amx)");
+    }
+    if (!set)
+      throw Error("BRINGUP_KERNELS: this CPU or operating system cannot run the " + name +
+                  " kernel set");
+    return set;
   }();
   return *best;
 }

@@ -4,7 +4,8 @@
 // Two implementations: portable ones written with Highway (any CPU), and AVX512-BF16 ones that
 // use vdpbf16ps and vscalefps, which Debian's Highway 1.0.3 cannot emit (it has no Zen 4/5
 // target and widens bf16 to fp32 instead, at half the multiply throughput). The AVX-512 file is
-// compiled with AVX-512 flags and reached only through avx512_bf16_kernels().
+// compiled with AVX-512 flags and reached only through avx512_bf16_kernels(). A third set, on
+// request, multiplies bf16 on AMX tiles (micro_amx.cpp, amx_bf16_kernels()).
 #pragma once
 
 #include <cstdint>
@@ -106,7 +107,11 @@ const MicroKernels& portable_kernels();
 bool cpu_has_avx512_bf16();
 // nullptr when this CPU lacks AVX512-BF16.
 const MicroKernels* avx512_bf16_kernels();
-// The fastest set this CPU runs; BRINGUP_KERNELS=portable in the environment forces Highway's.
+// nullptr when this CPU lacks AMX-BF16 or AVX512-BF16, or the OS refuses tile data.
+const MicroKernels* amx_bf16_kernels();
+// The fastest set this CPU runs for one row; in the environment BRINGUP_KERNELS=portable forces
+// Highway's, BRINGUP_KERNELS=avx512-amx asks for AMX's (faster from about 4 rows, slower for one);
+// a name that is not a set, or a set this machine cannot run, is an Error.
 const MicroKernels& best_kernels();
 
 }  // namespace bringup::cpu
