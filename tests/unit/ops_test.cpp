@@ -298,6 +298,38 @@ TEST_P(Conformance, Linear_BlockFloatAtExtremeMagnitudesIsIndependentOfTheBatch)
   }
 }
 
+// Weights scaled by 2^120 put most blocks' exponents past BfpToBf16's fast range (and the direct
+// kernel's), so every kernel set declines them and matmul decodes them first. Scaling by a power
+// of two changes no code and no rounding, so the outputs must be exactly 2^120 times the unscaled
+// ones: a block declined and then dropped, or decoded wrong, breaks that.
+TEST_P(Conformance, Linear_BlockFloatPastTheFastDecodeScalesExactly) {
+  Device& dev = device();
+  const int64_t k = 600;
+  for (WeightFormat format : {WeightFormat::kBfp8, WeightFormat::kBfp4}) {
+    SCOPED_TRACE(weight_format_name(format));
+    auto parts = make_parts({32, 16}, k, 51);
+    std::vector<HostMatrix> hosts, big_hosts;
+    std::vector<std::vector<float>> big(parts.size());
+    for (size_t i = 0; i < parts.size(); ++i) {
+      for (float v : parts[i].data) big[i].push_back(std::ldexp(v, 120));
+      hosts.push_back(HostMatrix::of(parts[i].data.data(), parts[i].rows, k));
+      big_hosts.push_back(HostMatrix::of(big[i].data(), parts[i].rows, k));
+    }
+    const Weight w = dev.upload_weight(hosts, format), w_big = dev.upload_weight(big_hosts, format);
+    for (int64_t m : {1, 9}) {
+      Tensor x = random_tensor({m, k}, 53);
+      for (int64_t i = 0; i < m * k; ++i) x.data()[i] = std::ldexp(x.data()[i], -10);
+      Tensor out, out_big;
+      ops::linear(dev, x, w, nullptr, out);
+      ops::linear(dev, x, w_big, nullptr, out_big);
+      for (int64_t i = 0; i < m * w.rows; ++i) {
+        ASSERT_EQ(std::ldexp(out.data()[i], 120), out_big.data()[i])
+            << "output " << i << " of " << m << " rows";
+      }
+    }
+  }
+}
+
 // ggml's block types (GGUF Q8_0, Q4_K and Q6_K), uploaded from fp32 rows (quantized by the device
 // as ggml's reference quantizer does) and from the blocks themselves: the same weight either way,
 // decoded exactly as dequantize_ggml decodes it, and linear equals, bit for bit, the loop

@@ -25,8 +25,6 @@
 
 namespace bringup::cpu {
 
-extern const MicroKernels kAvx512Bf16Kernels;
-
 namespace {
 
 // Pairs per TDPBF16PS: a tile row is 64 bytes.
@@ -146,20 +144,17 @@ void AmxBf16Tile(int rows, int groups, const uint16_t* a, int64_t lda, const uin
 
 // Block float, for any number of rows: the tile over the block as it is decoded into out, a step
 // ahead (lines of 4 inputs, 8 to a step), so that one row streams its codes as the AVX512-BF16
-// set's direct kernel does. Exponents outside BfpToBf16's fast range take its general path first.
+// set's direct kernel does. Exponents outside BfpToBf16's fast range are left to matmul, which
+// decodes the block first (microkernels.h).
 bool AmxBfpDecodingTile(int rows, int groups, const uint16_t* a, int64_t lda,
                         const int8_t* const* codes, const uint8_t* const* exps, int64_t kn,
-                        int exp_bias, uint16_t* const* out, float* acc, const Ahead& ahead) {
-  const uint16_t* b[kTileGroups] = {out[0], groups > 1 ? out[1] : nullptr};
-  bool fast = kn <= kBfpMaxRange;
-  for (int g = 0; g < groups && fast; ++g) fast = exps_in_fast_range(exps[g], kn, exp_bias);
-  if (!fast) {
-    for (int g = 0; g < groups; ++g) {
-      kAvx512Bf16Kernels.bfp_to_bf16(codes[g], exps[g], kn, exp_bias, out[g]);
-    }
-    AmxBf16Tile(rows, groups, a, lda, b, (kn + 1) / 2, acc, ahead);
-    return true;
+                        int exp_bias, uint16_t* const* out, float* acc,
+                        const Ahead& /*ahead*/) {  // it streams already
+  if (kn > kBfpMaxRange) return false;
+  for (int g = 0; g < groups; ++g) {
+    if (!exps_in_fast_range(exps[g], kn, exp_bias)) return false;
   }
+  const uint16_t* b[kTileGroups] = {out[0], groups > 1 ? out[1] : nullptr};
   alignas(64) int16_t shifts[kTileGroups][kBfpMaxRange + 32];
   for (int g = 0; g < groups; ++g) make_shifts(exps[g], kn, exp_bias, shifts[g]);
   const CodeDecoder decode;

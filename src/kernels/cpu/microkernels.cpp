@@ -80,17 +80,21 @@ const MicroKernels& best_kernels() {
     // AMX only when asked: one row is slower through it (micro_amx.cpp), and a set is chosen once,
     // for every batch size, so that a row's result does not depend on its batch.
     const std::string name = force;
-    const MicroKernels* set = name == "portable"      ? &portable_kernels()
-                              : name == "avx512-bf16" ? avx512
-                              : name == "avx512-amx"  ? amx_bf16_kernels()
-                                                      : nullptr;
-    if (name != "portable" && name != "avx512-bf16" && name != "avx512-amx") {
+    const MicroKernels* set = nullptr;
+    if (name == "portable") {
+      set = &portable_kernels();
+    } else if (name == "avx512-bf16") {
+      set = avx512;
+    } else if (name == "avx512-amx") {
+      set = amx_bf16_kernels();
+    } else {
       throw Error("BRINGUP_KERNELS: '" + name +
                   "' is not a kernel set (expected portable, avx512-bf16 or avx512-amx)");
     }
-    if (!set)
+    if (!set) {
       throw Error("BRINGUP_KERNELS: this CPU or operating system cannot run the " + name +
                   " kernel set");
+    }
     return set;
   }();
   return *best;
