@@ -1,5 +1,6 @@
 // Decode attention at depth: one query row per sequence over a paged KV cache of DEPTH positions,
-// per cache format, at Qwen2-0.5B's and Arcee-Spark's head shapes (one layer). What a decoded
+// per cache format, at Qwen2-0.5B's and Arcee-Spark's head shapes (one layer a call, over copies
+// of it that add up to 1 GiB, so that the cache comes from memory as in a model). What a decoded
 // token pays for its context: "KV GB/s" is the cache bytes read per second, to set beside the
 // machine's read bandwidth (`bench` probes it); "GFLOP/s" is the q.k and p.v multiply-adds.
 //   build/bench/attention_bench [--benchmark_filter=bf16]
@@ -23,6 +24,7 @@ struct HeadShape {
 };
 constexpr HeadShape kShapes[] = {{"qwen2-0.5b", 14, 2, 64}, {"arcee-spark", 28, 4, 128}};
 constexpr int64_t kBlock = 32;
+constexpr int64_t kColdBytes = int64_t{1} << 30;
 
 void BM_DecodeAttention(benchmark::State& state, HeadShape s, CacheDType dtype) {
   static CpuDevice dev(0);
@@ -32,8 +34,12 @@ void BM_DecodeAttention(benchmark::State& state, HeadShape s, CacheDType dtype) 
   std::vector<int32_t> table(static_cast<size_t>(blocks));
   std::iota(table.begin(), table.end(), 0);
   std::shuffle(table.begin(), table.end(), std::mt19937(3));
-  std::vector<std::byte> k(static_cast<size_t>(blocks * s.kv_heads * kBlock * row));
-  std::vector<std::byte> v(k.size());
+  // Copies of the layer, taken in turn, so the caches read add up to kColdBytes as a model's
+  // layers do: a decoded token reads its cache from memory, not from the last level cache.
+  const int64_t layer_bytes = blocks * s.kv_heads * kBlock * row;
+  const int64_t layers =
+      std::max<int64_t>(1, (kColdBytes + 2 * layer_bytes - 1) / (2 * layer_bytes));
+  std::vector<std::byte> k(static_cast<size_t>(layers * layer_bytes)), v(k.size());
   KvView kv;
   kv.dtype = dtype;
   kv.k = k.data();
@@ -54,15 +60,23 @@ void BM_DecodeAttention(benchmark::State& state, HeadShape s, CacheDType dtype) 
       }
     }
   }
+  for (int64_t l = 1; l < layers; ++l) {
+    std::copy_n(k.begin(), layer_bytes, k.begin() + l * layer_bytes);
+    std::copy_n(v.begin(), layer_bytes, v.begin() + l * layer_bytes);
+  }
   Tensor q({s.q_heads, 1, s.head_dim}), out;
   for (int64_t i = 0; i < q.numel(); ++i) q.data()[i] = dist(rng);
   const float scale = 1.0f / std::sqrt(static_cast<float>(s.head_dim));
+  int64_t layer = 0;
   for (auto _ : state) {
+    kv.k = k.data() + layer * layer_bytes;
+    kv.v = v.data() + layer * layer_bytes;
+    layer = (layer + 1) % layers;
     ops::scaled_dot_product_attention_decode(dev, q, kv, depth - 1, scale, out);
     benchmark::DoNotOptimize(out.data());
   }
   const double calls = static_cast<double>(state.iterations());
-  state.counters["KV GB/s"] = benchmark::Counter(static_cast<double>(k.size() + v.size()) * calls,
+  state.counters["KV GB/s"] = benchmark::Counter(2.0 * static_cast<double>(layer_bytes) * calls,
                                                  benchmark::Counter::kIsRate);
   state.counters["GFLOP/s"] =
       benchmark::Counter(4.0 * static_cast<double>(s.q_heads * depth * s.head_dim) * calls / 1e9,
