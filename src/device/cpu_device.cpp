@@ -34,6 +34,10 @@ constexpr int64_t kDecodeChunk = 256;
 // positions would otherwise hold 256K chunks' partials).
 constexpr int64_t kPassChunks = 4096;
 
+// Rows of one sequence in a pass that share one widening of a chunk's K and V rows: enough to make
+// the widening's cost small beside their attention, few enough to leave tasks for every thread.
+constexpr int64_t kShareRows = 32;
+
 int64_t chunks_of(const KvRow& row) {
   return row.pos / kDecodeChunk - row.first / kDecodeChunk + 1;
 }
@@ -106,10 +110,10 @@ void CpuDevice::read(const Tensor& t, std::span<float> host) {
 size_t CpuDevice::workspace_bytes(const StepShape& s) const {
   const size_t threads = static_cast<size_t>(pool_.size());
   const int64_t group = s.kv_heads > 0 ? s.q_heads / s.kv_heads : 0;
-  // Attention: per thread one chunk of scores, and the partial softmaxes of one pass's chunks (at
-  // least one row's, at the longest sequence).
+  // Attention: per thread one chunk of scores and of K and V rows as fp32, and the partial
+  // softmaxes of one pass's chunks (at least one row's, at the longest sequence).
   const int64_t chunks = std::max(kPassChunks, (s.max_seq_len + kDecodeChunk - 1) / kDecodeChunk);
-  const size_t scratch = threads * static_cast<size_t>((group + s.head_dim) * kDecodeChunk) * 4;
+  const size_t scratch = threads * static_cast<size_t>((group + 2 * s.head_dim) * kDecodeChunk) * 4;
   const size_t partials = static_cast<size_t>(s.kv_heads * chunks * group * (s.head_dim + 2)) * 4;
   return cpu::matmul_workspace_bytes(pool_.size(), s.rows, s.max_inputs, s.block_float) + scratch +
          partials;
@@ -285,7 +289,10 @@ void CpuDevice::paged_scaled_dot_product_attention(const Tensor& q, const KvView
   }
 }
 
-// Rows [r0, r1) of a step: one task per (row, KV head, chunk), then the merge of each row's chunks.
+// Rows [r0, r1) of a step: one task per (KV head, unit), then the merge of each row's chunks. A
+// unit is one row over one chunk, or up to kShareRows consecutive rows of one sequence (a prompt's)
+// over one chunk, whose K and V rows are then widened to fp32 once for all of them. Either way each
+// row gets the same arithmetic (attend_range and attend_expanded agree to the bit).
 void CpuDevice::attention_pass(const Tensor& q, const KvView& layer, std::span<const KvRow> rows,
                                int64_t r0, int64_t r1, float scale, Tensor& out) {
   const int64_t t = q.dim(1), hd = q.dim(2), heads = layer.kv_heads, group = q.dim(0) / heads;
@@ -293,21 +300,31 @@ void CpuDevice::attention_pass(const Tensor& q, const KvView& layer, std::span<c
   chunk_start_.assign(n + 1, 0);
   for (int64_t i = 0; i < n; ++i) chunk_start_[i + 1] = chunk_start_[i] + chunks_of(rows[r0 + i]);
   const int64_t chunks = chunk_start_[n];
+  units_.clear();
+  for (int64_t i0 = 0; i0 < n;) {
+    const KvRow& a = rows[r0 + i0];
+    int64_t i1 = i0 + 1, last = a.pos;
+    while (i1 < n && i1 - i0 < kShareRows && rows[r0 + i1].block_table == a.block_table &&
+           rows[r0 + i1].first == a.first) {
+      last = std::max(last, rows[r0 + i1++].pos);
+    }
+    for (int64_t c = a.first / kDecodeChunk; c <= last / kDecodeChunk; ++c) {
+      units_.push_back({i0, i1, c});
+    }
+    i0 = i1;
+  }
+  const int64_t units = static_cast<int64_t>(units_.size());
   // Per (KV head, chunk): group * (out[hd], max, sum).
   const int64_t stride = group * (hd + 2);
   const size_t need = static_cast<size_t>(heads * chunks * stride) * sizeof(float);
   if (partials_.bytes() < need) partials_ = AlignedBuffer(need);
   float* partials = partials_.as<float>();
-  pool_.parallel_for(heads * chunks, [&](int64_t task, int thread) {
-    const int64_t h = task / chunks, ci = task % chunks;
-    const int64_t i =
-        std::upper_bound(chunk_start_.begin(), chunk_start_.end(), ci) - chunk_start_.begin() - 1;
-    const KvRow& row = rows[r0 + i];
-    const int64_t c = ci - chunk_start_[i] + row.first / kDecodeChunk;
-    const int64_t begin = std::max(c * kDecodeChunk, row.first);
-    const int64_t end = std::min(row.pos + 1, (c + 1) * kDecodeChunk);
-    float* scratch = thread_scratch(thread, (group + hd) * (end - begin));
-    float* p = partials + task * stride;
+  pool_.parallel_for(heads * units, [&](int64_t task, int thread) {
+    const int64_t h = task / units;
+    const AttentionUnit& u = units_[task % units];
+    const KvView kv = row_view(layer, rows[r0 + u.i0]);
+    const int64_t begin = std::max(u.c * kDecodeChunk, rows[r0 + u.i0].first);
+    const int64_t chunk_end = (u.c + 1) * kDecodeChunk;
     const float* qs[64];
     std::vector<const float*> many;
     const float** qp = qs;
@@ -315,9 +332,35 @@ void CpuDevice::attention_pass(const Tensor& q, const KvView& layer, std::span<c
       many.resize(group);
       qp = many.data();
     }
-    for (int64_t j = 0; j < group; ++j) qp[j] = q.data() + ((h * group + j) * t + r0 + i) * hd;
-    cpu::attend_range(static_cast<int>(group), qp, row_view(layer, row), h, begin, end, scale,
-                      scratch, p, p + group * hd, p + group * hd + group);
+    // Row i's query heads and where its partial softmax for this chunk goes.
+    const auto row_of = [&](int64_t i) {
+      for (int64_t j = 0; j < group; ++j) qp[j] = q.data() + ((h * group + j) * t + r0 + i) * hd;
+      const int64_t ci = chunk_start_[i] + u.c - rows[r0 + i].first / kDecodeChunk;
+      return partials + (h * chunks + ci) * stride;
+    };
+    if (u.i1 - u.i0 == 1) {
+      const int64_t end = std::min(rows[r0 + u.i0].pos + 1, chunk_end);
+      float* scratch = thread_scratch(thread, (group + hd) * (end - begin));
+      float* p = row_of(u.i0);
+      cpu::attend_range(static_cast<int>(group), qp, kv, h, begin, end, scale, scratch, p,
+                        p + group * hd, p + group * hd + group);
+      return;
+    }
+    int64_t end = begin;
+    for (int64_t i = u.i0; i < u.i1; ++i) {
+      if (rows[r0 + i].pos >= begin) end = std::max(end, std::min(rows[r0 + i].pos + 1, chunk_end));
+    }
+    float* scores = thread_scratch(thread, (group + 2 * hd) * kDecodeChunk);
+    float* kbuf = scores + group * kDecodeChunk;
+    float* vbuf = kbuf + hd * kDecodeChunk;
+    cpu::expand_range(kv, h, begin, end, kbuf, vbuf);
+    for (int64_t i = u.i0; i < u.i1; ++i) {
+      if (rows[r0 + i].pos < begin) continue;  // this row ends before the chunk
+      const int64_t len = std::min(rows[r0 + i].pos + 1, chunk_end) - begin;
+      float* p = row_of(i);
+      cpu::attend_expanded(static_cast<int>(group), qp, kbuf, vbuf, hd, len, scale, scores, p,
+                           p + group * hd, p + group * hd + group);
+    }
   });
   // Merge each row's chunks (log-sum-exp), in chunk order.
   for_rows(n * heads, group * hd * 4, [&](int64_t task, int) {

@@ -67,6 +67,12 @@ class CpuDevice final : public Device {
   std::vector<AlignedBuffer> scratch_;
   AlignedBuffer partials_;
   std::vector<int64_t> chunk_start_;
+  // One attention task per KV head and unit: rows [i0, i1) of a pass (of one sequence) over
+  // chunk c of the cache.
+  struct AttentionUnit {
+    int64_t i0, i1, c;
+  };
+  std::vector<AttentionUnit> units_;
 };
 
 }  // namespace bringup

@@ -46,6 +46,15 @@ HWY_INLINE float Bfp8Scale(uint32_t e) {
 
 // Head dims up to this take the blocked q.k of AttendRange (a block of K rows on the stack).
 constexpr int64_t kMaxBlockHeadDim = 256;
+alignas(64) constexpr float kZeros[kMaxBlockHeadDim] = {};  // the rows past a range's end
+
+// Cache rows are read once, a few hundred bytes between much arithmetic, which the hardware
+// prefetcher does not run ahead of (loads of the cache stalled half the time): K rows are fetched
+// kAhead positions early, and each position's V row as its K row is used.
+constexpr int64_t kAhead = 8;
+HWY_INLINE void Fetch(const std::byte* row, int64_t bytes) {
+  for (int64_t b = 0; b < bytes; b += 64) hwy::Prefetch(row + b);
+}
 
 // A K or V row as fp32: the cache itself when it is fp32, else expanded into tmp with the values
 // load_cache_row gives (bf16 widened; bfloat8_b codes times their block's power of two, exact).
@@ -200,34 +209,15 @@ HWY_INLINE void BlockScores(int heads, const float* const* q, const float* const
   }
 }
 
-void AttendRange(int heads, const float* const* q, const KvView& kv, int64_t kv_head, int64_t begin,
-                 int64_t end, float scale, float* scratch, float* out, float* max, float* sum) {
-  const D d;
-  const int64_t hd = kv.head_dim, len = end - begin;
-  const int64_t lanes = static_cast<int64_t>(hn::Lanes(d));
-  float* scores = scratch;
-  float* vbuf = scratch + heads * len;  // the range's V rows as fp32, [len][hd]
-  float* row = vbuf;                    // (a K row as fp32 until then)
-  // The rows are read once, a few hundred bytes between much arithmetic, which the hardware
-  // prefetcher does not run ahead of (loads of the cache stalled half the time): fetch K rows
-  // kAhead positions early, and each position's V row as its K row is used.
-  constexpr int64_t kAhead = 8;
-  const int64_t row_bytes = kv.row_bytes();
-  const auto prefetch = [&](const void* base, int64_t pos) {
-    const std::byte* r = kv.row(base, kv_head, pos);
-    for (int64_t b = 0; b < row_bytes; b += 64) hwy::Prefetch(r + b);
-  };
-  for (int64_t p = 0; p < std::min(kAhead, len); ++p) prefetch(kv.k, begin + p);
-  // Position p's K row as fp32 (in tmp unless the cache is fp32), after fetching ahead.
-  const auto k_row = [&](int64_t p, float* tmp) HWY_ATTR __attribute__((always_inline)) {
-    if (p + kAhead < len) prefetch(kv.k, begin + p + kAhead);
-    prefetch(kv.v, begin + p);
-    return CacheRow(kv, kv.k, kv_head, begin + p, tmp);
-  };
+// scores[j * len + p] = (q[j] . k_p) * scale, k_row(p, tmp) giving position p's K row as fp32
+// (in tmp, hd floats, or elsewhere); tmp is a row of scratch for head dims BlockScores does not
+// take.
+template <class KRow>
+HWY_INLINE void Scores(int heads, const float* const* q, int64_t hd, int64_t len, float scale,
+                       float* tmp, float* scores, KRow&& k_row) {
   constexpr int64_t N = static_cast<int64_t>(hn::MaxLanes(D()));
   if (hd % N == 0 && hd <= kMaxBlockHeadDim) {  // N positions at a time
     alignas(64) float kbuf[N * kMaxBlockHeadDim];
-    alignas(64) static const float kZeros[kMaxBlockHeadDim] = {};
     const float* k[N];
     for (int64_t p0 = 0; p0 < len; p0 += N) {
       const int64_t n = std::min(N, len - p0);
@@ -237,10 +227,16 @@ void AttendRange(int heads, const float* const* q, const KvView& kv, int64_t kv_
     }
   } else {
     for (int64_t p = 0; p < len; ++p) {
-      const float* k = k_row(p, row);
+      const float* k = k_row(p, tmp);
       for (int j = 0; j < heads; ++j) scores[j * len + p] = Dot(q[j], k, hd) * scale;
     }
   }
+}
+
+// The softmax numerators of each head's scores ([heads][len], in place), their max and sum.
+HWY_INLINE void Softmax(int heads, float* scores, int64_t len, float* max, float* sum) {
+  const D d;
+  const int64_t lanes = static_cast<int64_t>(hn::Lanes(d));
   for (int j = 0; j < heads; ++j) {
     float* s = scores + j * len;
     auto vmax = hn::Set(d, -std::numeric_limits<float>::infinity());
@@ -263,18 +259,74 @@ void AttendRange(int heads, const float* const* q, const KvView& kv, int64_t kv_
     max[j] = m;
     sum[j] = total;
   }
-  for (int64_t p = 0; p < len; ++p) {
-    float* dst = vbuf + p * hd;
-    const float* v = CacheRow(kv, kv.v, kv_head, begin + p, dst);
-    if (v != dst) std::memcpy(dst, v, static_cast<size_t>(hd) * sizeof(float));
-  }
-  // out[j] = sum_p e[j][p] * v_p, in position order, for up to four heads at once: each strip of
-  // V is read from vbuf once per four heads, not once per head.
+}
+
+// out[j] = sum_p e[j][p] * v_p over vbuf's [len][hd] fp32 rows, in position order, for up to four
+// heads at once: each strip of V is read from vbuf once per four heads, not once per head.
+HWY_INLINE void WeightedSums(int heads, const float* scores, int64_t len, const float* vbuf,
+                             int64_t hd, float* out) {
   int j = 0;
   for (; j + 4 <= heads; j += 4) WeightedSum<4>(scores + j * len, len, vbuf, hd, out + j * hd);
   if (heads - j == 3) WeightedSum<3>(scores + j * len, len, vbuf, hd, out + j * hd);
   if (heads - j == 2) WeightedSum<2>(scores + j * len, len, vbuf, hd, out + j * hd);
   if (heads - j == 1) WeightedSum<1>(scores + j * len, len, vbuf, hd, out + j * hd);
+}
+
+void AttendRange(int heads, const float* const* q, const KvView& kv, int64_t kv_head, int64_t begin,
+                 int64_t end, float scale, float* scratch, float* out, float* max, float* sum) {
+  const int64_t hd = kv.head_dim, len = end - begin;
+  float* scores = scratch;
+  float* vbuf = scratch + heads * len;  // the range's V rows as fp32, [len][hd]
+  float* row = vbuf;                    // (a K row as fp32 until then)
+  const int64_t row_bytes = kv.row_bytes();
+  for (int64_t p = 0; p < std::min(kAhead, len); ++p)
+    Fetch(kv.row(kv.k, kv_head, begin + p), row_bytes);
+  // Position p's K row as fp32 (in tmp unless the cache is fp32), after fetching ahead.
+  const auto k_row = [&](int64_t p, float* tmp) HWY_ATTR __attribute__((always_inline)) {
+    if (p + kAhead < len) Fetch(kv.row(kv.k, kv_head, begin + p + kAhead), row_bytes);
+    Fetch(kv.row(kv.v, kv_head, begin + p), row_bytes);
+    return CacheRow(kv, kv.k, kv_head, begin + p, tmp);
+  };
+  Scores(heads, q, hd, len, scale, row, scores, k_row);
+  Softmax(heads, scores, len, max, sum);
+  for (int64_t p = 0; p < len; ++p) {
+    float* dst = vbuf + p * hd;
+    const float* v = CacheRow(kv, kv.v, kv_head, begin + p, dst);
+    if (v != dst) std::memcpy(dst, v, static_cast<size_t>(hd) * sizeof(float));
+  }
+  WeightedSums(heads, scores, len, vbuf, hd, out);
+}
+
+// A range's K and V rows as fp32, fetched ahead as AttendRange fetches them.
+void ExpandRange(const KvView& kv, int64_t kv_head, int64_t begin, int64_t end, float* kbuf,
+                 float* vbuf) {
+  const int64_t hd = kv.head_dim, len = end - begin;
+  const auto widen = [&](const void* base, int64_t p, float* buf) HWY_ATTR {
+    float* dst = buf + p * hd;
+    const float* row = CacheRow(kv, base, kv_head, begin + p, dst);
+    if (row != dst) std::memcpy(dst, row, static_cast<size_t>(hd) * sizeof(float));
+  };
+  const int64_t row_bytes = kv.row_bytes();
+  for (int64_t p = 0; p < std::min(kAhead, len); ++p)
+    Fetch(kv.row(kv.k, kv_head, begin + p), row_bytes);
+  for (int64_t p = 0; p < len; ++p) {
+    if (p + kAhead < len) Fetch(kv.row(kv.k, kv_head, begin + p + kAhead), row_bytes);
+    Fetch(kv.row(kv.v, kv_head, begin + p), row_bytes);
+    widen(kv.k, p, kbuf);
+    widen(kv.v, p, vbuf);
+  }
+}
+
+// AttendRange over rows ExpandRange gave: the same products, sums and order.
+void AttendExpanded(int heads, const float* const* q, const float* kbuf, const float* vbuf,
+                    int64_t hd, int64_t len, float scale, float* scores, float* out, float* max,
+                    float* sum) {
+  const auto k_row = [&](int64_t p, float*) HWY_ATTR __attribute__((always_inline)) {
+    return kbuf + p * hd;
+  };
+  Scores(heads, q, hd, len, scale, nullptr, scores, k_row);
+  Softmax(heads, scores, len, max, sum);
+  WeightedSums(heads, scores, len, vbuf, hd, out);
 }
 
 void RmsNormRow(const float* x, const float* w, int64_t n, float eps, float* out) {
@@ -322,6 +374,8 @@ HWY_AFTER_NAMESPACE();
 namespace bringup::cpu {
 
 HWY_EXPORT(AttendRange);
+HWY_EXPORT(ExpandRange);
+HWY_EXPORT(AttendExpanded);
 HWY_EXPORT(RmsNormRow);
 HWY_EXPORT(SiluMulRow);
 HWY_EXPORT(AddRow);
@@ -332,6 +386,15 @@ void attend_range(int heads, const float* const* q, const KvView& kv, int64_t kv
                   float* sum) {
   HWY_DYNAMIC_DISPATCH(AttendRange)
   (heads, q, kv, kv_head, begin, end, scale, scratch, out, max, sum);
+}
+void expand_range(const KvView& kv, int64_t kv_head, int64_t begin, int64_t end, float* k,
+                  float* v) {
+  HWY_DYNAMIC_DISPATCH(ExpandRange)(kv, kv_head, begin, end, k, v);
+}
+void attend_expanded(int heads, const float* const* q, const float* k, const float* v,
+                     int64_t head_dim, int64_t len, float scale, float* scores, float* out,
+                     float* max, float* sum) {
+  HWY_DYNAMIC_DISPATCH(AttendExpanded)(heads, q, k, v, head_dim, len, scale, scores, out, max, sum);
 }
 void rms_norm_row(const float* x, const float* weight, int64_t n, float eps, float* out) {
   HWY_DYNAMIC_DISPATCH(RmsNormRow)(x, weight, n, eps, out);

@@ -24,5 +24,14 @@ void rope_row(float* x, const float* cos, const float* sin, int64_t half);
 void attend_range(int heads, const float* const* q, const KvView& kv, int64_t kv_head,
                   int64_t begin, int64_t end, float scale, float* scratch, float* out, float* max,
                   float* sum);
+// The same for several query rows of one sequence at once: expand_range widens the K and V rows of
+// [begin, end) to fp32 once (k and v: [end - begin][head_dim] each), then attend_expanded runs
+// each row over the first len of them, with attend_range's arithmetic (the same bits) and
+// `scores` for heads * len floats.
+void expand_range(const KvView& kv, int64_t kv_head, int64_t begin, int64_t end, float* k,
+                  float* v);
+void attend_expanded(int heads, const float* const* q, const float* k, const float* v,
+                     int64_t head_dim, int64_t len, float scale, float* scores, float* out,
+                     float* max, float* sum);
 
 }  // namespace bringup::cpu
