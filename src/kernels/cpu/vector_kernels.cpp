@@ -52,9 +52,25 @@ alignas(64) constexpr float kZeros[kMaxBlockHeadDim] = {};  // the rows past a r
 // prefetcher does not run ahead of (loads of the cache stalled half the time): K rows are fetched
 // kAhead positions early, and each position's V row as its K row is used.
 constexpr int64_t kAhead = 8;
-HWY_INLINE void Fetch(const std::byte* row, int64_t bytes) {
-  for (int64_t b = 0; b < bytes; b += 64) hwy::Prefetch(row + b);
-}
+// The fetches for one range of a head's positions, [begin, begin + len).
+struct RangeFetch {
+  const KvView& kv;
+  int64_t head, begin, len, row_bytes;
+
+  RangeFetch(const KvView& v, int64_t h, int64_t b, int64_t n)
+      : kv(v), head(h), begin(b), len(n), row_bytes(v.row_bytes()) {
+    for (int64_t p = 0; p < std::min(kAhead, len); ++p) fetch(kv.k, p);
+  }
+  // Before position p is read: K kAhead positions on, and p's V.
+  void at(int64_t p) const {
+    if (p + kAhead < len) fetch(kv.k, p + kAhead);
+    fetch(kv.v, p);
+  }
+  void fetch(const void* base, int64_t p) const {
+    const std::byte* row = kv.row(base, head, begin + p);
+    for (int64_t b = 0; b < row_bytes; b += 64) hwy::Prefetch(row + b);
+  }
+};
 
 // A K or V row as fp32: the cache itself when it is fp32, else expanded into tmp with the values
 // load_cache_row gives (bf16 widened; bfloat8_b codes times their block's power of two, exact).
@@ -99,6 +115,13 @@ HWY_INLINE const float* CacheRow(const KvView& kv, const void* base, int64_t hea
              Bfp8Scale(exps[i / kBfpBlock]);
   }
   return tmp;
+}
+
+// A K or V row as fp32 in dst (hd floats), whatever the cache holds.
+HWY_INLINE void WidenRow(const KvView& kv, const void* base, int64_t head, int64_t pos,
+                         float* dst) {
+  const float* row = CacheRow(kv, base, head, pos, dst);
+  if (row != dst) std::memcpy(dst, row, static_cast<size_t>(kv.head_dim) * sizeof(float));
 }
 
 // out[h] = sum_p e[h * len + p] * v[p] for heads h < H, v the rows of vbuf ([len][hd]): two
@@ -278,22 +301,15 @@ void AttendRange(int heads, const float* const* q, const KvView& kv, int64_t kv_
   float* scores = scratch;
   float* vbuf = scratch + heads * len;  // the range's V rows as fp32, [len][hd]
   float* row = vbuf;                    // (a K row as fp32 until then)
-  const int64_t row_bytes = kv.row_bytes();
-  for (int64_t p = 0; p < std::min(kAhead, len); ++p)
-    Fetch(kv.row(kv.k, kv_head, begin + p), row_bytes);
+  const RangeFetch ahead(kv, kv_head, begin, len);
   // Position p's K row as fp32 (in tmp unless the cache is fp32), after fetching ahead.
   const auto k_row = [&](int64_t p, float* tmp) HWY_ATTR __attribute__((always_inline)) {
-    if (p + kAhead < len) Fetch(kv.row(kv.k, kv_head, begin + p + kAhead), row_bytes);
-    Fetch(kv.row(kv.v, kv_head, begin + p), row_bytes);
+    ahead.at(p);
     return CacheRow(kv, kv.k, kv_head, begin + p, tmp);
   };
   Scores(heads, q, hd, len, scale, row, scores, k_row);
   Softmax(heads, scores, len, max, sum);
-  for (int64_t p = 0; p < len; ++p) {
-    float* dst = vbuf + p * hd;
-    const float* v = CacheRow(kv, kv.v, kv_head, begin + p, dst);
-    if (v != dst) std::memcpy(dst, v, static_cast<size_t>(hd) * sizeof(float));
-  }
+  for (int64_t p = 0; p < len; ++p) WidenRow(kv, kv.v, kv_head, begin + p, vbuf + p * hd);
   WeightedSums(heads, scores, len, vbuf, hd, out);
 }
 
@@ -301,19 +317,11 @@ void AttendRange(int heads, const float* const* q, const KvView& kv, int64_t kv_
 void ExpandRange(const KvView& kv, int64_t kv_head, int64_t begin, int64_t end, float* kbuf,
                  float* vbuf) {
   const int64_t hd = kv.head_dim, len = end - begin;
-  const auto widen = [&](const void* base, int64_t p, float* buf) HWY_ATTR {
-    float* dst = buf + p * hd;
-    const float* row = CacheRow(kv, base, kv_head, begin + p, dst);
-    if (row != dst) std::memcpy(dst, row, static_cast<size_t>(hd) * sizeof(float));
-  };
-  const int64_t row_bytes = kv.row_bytes();
-  for (int64_t p = 0; p < std::min(kAhead, len); ++p)
-    Fetch(kv.row(kv.k, kv_head, begin + p), row_bytes);
+  const RangeFetch ahead(kv, kv_head, begin, len);
   for (int64_t p = 0; p < len; ++p) {
-    if (p + kAhead < len) Fetch(kv.row(kv.k, kv_head, begin + p + kAhead), row_bytes);
-    Fetch(kv.row(kv.v, kv_head, begin + p), row_bytes);
-    widen(kv.k, p, kbuf);
-    widen(kv.v, p, vbuf);
+    ahead.at(p);
+    WidenRow(kv, kv.k, kv_head, begin + p, kbuf + p * hd);
+    WidenRow(kv, kv.v, kv_head, begin + p, vbuf + p * hd);
   }
 }
 
