@@ -232,7 +232,7 @@ TEST_P(Conformance, Linear_RowsAreIndependentOfTheBatch) {
   Device& dev = device();
   for (WeightFormat format :
        {WeightFormat::kF32, WeightFormat::kBf16, WeightFormat::kBfp8, WeightFormat::kBfp4}) {
-    for (int64_t k : {7, 64, 513, 1100}) {
+    for (int64_t k : {7, 64, 513, 1088, 1100}) {  // 1088: whole AMX steps over three K blocks
       SCOPED_TRACE(std::string(weight_format_name(format)) + " k=" + std::to_string(k));
       const auto parts = make_parts({48, 16}, k, 5);
       std::vector<HostMatrix> hosts;
@@ -241,7 +241,7 @@ TEST_P(Conformance, Linear_RowsAreIndependentOfTheBatch) {
       const Tensor x = random_tensor({21, k}, 17);
       Tensor all, one, row({1, k});
       ops::linear(dev, x, w, nullptr, all);
-      for (int64_t m : {1, 2, 3, 4, 5, 8, 9, 21}) {
+      for (int64_t m : {1, 2, 3, 4, 5, 8, 9, 16, 17, 21}) {
         Tensor some({m, k});
         std::memcpy(some.data(), x.data(), static_cast<size_t>(m * k) * 4);
         Tensor out;
@@ -261,41 +261,43 @@ TEST_P(Conformance, Linear_RowsAreIndependentOfTheBatch) {
 // rows.
 TEST_P(Conformance, Linear_BlockFloatAtExtremeMagnitudesIsIndependentOfTheBatch) {
   Device& dev = device();
-  const int64_t k = 600;
-  for (WeightFormat format : {WeightFormat::kBfp8, WeightFormat::kBfp4}) {
-    for (float weight_scale : {1e-30f, 1.0f, 1e22f}) {
-      char scale[32];
-      std::snprintf(scale, sizeof scale, "%g", weight_scale);
-      SCOPED_TRACE(std::string(weight_format_name(format)) + ", weights scaled by " + scale);
-      auto parts = make_parts({32, 16}, k, 41);
-      for (float& v : parts[0].data) v *= weight_scale;  // the second part stays as it is
-      std::vector<HostMatrix> hosts;
-      for (const Part& p : parts) hosts.push_back(HostMatrix::of(p.data.data(), p.rows, k));
-      const Weight w = dev.upload_weight(hosts, format);
-      Tensor x = random_tensor({9, k}, 43);
-      for (int64_t i = 0; i < k; ++i) {
-        x.row(1)[i] *= 1e-25f;                            // below the direct kernel's range
-        x.row(2)[i] *= 1e25f;                             // above it
-        x.row(3)[i] = i % 7 == 0 ? 1e-39f : x.row(3)[i];  // some subnormal
-        // within the range, but not times 2^-100 (the weights at 1e-30)
-        x.row(4)[i] = std::ldexp((i % 2 ? 1.0f : -1.0f) * (1.0f + i % 13 / 16.0f), -50);
-      }
-      Tensor all;
-      ops::linear(dev, x, w, nullptr, all);
-      for (int64_t r = 0; r < 9; ++r) {
-        for (int64_t m : {1, 4}) {  // rows r .. r + m - 1 alone, on the direct kernel's side
-          if (r + m > 9) continue;
-          Tensor some({m, k}), out;
-          std::memcpy(some.data(), x.row(r), static_cast<size_t>(m * k) * 4);
-          ops::linear(dev, some, w, nullptr, out);
-          for (int64_t i = 0; i < m; ++i) {
-            ASSERT_EQ(0, std::memcmp(out.row(i), all.row(r + i), static_cast<size_t>(w.rows) * 4))
-                << "row " << r + i << " alone among " << m << " differs from the same row among 9";
+  for (int64_t k : {600, 608})  // 608: whole AMX steps
+    for (WeightFormat format : {WeightFormat::kBfp8, WeightFormat::kBfp4}) {
+      for (float weight_scale : {1e-30f, 1.0f, 1e22f}) {
+        char scale[32];
+        std::snprintf(scale, sizeof scale, "%g", weight_scale);
+        SCOPED_TRACE(std::string(weight_format_name(format)) + " k=" + std::to_string(k) +
+                     ", weights scaled by " + scale);
+        auto parts = make_parts({32, 16}, k, 41);
+        for (float& v : parts[0].data) v *= weight_scale;  // the second part stays as it is
+        std::vector<HostMatrix> hosts;
+        for (const Part& p : parts) hosts.push_back(HostMatrix::of(p.data.data(), p.rows, k));
+        const Weight w = dev.upload_weight(hosts, format);
+        Tensor x = random_tensor({9, k}, 43);
+        for (int64_t i = 0; i < k; ++i) {
+          x.row(1)[i] *= 1e-25f;                            // below the direct kernel's range
+          x.row(2)[i] *= 1e25f;                             // above it
+          x.row(3)[i] = i % 7 == 0 ? 1e-39f : x.row(3)[i];  // some subnormal
+          // within the range, but not times 2^-100 (the weights at 1e-30)
+          x.row(4)[i] = std::ldexp((i % 2 ? 1.0f : -1.0f) * (1.0f + i % 13 / 16.0f), -50);
+        }
+        Tensor all;
+        ops::linear(dev, x, w, nullptr, all);
+        for (int64_t r = 0; r < 9; ++r) {
+          for (int64_t m : {1, 4}) {  // rows r .. r + m - 1 alone, on the direct kernel's side
+            if (r + m > 9) continue;
+            Tensor some({m, k}), out;
+            std::memcpy(some.data(), x.row(r), static_cast<size_t>(m * k) * 4);
+            ops::linear(dev, some, w, nullptr, out);
+            for (int64_t i = 0; i < m; ++i) {
+              ASSERT_EQ(0, std::memcmp(out.row(i), all.row(r + i), static_cast<size_t>(w.rows) * 4))
+                  << "row " << r + i << " alone among " << m
+                  << " differs from the same row among 9";
+            }
           }
         }
       }
     }
-  }
 }
 
 // Weights scaled by 2^120 put most blocks' exponents past BfpToBf16's fast range (and the direct

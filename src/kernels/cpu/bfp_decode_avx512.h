@@ -88,9 +88,8 @@ inline __mmask64 codes_mask(int64_t first, int64_t kn) {
   return first_n((kn - first) * 16);
 }
 
-// Whether BfpToBf16 adds (exp - bias) to the codes' exponent fields (every result normal) rather
-// than taking its general path.
-bool exps_in_fast_range(const uint8_t* exps, int64_t kn, int exp_bias) {
+// The least and greatest of exps[0, kn).
+inline void exps_range(const uint8_t* exps, int64_t kn, int& lo, int& hi) {
   __m512i vlo = _mm512_set1_epi8(-1), vhi = _mm512_setzero_si512();
   for (int64_t i = 0; i < kn; i += 64) {
     const __mmask64 m = first_n(kn - i);
@@ -102,10 +101,17 @@ bool exps_in_fast_range(const uint8_t* exps, int64_t kn, int exp_bias) {
     v = op(v, _mm512_shuffle_i64x2(v, v, 0x4E));
     return op(v, _mm512_shuffle_i64x2(v, v, 0xB1));
   };
-  const int lo = _mm512_reduce_min_epu32(_mm512_cvtepu8_epi32(_mm512_castsi512_si128(
+  lo = _mm512_reduce_min_epu32(_mm512_cvtepu8_epi32(_mm512_castsi512_si128(
       fold(vlo, [](__m512i x, __m512i y) { return _mm512_min_epu8(x, y); }))));
-  const int hi = _mm512_reduce_max_epu32(_mm512_cvtepu8_epi32(_mm512_castsi512_si128(
+  hi = _mm512_reduce_max_epu32(_mm512_cvtepu8_epi32(_mm512_castsi512_si128(
       fold(vhi, [](__m512i x, __m512i y) { return _mm512_max_epu8(x, y); }))));
+}
+
+// Whether BfpToBf16 adds (exp - bias) to the codes' exponent fields (every result normal) rather
+// than taking its general path.
+inline bool exps_in_fast_range(const uint8_t* exps, int64_t kn, int exp_bias) {
+  int lo = 0, hi = 0;
+  exps_range(exps, kn, lo, hi);
   return lo - exp_bias >= -126 && hi - exp_bias <= 121;
 }
 

@@ -60,7 +60,7 @@ void matmul(ThreadPool& pool, MatmulScratch& s, const MicroKernels& mk, const fl
       for (int64_t r = 0; r < m; ++r) convert_row(r, 0);
     }
     a16 = dst;
-    if (bfp && mk.bfp && m <= kBfpDirectRows) {
+    if (bfp && mk.bfp && m <= mk.bfp_direct_rows) {
       for (int64_t i = 0; i < m * kp && in_window; ++i) {
         const int e = (dst[i] >> 7) & 0xFF;
         in_window =
@@ -68,11 +68,16 @@ void matmul(ThreadPool& pool, MatmulScratch& s, const MicroKernels& mk, const fl
       }
     }
   }
-  // Few rows use block-float weights directly; activations outside the direct kernel's range (never
-  // seen in practice) take the decoded path, which gives the same bits.
-  // A set without a direct kernel (AMX's) decodes for every row count.
-  const bool bfp_direct = bfp && mk.bfp && m <= kBfpDirectRows && in_window;
+  // Few rows (as many as the set says) use block-float weights directly; activations outside the
+  // direct kernel's range (never seen in practice) take the decoded path, which gives the same
+  // bits.
+  const bool bfp_direct = bfp && mk.bfp && m <= mk.bfp_direct_rows && in_window;
+  // Inputs a kernel call takes: kBlockK, or all of k where the set asks for it (few rows of bf16
+  // or direct block float: one row tile, nothing to keep in L1 for the next).
+  const int64_t block_k =
+      m <= mk.whole_k_rows && ((!f32 && !bfp) || bfp_direct) ? std::max<int64_t>(k, 1) : kBlockK;
 
+  const int64_t tile_rows = mk.tile_rows;
   const int threads = pool.size();
   s.acc.resize(threads);
   s.panel.resize(threads);
@@ -94,8 +99,8 @@ void matmul(ThreadPool& pool, MatmulScratch& s, const MicroKernels& mk, const fl
       }
     };
 
-    for (int64_t k0 = 0; k0 < k; k0 += kBlockK) {
-      const int64_t kn = std::min(kBlockK, k - k0);
+    for (int64_t k0 = 0; k0 < k; k0 += block_k) {
+      const int64_t kn = std::min(block_k, k - k0);
       const float* b32[kTileGroups] = {};
       const uint16_t* b16[kTileGroups] = {};
       // Many rows: the first row tile decodes the block into the panel (below), or if that
@@ -113,21 +118,21 @@ void matmul(ThreadPool& pool, MatmulScratch& s, const MicroKernels& mk, const fl
       // through the first (which reads this block from memory). Not across panels: the pool hands
       // panels out as threads come free, so the next panel's owner is not known here.
       Ahead next;
-      const int64_t k1 = k0 + kBlockK;
+      const int64_t k1 = k0 + block_k;
       const bool streamed = (bfp && !bfp_direct) || (!f32 && !bfp);
-      if (streamed && k1 < k && m > kTileRows / 2) {
-        const int64_t kn1 = std::min(kBlockK, k - k1);
+      if (streamed && k1 < k && m > tile_rows / 2) {
+        const int64_t kn1 = std::min(block_k, k - k1);
         for (int g = 0; g < ng; ++g) {
           next.at[g] = bfp ? reinterpret_cast<const char*>(w.code_group(g0 + g) + k1 * kGroup)
                            : reinterpret_cast<const char*>(w.bf16_group(g0 + g) + k1 * kGroup);
         }
         next.bytes = (bfp ? kn1 : (kn1 + 1) / 2 * 2 * 2) * kGroup;
       }
-      const int64_t row_tiles = (m + kTileRows - 1) / kTileRows;
-      for (int64_t r0 = 0; r0 < m; r0 += kTileRows) {
-        const int rows = static_cast<int>(std::min<int64_t>(kTileRows, m - r0));
+      const int64_t row_tiles = (m + tile_rows - 1) / tile_rows;
+      for (int64_t r0 = 0; r0 < m; r0 += tile_rows) {
+        const int rows = static_cast<int>(std::min<int64_t>(tile_rows, m - r0));
         float* c = acc + r0 * kAccStride;
-        const Ahead ahead = share(next, r0 / kTileRows, row_tiles);
+        const Ahead ahead = share(next, r0 / tile_rows, row_tiles);
         if (q8_0) {
           const int8_t* codes[kTileGroups];
           const uint16_t* scales[kTileGroups];
@@ -166,8 +171,13 @@ void matmul(ThreadPool& pool, MatmulScratch& s, const MicroKernels& mk, const fl
             exps[g] = w.exp_group(g0 + g) + k0;
           }
           if (!mk.bfp(rows, ng, a16 + r0 * kp + k0, kp, codes, exps, kn, w.exponent_bias(), c)) {
-            decode_block(k0, kn, b16);  // exponents outside the direct kernel's range
-            mk.bf16(rows, ng, a16 + r0 * kp + k0, kp, b16, (kn + 1) / 2, c, ahead);
+            // Exponents outside the direct kernel's range (or a call it declines): decoded a
+            // panel's block at a time.
+            for (int64_t kb = k0; kb < k0 + kn; kb += kBlockK) {
+              const int64_t knb = std::min(kBlockK, k0 + kn - kb);
+              decode_block(kb, knb, b16);
+              mk.bf16(rows, ng, a16 + r0 * kp + kb, kp, b16, (knb + 1) / 2, c, ahead);
+            }
           }
         } else if (bfp && !decoded) {
           const int8_t* codes[kTileGroups];

@@ -11,10 +11,6 @@
 
 namespace bringup::cpu {
 
-// Block-float weights are used directly (no decode to bf16) for at most this many rows; the
-// direct kernel gives the same bits as decoding, so where the split falls changes nothing.
-constexpr int64_t kBfpDirectRows = 4;
-
 // Reusable buffers, so that decode steps allocate nothing.
 struct MatmulScratch {
   AlignedBuffer activations;         // x converted for the kernels

@@ -1,6 +1,6 @@
 // Which micro-kernels run: the AVX512-BF16 set when the CPU has it (checked here, in code compiled
-// for any x86-64), else the portable Highway set; the AMX set when asked for and the CPU and the
-// kernel allow it.
+// for any x86-64), else the portable Highway set; BRINGUP_KERNELS picks one by name (the AMX set
+// where the CPU and the kernel allow it).
 #include "kernels/cpu/microkernels.h"
 
 #include <cstdlib>
@@ -76,9 +76,10 @@ const MicroKernels& best_kernels() {
   static const MicroKernels* best = [] {
     const char* force = std::getenv("BRINGUP_KERNELS");
     const MicroKernels* avx512 = avx512_bf16_kernels();
+    // A set is chosen once, for every batch size, so that a row's result does not depend on its
+    // batch. AMX's is now as fast as AVX512-BF16's for one row and faster from two
+    // (docs/kernels.md), but stays on request until the whole suite has run under it.
     if (!force || !*force) return avx512 ? avx512 : &portable_kernels();
-    // AMX only when asked: one row is slower through it (micro_amx.cpp), and a set is chosen once,
-    // for every batch size, so that a row's result does not depend on its batch.
     const std::string name = force;
     const MicroKernels* set = nullptr;
     if (name == "portable") {

@@ -1,5 +1,6 @@
-// Matmul micro-kernels: the innermost loops of linear, over a tile of up to kTileRows activation
-// rows and kTileGroups groups of 16 output features (packed_weight.h). Each adds its tile's
+// Matmul micro-kernels: the innermost loops of linear, over a tile of up to tile_rows activation
+// rows (kTileRows but for AMX's set) and kTileGroups groups of 16 output features
+// (packed_weight.h). Each adds its tile's
 // products into an fp32 accumulator tile acc[row * kAccStride + group * 16 + lane].
 // Two implementations: portable ones written with Highway (any CPU), and AVX512-BF16 ones that
 // use vdpbf16ps and vscalefps, which Debian's Highway 1.0.3 cannot emit (it has no Zen 4/5
@@ -51,7 +52,8 @@ using Bf16TileFn = void (*)(int rows, int groups, const uint16_t* a, int64_t lda
 // Within that range and shifts exp - exp_bias in [kBfpMinShift, kBfpMaxShift], an activation times
 // its block's power of two is a normal number (an integer add to its exponent field), so the
 // product equals the decoded path's exactly. A block with a shift outside that range returns false
-// with acc unchanged, for the caller to decode.
+// with acc unchanged, for the caller to decode. A set may decline any call this way (the AMX set
+// takes only whole steps of 32 inputs).
 using BfpTileFn = bool (*)(int rows, int groups, const uint16_t* a, int64_t lda,
                            const int8_t* const* codes, const uint8_t* const* exps, int64_t kn,
                            int exp_bias, float* acc);
@@ -101,6 +103,14 @@ struct MicroKernels {
   Q8_0TileFn q8_0;
   Q4KTileFn q4_k;
   Q6KTileFn q6_k;
+  // The most rows a tile takes.
+  int tile_rows = kTileRows;
+  // Rows up to which linear uses `bfp` (the direct block-float kernel) rather than decoding.
+  int bfp_direct_rows = 4;
+  // Rows up to which a row tile of bf16 or direct block-float weights takes all of k in one call
+  // rather than kBlockK at a time (the AMX set keeps its sums in tiles across blocks); 0 for
+  // never. Either way a row gets the same bits: the kernels' sums pass through acc exactly.
+  int whole_k_rows = 0;
 };
 
 const MicroKernels& portable_kernels();
@@ -109,9 +119,9 @@ bool cpu_has_avx512_bf16();
 const MicroKernels* avx512_bf16_kernels();
 // nullptr when this CPU lacks AMX-BF16 or AVX512-BF16, or the OS refuses tile data.
 const MicroKernels* amx_bf16_kernels();
-// The fastest set this CPU runs for one row; in the environment BRINGUP_KERNELS=portable forces
-// Highway's, BRINGUP_KERNELS=avx512-amx asks for AMX's (faster from about 4 rows, slower for one);
-// a name that is not a set, or a set this machine cannot run, is an Error.
+// AVX512-BF16's set where the CPU has it, else Highway's (AMX's on request); in the environment
+// BRINGUP_KERNELS=portable, avx512-bf16 or avx512-amx picks one by name; a name that is not a set,
+// or a set this machine cannot run, is an Error.
 const MicroKernels& best_kernels();
 
 }  // namespace bringup::cpu
