@@ -130,7 +130,7 @@ void AmxBf16Tile(int rows, int groups, const uint16_t* a, int64_t lda, const uin
           for (int g = 0; g < groups; ++g) {
             const char* at =
                 reinterpret_cast<const char*>(b[g] + (s + kPrefetchSteps) * kStepPairs * 32);
-            for (int l = 0; l < kStepPairs * 64 / 64; ++l) _mm_prefetch(at + l * 64, _MM_HINT_T0);
+            for (int l = 0; l < kStepPairs; ++l) _mm_prefetch(at + l * 64, _MM_HINT_T0);  // 1 KiB
           }
         });
     return;

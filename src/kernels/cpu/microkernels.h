@@ -1,7 +1,7 @@
 // Matmul micro-kernels: the innermost loops of linear, over a tile of up to tile_rows activation
 // rows (kTileRows but for AMX's set) and kTileGroups groups of 16 output features
-// (packed_weight.h). Each adds its tile's
-// products into an fp32 accumulator tile acc[row * kAccStride + group * 16 + lane].
+// (packed_weight.h). Each adds its tile's products into an fp32 accumulator tile
+// acc[row * kAccStride + group * 16 + lane].
 // Two implementations: portable ones written with Highway (any CPU), and AVX512-BF16 ones that
 // use vdpbf16ps and vscalefps, which Debian's Highway 1.0.3 cannot emit (it has no Zen 4/5
 // target and widens bf16 to fp32 instead, at half the multiply throughput). The AVX-512 file is
