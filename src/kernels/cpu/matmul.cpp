@@ -235,12 +235,12 @@ void matmul(ThreadPool& pool, MatmulScratch& s, const MicroKernels& mk, const fl
       }
     }
   };
-  // Many rows take one panel at a time, as they come: two threads then read neighbouring panels,
-  // which measured faster at 16 rows than runs (docs/kernels.md).
+  // Many rows take one panel at a time, as they come: runs were no faster at 16 rows
+  // (docs/kernels.md).
+  const bool few = m <= mk.bfp_direct_rows;
   s.runs.assign(1, 0);
   while (s.runs.back() < panels) {
     const int64_t left = panels - s.runs.back();
-    const bool few = m <= mk.bfp_direct_rows;
     s.runs.push_back(s.runs.back() +
                      (few ? std::max<int64_t>(1, left / (kRunShare * threads)) : 1));
   }
