@@ -1,10 +1,10 @@
 // The blocking around the micro-kernels. Work is split over panels of kTileGroups groups (32
 // output features), so each output is computed by one thread in a fixed order and results do not
-// depend on the thread count; threads take runs of consecutive panels. Within a panel, inputs are
-// taken kBlockK at a time so the panel's weights for that block stay in L1 while every row tile
-// passes over them. A row's result depends on its own inputs alone, whatever the number of rows
-// (the kernels' contract, microkernels.h), so a sequence's logits do not change with what else
-// shares its batch.
+// depend on the thread count; for few rows, threads take runs of consecutive panels. Within a
+// panel, inputs are taken kBlockK at a time so the panel's weights for that block stay in L1 while
+// every row tile passes over them. A row's result depends on its own inputs alone, whatever the
+// number of rows (the kernels' contract, microkernels.h), so a sequence's logits do not change with
+// what else shares its batch.
 #include "kernels/cpu/matmul.h"
 
 #include <algorithm>
@@ -237,12 +237,14 @@ void matmul(ThreadPool& pool, MatmulScratch& s, const MicroKernels& mk, const fl
   };
   // Many rows take one panel at a time, as they come: runs were no faster at 16 rows
   // (docs/kernels.md).
-  const bool few = m <= mk.bfp_direct_rows;
+  if (m > mk.bfp_direct_rows) {
+    pool.parallel_for(panels, [&](int64_t p, int t) { run_panel(p, -1, t); });
+    return;
+  }
   s.runs.assign(1, 0);
   while (s.runs.back() < panels) {
     const int64_t left = panels - s.runs.back();
-    s.runs.push_back(s.runs.back() +
-                     (few ? std::max<int64_t>(1, left / (kRunShare * threads)) : 1));
+    s.runs.push_back(s.runs.back() + std::max<int64_t>(1, left / (kRunShare * threads)));
   }
   pool.parallel_for(static_cast<int64_t>(s.runs.size()) - 1, [&](int64_t r, int t) {
     const int64_t end = s.runs[r + 1];

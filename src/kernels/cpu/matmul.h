@@ -16,7 +16,7 @@ struct MatmulScratch {
   AlignedBuffer activations;         // x converted for the kernels
   std::vector<AlignedBuffer> acc;    // per thread: [M][kAccStride] fp32
   std::vector<AlignedBuffer> panel;  // per thread: a block of block-float groups as bf16
-  std::vector<int64_t> runs;         // where each run of panels that a thread takes starts
+  std::vector<int64_t> runs;         // few rows: where each run of panels a thread takes starts
 };
 
 // The most bytes MatmulScratch grows to for products of up to m rows and k inputs.
