@@ -218,8 +218,9 @@ void Bf16Tile(int rows, int groups, const uint16_t* a, int64_t lda, const uint16
   const int passes = (rows + kTileHeight - 1) / kTileHeight;
   dispatch_tile<kTileHeight>(rows, groups, [&]<int R, int G>(int m0) {
     const Ahead mine = share(ahead, m0 / kTileHeight, passes);
-    // The first pass reads the block from memory (or, for a panel decoded by matmul, from L1,
-    // where the prefetches cost nothing); the later ones read what it left in L1.
+    // A call's first pass streams the block (for the first row tile of a block; a later tile's
+    // call, or a panel matmul decoded, finds it in L1, where these prefetches measured level at
+    // 16 rows); the call's later passes read what that pass left in L1.
     Bf16TileT<R, G>(a + m0 * lda, lda, b, pairs, acc + m0 * kAccStride, mine.at, mine.bytes,
                     m0 == 0);
   });
